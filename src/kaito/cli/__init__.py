@@ -1,0 +1,1 @@
+"""The `kaito` command: thin, parses arguments and calls the rooms."""

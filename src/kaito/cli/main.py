@@ -1,0 +1,63 @@
+"""Entry point of the `kaito` command.
+
+Each command group lives in its own module with a `register(app)` function, so rooms can grow
+their commands without touching each other. Modules here must import heavy libraries (torch,
+transformers, the runtime) inside their command functions only: `kaito --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# Command modules, in the order their commands appear in `kaito --help`.
+COMMAND_MODULES = (
+    "kaito.cli.validate",
+    "kaito.cli.models",
+    "kaito.cli.crd",
+    "kaito.cli.render",
+    "kaito.cli.serve",
+    "kaito.cli.tune",
+    "kaito.cli.local",
+    "kaito.cli.workspaces",
+    "kaito.cli.operator",
+)
+
+app = typer.Typer(
+    name="kaito",
+    help="KAITO in Python: validate, render and run Workspaces, locally or on a cluster.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print kaito's version."""
+    from kaito import __version__
+
+    typer.echo(__version__)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that command group is not built yet
+                continue
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    run()

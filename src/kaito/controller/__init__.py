@@ -1,0 +1,1 @@
+"""The Workspace controller: observe, plan, execute, compute status; level-triggered."""

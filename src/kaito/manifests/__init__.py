@@ -1,0 +1,1 @@
+"""Pure builders: resolved inputs to plain-dict Kubernetes objects, KAITO-compatible."""

@@ -1,0 +1,1 @@
+"""Test factories shared by the test layers (tiny models, workspaces, servers)."""
