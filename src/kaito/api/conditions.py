@@ -1,0 +1,106 @@
+"""Workspace condition types and reasons (KAITO v0.3.2 §1.2, plus the v0.12 types), and how to set one.
+
+Controllers, status computation and tests all use these constants, never string literals, so a
+typo cannot silently create a new condition type that `kubectl get wk` would not show.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from kaito.api.meta import Condition, ConditionStatus
+
+
+class ConditionType(StrEnum):
+    MACHINE_READY = "MachineReady"
+    NODE_CLAIM_READY = "NodeClaimReady"
+    RESOURCE_READY = "ResourceReady"
+    INFERENCE_READY = "InferenceReady"
+    JOB_STARTED = "JobStarted"
+    WORKSPACE_SUCCEEDED = "WorkspaceSucceeded"
+    WORKSPACE_DELETING = "WorkspaceDeleting"
+    # v0.12 additions, kept here so v1beta1 can share the list.
+    NODES_READY = "NodesReady"
+    BENCHMARK_COMPLETED = "BenchmarkCompleted"
+    MODEL_MIRROR_READY = "ModelMirrorReady"
+    SCALING_DOWN_COMPLETED = "ScalingDownCompleted"
+
+
+class ConditionReason(StrEnum):
+    CREATE_MACHINE_PENDING = "CreateMachinePending"
+    CREATE_NODE_CLAIM_PENDING = "CreateNodeClaimPending"
+    MACHINE_FAILED_CREATION = "machineFailedCreation"
+    NODE_CLAIM_FAILED_CREATION = "nodeClaimFailedCreation"
+    CHECK_MACHINE_STATUS_FAILED = "checkMachineStatusFailed"
+    CHECK_NODE_CLAIM_STATUS_FAILED = "checkNodeClaimStatusFailed"
+    INSTALL_NODE_PLUGINS_SUCCESS = "installNodePluginsSuccess"
+    RESOURCE_STATUS_FAILED = "workspaceResourceStatusFailed"
+    RESOURCE_STATUS_SUCCESS = "workspaceResourceStatusSuccess"
+    INFERENCE_STATUS_FAILED = "WorkspaceInferenceStatusFailed"
+    INFERENCE_STATUS_SUCCESS = "WorkspaceInferenceStatusSuccess"
+    TUNING_JOB_STATUS_FAILED = "WorkspaceTuningJobStatusFailed"
+    TUNING_JOB_STATUS_STARTED = "WorkspaceTuningJobStatusStarted"
+    WORKSPACE_FAILED = "workspaceFailed"
+    WORKSPACE_SUCCEEDED = "workspaceSucceeded"
+    WORKSPACE_PENDING = "workspacePending"
+    WORKSPACE_DELETED = "workspaceDeleted"
+
+
+# KAITO's fixed success messages (§1.2), so status text matches what KAITO users see.
+MESSAGE_RESOURCE_READY = "workspace resource is ready"
+MESSAGE_INFERENCE_READY = "Inference has been deployed successfully"
+MESSAGE_JOB_STARTED = "Tuning job has started"
+MESSAGE_WORKSPACE_SUCCEEDED = "workspace succeeds"
+MESSAGE_WORKSPACE_DELETING = "workspace is being deleted"
+
+
+def set_condition(
+    conditions: list[Condition] | None,
+    type: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    observed_generation: int | None,
+    now: datetime | None = None,
+) -> list[Condition]:
+    """A new list with condition `type` set; the input is not changed.
+
+    As in metav1 `SetStatusCondition`, lastTransitionTime moves only when the status changes, so
+    a reconcile that sees the same state writes the same object (and a no-op makes no write).
+    """
+    when = (now or datetime.now(UTC)).replace(microsecond=0)
+    out: list[Condition] = []
+    found = False
+    for cond in conditions or []:
+        if cond.type != type:
+            out.append(cond.model_copy())
+            continue
+        found = True
+        transition = cond.last_transition_time if cond.status == status else when
+        out.append(
+            Condition(
+                type=type,
+                status=status,
+                reason=reason,
+                message=message,
+                observed_generation=observed_generation,
+                last_transition_time=transition,
+            )
+        )
+    if not found:
+        out.append(
+            Condition(
+                type=type,
+                status=status,
+                reason=reason,
+                message=message,
+                observed_generation=observed_generation,
+                last_transition_time=when,
+            )
+        )
+    return out
+
+
+def find_condition(conditions: list[Condition] | None, type: str) -> Condition | None:
+    return next((c for c in conditions or [] if c.type == type), None)

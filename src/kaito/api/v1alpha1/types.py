@@ -1,0 +1,128 @@
+"""The `kaito.sh/v1alpha1` Workspace, field for field as KAITO v0.3.2 declares it.
+
+No `spec:` wrapper: `resource`, `inference` and `tuning` sit beside `metadata` and `status`, so a
+KAITO user's YAML parses unchanged. Defaults that KAITO's CRD applies on the API server (count 1,
+instanceType Standard_NC12s_v3, accessMode public) and the adapter strength "1.0" that its webhook
+applies in memory are applied at parse, so every consumer sees the same values.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from kaito.api.meta import Condition, KaitoModel, LabelSelector, ObjectMeta
+
+GROUP = "kaito.sh"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "Workspace"
+
+DEFAULT_COUNT = 1
+DEFAULT_INSTANCE_TYPE = "Standard_NC12s_v3"
+DEFAULT_ACCESS_MODE = "public"
+DEFAULT_ADAPTER_STRENGTH = "1.0"
+
+AccessMode = Literal["public", "private"]
+
+
+class ResourceSpec(KaitoModel):
+    count: int | None = DEFAULT_COUNT
+    instance_type: str | None = Field(default=DEFAULT_INSTANCE_TYPE, alias="instanceType")
+    label_selector: LabelSelector = Field(alias="labelSelector")
+    preferred_nodes: list[str] | None = Field(default=None, alias="preferredNodes")
+
+
+class PresetOptions(KaitoModel):
+    image: str | None = None
+    image_pull_secrets: list[str] | None = Field(default=None, alias="imagePullSecrets")
+
+
+class PresetSpec(KaitoModel):
+    name: str
+    access_mode: AccessMode | None = Field(default=DEFAULT_ACCESS_MODE, alias="accessMode")
+    preset_options: PresetOptions | None = Field(default=None, alias="presetOptions")
+
+
+class DataSource(KaitoModel):
+    name: str | None = None
+    urls: list[str] | None = None
+    volume_source: dict[str, Any] | None = Field(default=None, alias="volumeSource")  # schemaless
+    image: str | None = None
+    image_pull_secrets: list[str] | None = Field(default=None, alias="imagePullSecrets")
+
+
+class DataDestination(KaitoModel):
+    volume_source: dict[str, Any] | None = Field(default=None, alias="volumeSource")  # schemaless
+    image: str | None = None
+    image_push_secret: str | None = Field(default=None, alias="imagePushSecret")
+
+
+class AdapterSpec(KaitoModel):
+    source: DataSource | None = None
+    strength: str | None = DEFAULT_ADAPTER_STRENGTH
+
+
+class InferenceSpec(KaitoModel):
+    preset: PresetSpec | None = None
+    template: dict[str, Any] | None = None  # a PodTemplateSpec, schemaless as in KAITO
+    adapters: list[AdapterSpec] | None = None
+
+
+class TuningSpec(KaitoModel):
+    preset: PresetSpec | None = None
+    method: str | None = None
+    config: str | None = None
+    input: DataSource | None = None
+    output: DataDestination | None = None
+
+
+class WorkspaceStatus(KaitoModel):
+    worker_nodes: list[str] | None = Field(default=None, alias="workerNodes")
+    conditions: list[Condition] | None = None
+
+
+class Workspace(KaitoModel):
+    api_version: Literal["kaito.sh/v1alpha1"] = Field(default=API_VERSION, alias="apiVersion")
+    kind: Literal["Workspace"] = KIND
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    resource: ResourceSpec | None = None
+    inference: InferenceSpec | None = None
+    tuning: TuningSpec | None = None
+    status: WorkspaceStatus | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Workspace:
+        """Parse a JSON-shaped dict; raises pydantic.ValidationError naming each bad field."""
+        return cls.model_validate(data)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name or ""
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace or "default"
+
+
+def default_workspace(ws: Workspace) -> Workspace:
+    """A copy with every KAITO default filled in where the value is missing; explicit values kept.
+
+    Parsing already applies the defaults; this also covers objects built in code with explicit Nones
+    (e.g. `ResourceSpec(count=None, ...)`), which is how the Go types' nil pointers arrive.
+    """
+    out = ws.model_copy(deep=True)
+    if out.resource is not None:
+        if out.resource.count is None:
+            out.resource.count = DEFAULT_COUNT
+        if out.resource.instance_type is None:
+            out.resource.instance_type = DEFAULT_INSTANCE_TYPE
+    for spec in (out.inference, out.tuning):
+        if spec is not None and spec.preset is not None and spec.preset.access_mode is None:
+            spec.preset.access_mode = DEFAULT_ACCESS_MODE
+    if out.inference is not None:
+        for adapter in out.inference.adapters or []:
+            if adapter.strength is None:
+                adapter.strength = DEFAULT_ADAPTER_STRENGTH
+    return out
