@@ -1,0 +1,184 @@
+"""CREATE admission rules for `resource`, `inference` and `tuning` (reference §2.1 rules 3–18).
+
+Preset questions (does it exist, is its image private, does it fit the SKU) go through
+`ModelFacts`, so this module stays free of the catalog. An unknown preset is an ordinary error
+(KAITO v0.3.2 panics there), and a failing `ModelFacts` never escapes as an exception.
+"""
+
+from __future__ import annotations
+
+from kaito.api import labels
+from kaito.api.errors import FieldError
+from kaito.api.facts import ModelFacts, PresetFacts
+from kaito.api.v1alpha1 import InferenceSpec, LabelSelector, PresetSpec, ResourceSpec, TuningSpec
+from kaito.api.validation import sources
+
+TUNING_METHODS = ("lora", "qlora")
+SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+def lookup_preset(facts: ModelFacts, name: str, path: str) -> tuple[PresetFacts | None, list[FieldError]]:
+    try:
+        return facts.preset(name), []
+    except Exception as exc:  # the facts provider is outside this room; admission must still answer
+        return None, [FieldError(path, f"could not look up preset {name!r}: {exc}")]
+
+
+def validate_label_selector(selector: LabelSelector, path: str) -> list[FieldError]:
+    """KAITO turns the selector into a plain label map; say so when that is impossible."""
+    errs: list[FieldError] = []
+    for i, expr in enumerate(selector.match_expressions or []):
+        epath = f"{path}.matchExpressions[{i}]"
+        if expr.operator not in SELECTOR_OPERATORS:
+            errs.append(FieldError(f"{epath}.operator", f"unknown operator {expr.operator!r}"))
+        elif expr.operator != "In" or len(expr.values or []) != 1:
+            errs.append(
+                FieldError(
+                    epath,
+                    "only matchLabels or an 'In' expression with exactly one value can be used to "
+                    f"select nodes (got operator {expr.operator!r} with {len(expr.values or [])} values)",
+                )
+            )
+    match_labels = selector.match_labels or {}
+    if match_labels and set(match_labels) <= labels.RESERVED_SELECTOR_KEYS:
+        errs.append(
+            FieldError(
+                f"{path}.matchLabels",
+                "matchLabels must contain at least one label that is not reserved by KAITO "
+                f"(reserved: {', '.join(sorted(set(match_labels)))})",
+            )
+        )
+    if not match_labels and not selector.match_expressions:
+        errs.append(
+            FieldError(f"{path}.matchLabels", "the selector is empty: it matches every node", "warning")
+        )
+    return errs
+
+
+def validate_resource_create(
+    res: ResourceSpec, *, inference: InferenceSpec | None, tuning: TuningSpec | None, facts: ModelFacts
+) -> list[FieldError]:
+    errs = validate_label_selector(res.label_selector, "resource.labelSelector")
+    count = res.count if res.count is not None else 1
+    if count < 1:
+        errs.append(FieldError("resource.count", f"count must be at least 1, got {count}"))
+        return errs
+    if tuning is not None and count > 1:
+        errs.append(
+            FieldError(
+                "resource.count",
+                "tuning runs on a single node: set count to 1 (multi-node tuning is not supported)",
+            )
+        )
+    if inference is not None:
+        preset_name = None
+        if inference.preset is not None and inference.preset.name:
+            found, _ = lookup_preset(facts, inference.preset.name, "inference.preset.name")
+            preset_name = inference.preset.name if found is not None else None
+        try:
+            errs += facts.check_fit(res.instance_type or "", count, preset_name)
+        except Exception as exc:
+            errs.append(FieldError("resource.instanceType", f"could not check the instance type: {exc}"))
+    return errs
+
+
+def validate_preset_access(preset: PresetSpec, found: PresetFacts, path: str) -> list[FieldError]:
+    errs: list[FieldError] = []
+    if found.access == "private" and preset.access_mode != "private":
+        errs.append(
+            FieldError(
+                f"{path}.accessMode",
+                f"preset {preset.name!r} only supports private access: set accessMode to private "
+                "and give the image in presetOptions",
+            )
+        )
+    if preset.access_mode == "private" and not (preset.preset_options and preset.preset_options.image):
+        errs.append(
+            FieldError(
+                f"{path}.presetOptions.image",
+                "an image is required in presetOptions when accessMode is private",
+            )
+        )
+    if found.deprecated:
+        errs.append(FieldError(f"{path}.name", f"preset {preset.name!r} is deprecated", "warning"))
+    if not found.known_size:
+        errs.append(
+            FieldError(
+                f"{path}.name",
+                f"the size of model {preset.name!r} is not known here: GPU fit checks were skipped",
+                "warning",
+            )
+        )
+    return errs
+
+
+def validate_inference_create(inf: InferenceSpec, facts: ModelFacts) -> list[FieldError]:
+    errs: list[FieldError] = []
+    if inf.preset is None and inf.template is None:
+        errs.append(FieldError("inference", "either preset or template must be specified"))
+    if inf.preset is not None and inf.template is not None:
+        errs.append(FieldError("inference.template", "preset and template cannot be set at the same time"))
+    if inf.preset is not None:
+        if not inf.preset.name:
+            errs.append(FieldError("inference.preset.name", "preset name is required"))
+        else:
+            found, lookup_errs = lookup_preset(facts, inf.preset.name, "inference.preset.name")
+            errs += lookup_errs
+            if found is None and not lookup_errs:
+                errs.append(
+                    FieldError(
+                        "inference.preset.name", f"unsupported inference preset name {inf.preset.name!r}"
+                    )
+                )
+            elif found is not None:
+                errs += validate_preset_access(inf.preset, found, "inference.preset")
+    if inf.adapters:
+        errs += sources.validate_adapters(inf.adapters, "inference.adapters")
+    return errs
+
+
+def validate_tuning_create(tun: TuningSpec, facts: ModelFacts) -> list[FieldError]:
+    errs: list[FieldError] = []
+    method = (tun.method or "").lower()
+    if method not in TUNING_METHODS:
+        errs.append(
+            FieldError("tuning.method", f"invalid tuning method {tun.method or ''!r}: must be lora or qlora")
+        )
+    if tun.input is None:
+        errs.append(FieldError("tuning.input", "tuning input is required"))
+    else:
+        errs += sources.validate_data_source(tun.input, "tuning.input")
+    if tun.output is None:
+        errs.append(FieldError("tuning.output", "tuning output is required"))
+    else:
+        errs += sources.validate_data_destination(tun.output, "tuning.output")
+    if tun.preset is None:
+        errs.append(FieldError("tuning.preset", "tuning preset is required"))
+    elif not tun.preset.name:
+        errs.append(FieldError("tuning.preset.name", "preset name is required"))
+    else:
+        found, lookup_errs = lookup_preset(facts, tun.preset.name, "tuning.preset.name")
+        errs += lookup_errs
+        if found is None and not lookup_errs:
+            errs.append(
+                FieldError("tuning.preset.name", f"unsupported tuning preset name {tun.preset.name!r}")
+            )
+        elif found is not None:
+            errs += validate_preset_access(tun.preset, found, "tuning.preset")
+            # KAITO v0.3.2 admits this and fails later in the controller; warn now.
+            if method in TUNING_METHODS and found.tuning_methods and method not in found.tuning_methods:
+                errs.append(
+                    FieldError(
+                        "tuning.method",
+                        f"preset {tun.preset.name!r} does not support {method} tuning "
+                        f"(supported: {', '.join(sorted(found.tuning_methods))})",
+                        "warning",
+                    )
+                )
+            elif method in TUNING_METHODS and not found.tuning_methods and found.known_size:
+                errs.append(
+                    FieldError(
+                        "tuning.preset.name", f"preset {tun.preset.name!r} does not support tuning", "warning"
+                    )
+                )
+    return errs

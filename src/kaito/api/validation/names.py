@@ -1,0 +1,71 @@
+"""Name, image and URL formats the admission rules check.
+
+Kept apart from the rules so the same definitions serve adapters, data sources and destinations.
+No DNS lookups: admission must be pure, so a URL is judged by what it says, not where it resolves.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_LABEL_MAX = 63
+# KAITO's adapter-name pattern (case-insensitive, as v0.3.2 has it) and DNS-subdomain length.
+ADAPTER_NAME = re.compile(r"^(?i:[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
+DNS1123_SUBDOMAIN_MAX = 253
+# v0.3.2's image check: a registry path, a repository and a tag.
+IMAGE_REFERENCE = re.compile(r"^(.+/[^:/]+):([^:/]+)$")
+
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.google", "instance-data.ec2.internal"})
+
+
+def is_dns1123_label(value: str) -> bool:
+    return len(value) <= DNS1123_LABEL_MAX and bool(DNS1123_LABEL.match(value))
+
+
+def is_adapter_name(value: str) -> bool:
+    return 1 <= len(value) <= DNS1123_SUBDOMAIN_MAX and bool(ADAPTER_NAME.match(value))
+
+
+def image_problem(image: str, what: str) -> str | None:
+    """Why `image` is not a full `registry/repo:tag` reference, or None when it is."""
+    match = IMAGE_REFERENCE.match(image)
+    if match is None:
+        return f"invalid image format {image!r}: need the full {what} image URL, like registry/repository:tag"
+    repository = match.group(1).rsplit("/", 1)[-1]
+    if repository != repository.lower():
+        return f"repository name {repository!r} in image {image!r} must be lowercase"
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` may not be fetched by a pod on the user's behalf, or None when it may."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        return f"invalid URL {url!r}: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return f"URL {url!r} must use http or https"
+    if not host:
+        return f"URL {url!r} has no host"
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"URL {url!r} points at localhost"
+    if host in METADATA_HOSTS:
+        return f"URL {url!r} points at a cloud metadata service"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None  # a DNS name: allowed, it is not resolved here
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback or address.is_unspecified:
+        return f"URL {url!r} points at a loopback address"
+    if address.is_link_local:
+        return f"URL {url!r} points at a link-local address (cloud metadata services live there)"
+    if address.is_private or address.is_multicast or address.is_reserved:
+        return f"URL {url!r} points at a private or reserved address"
+    return None

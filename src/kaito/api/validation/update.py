@@ -1,0 +1,101 @@
+"""UPDATE admission rules (reference §2.1 rules 19–23): what may change once a Workspace exists.
+
+The controller sizes nodes and picks the model at creation; changing those later would leave
+running nodes and pods that no longer match the spec, so KAITO freezes them.
+"""
+
+from __future__ import annotations
+
+from kaito.api.errors import FieldError
+from kaito.api.v1alpha1 import InferenceSpec, LabelSelector, ResourceSpec, TuningSpec, Workspace
+from kaito.api.validation import sources
+
+
+def selector_as_map(selector: LabelSelector) -> dict[str, str] | None:
+    """The plain label map KAITO derives from a selector; None when it cannot be derived."""
+    out = dict(selector.match_labels or {})
+    for expr in selector.match_expressions or []:
+        if expr.operator != "In" or len(expr.values or []) != 1:
+            return None
+        out[expr.key] = (expr.values or [""])[0]
+    return out
+
+
+def validate_resource_update(new: ResourceSpec | None, old: ResourceSpec | None) -> list[FieldError]:
+    if new is None or old is None:
+        return []
+    errs: list[FieldError] = []
+    if new.count is not None and old.count is not None and new.count != old.count:
+        errs.append(FieldError("resource.count", f"field is immutable (was {old.count}, now {new.count})"))
+    if (new.instance_type or "") != (old.instance_type or ""):
+        errs.append(
+            FieldError(
+                "resource.instanceType",
+                f"field is immutable (was {old.instance_type!r}, now {new.instance_type!r})",
+            )
+        )
+    new_map, old_map = selector_as_map(new.label_selector), selector_as_map(old.label_selector)
+    if new_map is None or old_map is None:
+        errs.append(
+            FieldError(
+                "resource.labelSelector", "only matchLabels or an 'In' expression with one value is allowed"
+            )
+        )
+    elif new_map != old_map:
+        errs.append(FieldError("resource.labelSelector", "field is immutable"))
+    return errs
+
+
+def validate_inference_update(new: InferenceSpec, old: InferenceSpec) -> list[FieldError]:
+    errs: list[FieldError] = []
+    new_preset = new.preset.to_dict() if new.preset else None
+    old_preset = old.preset.to_dict() if old.preset else None
+    if new_preset != old_preset:
+        errs.append(FieldError("inference.preset", "field is immutable"))
+    if new.template is None and old.template is not None:
+        errs.append(FieldError("inference.template", "field cannot be unset once it was set"))
+    if new.template is not None and old.template is None:
+        errs.append(FieldError("inference.template", "field cannot be set if it was unset"))
+    if new.adapters:
+        errs += sources.validate_adapters(new.adapters, "inference.adapters")
+    return errs
+
+
+def validate_tuning_update(new: TuningSpec, old: TuningSpec) -> list[FieldError]:
+    errs: list[FieldError] = []
+    if new.input is None:
+        errs.append(FieldError("tuning.input", "tuning input is required"))
+    else:
+        if old.input is not None and (new.input.name or "") != (old.input.name or ""):
+            errs.append(FieldError("tuning.input.name", "the input name cannot be changed once set"))
+        if new.input.volume_source is not None:
+            errs.append(FieldError("tuning.input.volumeSource", sources.NOT_IMPLEMENTED_VOLUME))
+    if new.output is not None and new.output.volume_source is not None:
+        errs.append(FieldError("tuning.output.volumeSource", sources.NOT_IMPLEMENTED_VOLUME))
+    new_preset = new.preset.to_dict() if new.preset else None
+    old_preset = old.preset.to_dict() if old.preset else None
+    if new_preset != old_preset:
+        errs.append(FieldError("tuning.preset", "preset cannot be changed"))
+    if (new.method or "").lower() != (old.method or "").lower():
+        errs.append(FieldError("tuning.method", f"method cannot be changed (was {old.method!r})"))
+    return errs
+
+
+def validate_update(new: Workspace, old: Workspace) -> list[FieldError]:
+    errs: list[FieldError] = []
+    for field, new_spec, old_spec in (
+        ("inference", new.inference, old.inference),
+        ("tuning", new.tuning, old.tuning),
+    ):
+        if (new_spec is None) != (old_spec is None):
+            errs.append(
+                FieldError(
+                    field, f"{field} cannot be toggled once set: it was {'set' if old_spec else 'unset'}"
+                )
+            )
+    errs += validate_resource_update(new.resource, old.resource)
+    if new.inference is not None and old.inference is not None:
+        errs += validate_inference_update(new.inference, old.inference)
+    if new.tuning is not None and old.tuning is not None:
+        errs += validate_tuning_update(new.tuning, old.tuning)
+    return errs
