@@ -1,0 +1,145 @@
+"""`LocalCluster`: the `Cluster` protocol over the SQLite `ObjectStore`, for one process.
+
+SQLite calls block, and a write may wait for another process's transaction (busy timeout),
+so every store call runs on one dedicated thread that owns the connection; the event loop never
+blocks. Watches poll the store's event log: immediately after a write made through this
+instance (an in-process wake-up), and every `poll_interval` seconds for writes made by other
+processes sharing the file.
+
+Retries: a write that finds the file locked is retried by SQLite itself for `busy_timeout_s`;
+only then does it surface as `Unavailable`. There is no other retry loop here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kaito.cluster import errors
+from kaito.cluster.events import build_event
+from kaito.cluster.local.store import ObjectStore
+from kaito.cluster.protocol import FIELD_MANAGER, Object, ObjectList, ResourceKind, WatchEvent
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _labels_match(obj: Object, labels: Mapping[str, str] | None) -> bool:
+    have = (obj.get("metadata") or {}).get("labels") or {}
+    return all(have.get(k) == v for k, v in (labels or {}).items())
+
+
+class LocalCluster:
+    """The embedded cluster's API: an SQLite file at `path`, shareable between processes."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        poll_interval: float = 0.05,
+        history: int = 20_000,
+        busy_timeout_s: float = 10.0,
+    ) -> None:
+        self.path = Path(path)
+        self.poll_interval = poll_interval
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaito-local-store")
+        self._store: ObjectStore = self._executor.submit(
+            ObjectStore, self.path, history=history, busy_timeout_s=busy_timeout_s
+        ).result()
+        self._changed = asyncio.Event()
+        self._closed = False
+
+    @property
+    def writes(self) -> int:
+        """Committed writes (creations, changes, deletions, events) made through this instance."""
+        return self._store.writes
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._closed:
+            raise errors.Unavailable("local cluster is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def _wake_watchers(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def _write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return await self._call(fn, *args, **kwargs)
+        finally:
+            self._wake_watchers()
+
+    # ---- the protocol ------------------------------------------------------------------------
+
+    async def get(self, kind: ResourceKind, name: str, namespace: str | None = None) -> Object:
+        return await self._call(self._store.get, kind, name, namespace)
+
+    async def list(
+        self, kind: ResourceKind, namespace: str | None = None, labels: Mapping[str, str] | None = None
+    ) -> ObjectList:
+        items, rv = await self._call(self._store.list, kind, namespace, labels)
+        return ObjectList(items=items, resource_version=rv)
+
+    async def watch(
+        self,
+        kind: ResourceKind,
+        namespace: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        resource_version: str | None = None,
+    ) -> AsyncIterator[WatchEvent]:
+        if resource_version is None:
+            listed = await self.list(kind, namespace, labels)
+            for item in listed.items:
+                yield WatchEvent("ADDED", item)
+            last = int(listed.resource_version)
+        else:
+            try:
+                last = int(resource_version)
+            except ValueError as exc:
+                raise errors.Invalid(f"watch: resourceVersion {resource_version!r} is not a number") from exc
+        while not self._closed:
+            changed = self._changed
+            rows = await self._call(self._store.read_events, kind, namespace, last)
+            for rv, typ, obj in rows:
+                last = rv
+                if _labels_match(obj, labels):
+                    yield WatchEvent(typ, obj)  # type: ignore[arg-type]
+            if not rows:
+                try:
+                    await asyncio.wait_for(changed.wait(), self.poll_interval)
+                except TimeoutError:
+                    pass
+
+    async def apply(self, obj: Object, *, field_manager: str = FIELD_MANAGER, force: bool = True) -> Object:
+        return await self._write(self._store.apply, obj, field_manager, force=force, status=False)
+
+    async def apply_status(self, obj: Object, *, field_manager: str = FIELD_MANAGER) -> Object:
+        return await self._write(self._store.apply, obj, field_manager, force=True, status=True)
+
+    async def delete(self, kind: ResourceKind, name: str, namespace: str | None = None) -> None:
+        await self._write(self._store.delete, kind, name, namespace)
+
+    async def emit_event(self, involved: Object, type: str, reason: str, message: str) -> None:
+        try:
+            await self._write(self._store.record_event, build_event(involved, type, reason, message))
+        except errors.ClusterError as exc:
+            log.warning("could not record event %s on %s: %s", reason, involved.get("kind"), exc)
+
+    async def collect_garbage(self) -> int:
+        """Remove objects whose owners are all gone (deletion already cascades; this sweeps strays)."""
+        return await self._write(self._store.collect_garbage)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._wake_watchers()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._store.close)
+        self._executor.shutdown(wait=False)

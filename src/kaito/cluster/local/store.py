@@ -1,0 +1,310 @@
+"""The embedded cluster's object store: Kubernetes object semantics on one SQLite file.
+
+Several processes share the file at once (the local control plane writes, the `kaito` CLI
+reads and applies), so every write is one `BEGIN IMMEDIATE` transaction (WAL mode, busy
+timeout) that reads, checks and writes atomically. Each write takes the next value of one
+global counter as its resourceVersion and appends a row to an event log; watches read that log
+(`read_events`), and compaction keeps the log bounded (a watch from before the kept window gets
+`Gone`). The managed-fields bookkeeping of server-side apply is in `fields.py`.
+
+This class is synchronous and thread-confined (one connection); `LocalCluster` runs it on a
+dedicated thread and adds the async protocol, wake-ups and watches.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kaito.cluster import errors
+from kaito.cluster.local import fields
+from kaito.cluster.protocol import DEFAULT_NAMESPACE, ResourceKind, kind_of
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    uid TEXT NOT NULL UNIQUE, rv INTEGER NOT NULL, body TEXT NOT NULL, managed TEXT NOT NULL,
+    PRIMARY KEY (kind, namespace, name));
+CREATE TABLE IF NOT EXISTS owners (owner_uid TEXT NOT NULL, dependent_uid TEXT NOT NULL,
+    PRIMARY KEY (owner_uid, dependent_uid));
+CREATE TABLE IF NOT EXISTS events (rv INTEGER PRIMARY KEY, kind TEXT NOT NULL,
+    namespace TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, rv);
+CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO counters VALUES ('rv', 0), ('compacted', 0);
+"""
+_COMPACT_EVERY = 500
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _without_rv_noise(obj: dict[str, Any]) -> dict[str, Any]:
+    """The parts of an object whose change makes a write (not resourceVersion itself)."""
+    out = dict(obj)
+    out["metadata"] = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
+    return out
+
+
+def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+class ObjectStore:
+    """Synchronous object store on one SQLite file; see the module docstring."""
+
+    def __init__(self, path: str | Path, *, history: int = 20_000, busy_timeout_s: float = 10.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.history = history
+        self.writes = 0  # committed writes made through this store object (for benches/tests)
+        self._compact_every = max(1, min(_COMPACT_EVERY, history // 2))
+        self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def get(self, kind: ResourceKind, name: str, namespace: str | None) -> dict[str, Any]:
+        row = self._db.execute(
+            "SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?",
+            (kind.key, self._ns(kind, namespace), name),
+        ).fetchone()
+        if row is None:
+            raise errors.NotFound(f"{kind.kind} {self._ns(kind, namespace)}/{name} not found".replace(" /", " "))
+        return json.loads(row[0])
+
+    def list(
+        self, kind: ResourceKind, namespace: str | None, labels: Mapping[str, str] | None
+    ) -> tuple[list[dict[str, Any]], str]:
+        sql, args = "SELECT body FROM objects WHERE kind=?", [kind.key]
+        if namespace is not None and kind.namespaced:
+            sql += " AND namespace=?"
+            args.append(namespace)
+        for key, value in (labels or {}).items():
+            sql += " AND json_extract(body, ?) = ?"
+            args += [f'$.metadata.labels."{key}"', value]
+        with self._transaction(write=False):
+            items = [json.loads(r[0]) for r in self._db.execute(sql + " ORDER BY namespace, name", args)]
+            rv = self._counter("rv")
+        return items, str(rv)
+
+    def read_events(
+        self, kind: ResourceKind, namespace: str | None, after_rv: int, limit: int = 500
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        """Log entries of `kind` with resourceVersion > `after_rv`; `Gone` if already compacted."""
+        sql, args = "SELECT rv, type, body FROM events WHERE kind=? AND rv>?", [kind.key, after_rv]
+        if namespace is not None and kind.namespaced:
+            sql += " AND namespace=?"
+            args.append(namespace)
+        with self._transaction(write=False):
+            if after_rv < self._counter("compacted"):
+                raise errors.Gone(f"resourceVersion {after_rv} is too old for {kind.kind}")
+            rows = self._db.execute(sql + " ORDER BY rv LIMIT ?", [*args, limit]).fetchall()
+        return [(rv, typ, json.loads(body)) for rv, typ, body in rows]
+
+    def current_rv(self) -> int:
+        return self._counter("rv")
+
+    # ---- writes ------------------------------------------------------------------------------
+
+    def apply(self, obj: dict[str, Any], manager: str, *, force: bool, status: bool) -> dict[str, Any]:
+        kind = kind_of(obj)
+        meta = obj.get("metadata") or {}
+        name = meta.get("name")
+        if not name or not isinstance(name, str):
+            raise errors.Invalid(f"{kind.kind}: metadata.name is required")
+        namespace = self._ns(kind, meta.get("namespace"))
+        with self._transaction(write=True):
+            row = self._row(kind, namespace, name)
+            if row is None:
+                if status:
+                    raise errors.NotFound(f"{kind.kind} {namespace}/{name} not found (status write)")
+                if meta.get("resourceVersion"):
+                    raise errors.Conflict(f"{kind.kind} {namespace}/{name} does not exist at that resourceVersion")
+                current: dict[str, Any] = {
+                    "apiVersion": kind.api_version,
+                    "kind": kind.kind,
+                    "metadata": {"name": name, **({"namespace": namespace} if kind.namespaced else {})},
+                }
+                managed: fields.Managed = {}
+            else:
+                current, managed = json.loads(row[0]), json.loads(row[1])
+                expected = meta.get("resourceVersion")
+                if expected and str(expected) != current["metadata"]["resourceVersion"]:
+                    raise errors.Conflict(
+                        f"{kind.kind} {namespace}/{name}: resourceVersion {expected} is stale "
+                        f"(now {current['metadata']['resourceVersion']})"
+                    )
+            new, new_managed = fields.compute_apply(current, managed, obj, manager, force=force, status=status)
+            if row is not None and _without_rv_noise(new) == _without_rv_noise(current) and new_managed == managed:
+                return current  # a no-op apply is not a write
+            if row is None:
+                new["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=now_rfc3339(), generation=1)
+            elif _spec_part(new) != _spec_part(current):
+                new["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
+            if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+                self._remove(kind, new)
+                return new
+            stored = self._put(kind, new, new_managed, "ADDED" if row is None else "MODIFIED")
+            if row is None and not self._owners_alive(stored):
+                self._delete_object(kind, stored)  # the garbage collector's view: its owner is gone
+        return stored
+
+    def delete(self, kind: ResourceKind, name: str, namespace: str | None) -> None:
+        with self._transaction(write=True):
+            row = self._row(kind, self._ns(kind, namespace), name)
+            if row is None:
+                raise errors.NotFound(f"{kind.kind} {self._ns(kind, namespace)}/{name} not found".replace(" /", " "))
+            self._delete_object(kind, json.loads(row[0]))
+
+    def record_event(self, event: dict[str, Any]) -> None:
+        """Create the Event, or bump `count`/`lastTimestamp` of the same one (aggregation)."""
+        meta = event["metadata"]
+        with self._transaction(write=True):
+            row = self._row(kind_of(event), meta["namespace"], meta["name"])
+            if row is not None:
+                existing, managed = json.loads(row[0]), json.loads(row[1])
+                existing["count"] = int(existing.get("count", 1)) + 1
+                existing["lastTimestamp"] = now_rfc3339()
+                self._put(kind_of(event), existing, managed, "MODIFIED")
+                return
+            stamp = now_rfc3339()
+            new = {**copy.deepcopy(event), "count": 1, "firstTimestamp": stamp, "lastTimestamp": stamp}
+            new["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=stamp, generation=1)
+            self._put(kind_of(event), new, {}, "ADDED")
+
+    def collect_garbage(self) -> int:
+        """Delete objects all of whose owners are gone (what Kubernetes' GC does); returns how many."""
+        with self._transaction(write=True):
+            orphans = self._db.execute(
+                "SELECT DISTINCT o.kind, o.body FROM owners w JOIN objects o ON o.uid = w.dependent_uid "
+                "WHERE NOT EXISTS (SELECT 1 FROM owners w2 JOIN objects p ON p.uid = w2.owner_uid "
+                "WHERE w2.dependent_uid = w.dependent_uid)"
+            ).fetchall()
+            for _kind_key, body in orphans:
+                obj = json.loads(body)
+                self._delete_object(kind_of(obj), obj)
+        return len(orphans)
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _ns(self, kind: ResourceKind, namespace: str | None) -> str:
+        return (namespace or DEFAULT_NAMESPACE) if kind.namespaced else ""
+
+    def _row(self, kind: ResourceKind, namespace: str, name: str) -> tuple[str, str] | None:
+        return self._db.execute(
+            "SELECT body, managed FROM objects WHERE kind=? AND namespace=? AND name=?",
+            (kind.key, namespace, name),
+        ).fetchone()
+
+    def _counter(self, key: str) -> int:
+        return self._db.execute("SELECT value FROM counters WHERE key=?", (key,)).fetchone()[0]
+
+    def _next_rv(self) -> int:
+        return self._db.execute("UPDATE counters SET value = value + 1 WHERE key='rv' RETURNING value").fetchone()[0]
+
+    def _log(self, kind: ResourceKind, obj: dict[str, Any], typ: str, rv: int) -> None:
+        namespace = obj["metadata"].get("namespace", "")
+        self._db.execute("INSERT INTO events VALUES (?,?,?,?,?)", (rv, kind.key, namespace, typ, json.dumps(obj)))
+        self.writes += 1
+        if rv % self._compact_every == 0 and rv > self.history:
+            floor = rv - self.history
+            self._db.execute("DELETE FROM events WHERE rv <= ?", (floor,))
+            self._db.execute("UPDATE counters SET value = ? WHERE key='compacted'", (floor,))
+
+    def _put(self, kind: ResourceKind, obj: dict[str, Any], managed: fields.Managed, typ: str) -> dict[str, Any]:
+        rv = self._next_rv()
+        meta = obj["metadata"]
+        meta["resourceVersion"] = str(rv)
+        self._db.execute(
+            "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?)",
+            (kind.key, meta.get("namespace", ""), meta["name"], meta["uid"], rv, json.dumps(obj), json.dumps(managed)),
+        )
+        self._db.execute("DELETE FROM owners WHERE dependent_uid=?", (meta["uid"],))
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("uid"):
+                self._db.execute("INSERT OR IGNORE INTO owners VALUES (?,?)", (ref["uid"], meta["uid"]))
+        self._log(kind, obj, typ, rv)
+        return obj
+
+    def _owners_alive(self, obj: dict[str, Any]) -> bool:
+        uids = [r["uid"] for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid")]
+        if not uids:
+            return True
+        marks = ",".join("?" * len(uids))
+        return self._db.execute(f"SELECT 1 FROM objects WHERE uid IN ({marks}) LIMIT 1", uids).fetchone() is not None
+
+    def _delete_object(self, kind: ResourceKind, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        if meta.get("finalizers"):
+            if not meta.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = now_rfc3339()
+                row = self._row(kind, meta.get("namespace", ""), meta["name"])
+                self._put(kind, obj, json.loads(row[1]), "MODIFIED")
+            return
+        self._remove(kind, obj)
+
+    def _remove(self, kind: ResourceKind, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        self._db.execute(
+            "DELETE FROM objects WHERE kind=? AND namespace=? AND name=?",
+            (kind.key, meta.get("namespace", ""), meta["name"]),
+        )
+        self._db.execute("DELETE FROM owners WHERE dependent_uid=?", (meta["uid"],))
+        rv = self._next_rv()
+        meta["resourceVersion"] = str(rv)
+        self._log(kind, obj, "DELETED", rv)
+        # Cascade: dependents none of whose other owners remain follow their owner (background GC).
+        dependents = self._db.execute(
+            "SELECT o.body FROM owners w JOIN objects o ON o.uid = w.dependent_uid WHERE w.owner_uid=?",
+            (meta["uid"],),
+        ).fetchall()
+        self._db.execute("DELETE FROM owners WHERE owner_uid=?", (meta["uid"],))
+        for (body,) in dependents:
+            dependent = json.loads(body)
+            if not self._owners_alive(dependent):
+                self._delete_object(kind_of(dependent), dependent)
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection, write: bool) -> None:
+            self.db, self.write = db, write
+
+        def __enter__(self) -> None:
+            try:
+                self.db.execute("BEGIN IMMEDIATE" if self.write else "BEGIN")
+            except sqlite3.OperationalError as exc:
+                raise _translate(exc) from exc
+
+        def __exit__(self, exc_type, exc, tb) -> bool:
+            try:
+                self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            except sqlite3.OperationalError as err:
+                if exc_type is None:
+                    raise _translate(err) from err
+            if isinstance(exc, sqlite3.OperationalError):
+                raise _translate(exc) from exc
+            return False
+
+    def _transaction(self, *, write: bool) -> ObjectStore._Tx:
+        return ObjectStore._Tx(self._db, write)
+
+
+def _translate(exc: sqlite3.OperationalError) -> errors.ClusterError:
+    """SQLite's busy/locked codes are the local store's 'server overloaded': retryable."""
+    if getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or (
+        getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    ):
+        return errors.Unavailable(f"local store {exc.__class__.__name__}: busy", status=503)
+    return errors.ClusterError(f"local store error: {exc}")
