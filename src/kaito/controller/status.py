@@ -146,7 +146,8 @@ def compute_job_facts(obj: Mapping[str, Any] | None, current_revision: str | Non
 def _parse_conditions(old: Mapping[str, Any] | None) -> list[Condition]:
     if not old:
         return []
-    return list(WorkspaceStatus.model_validate(old).conditions or [])
+    owned = {k: v for k, v in old.items() if k in _OWNED_STATUS_FIELDS}
+    return list(WorkspaceStatus.model_validate(owned).conditions or [])
 
 
 def compute_status(old: Mapping[str, Any] | None, facts: StatusFacts, now: datetime) -> dict[str, Any]:
