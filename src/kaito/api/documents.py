@@ -1,0 +1,170 @@
+"""Multi-document YAML text → Workspaces, with every problem tied to a file, line and field.
+
+Pure: it takes text and a source name (a file path, or "<stdin>"), so the CLI and tests share it.
+The YAML node tree is kept so that a field path found later (by validation) can be mapped back to
+the line the user wrote it on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+import yaml
+
+from kaito.api.errors import FieldError
+from kaito.api.v1alpha1 import API_VERSION, GROUP, KIND, Workspace
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A FieldError placed in a file (line is 1-based, None when YAML gives none)."""
+
+    source: str
+    line: int | None
+    error: FieldError
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return f"{where}: {self.error.severity}: {self.error}"
+
+
+@dataclass
+class Document:
+    """One YAML document of a file and what became of it."""
+
+    source: str
+    index: int
+    node: yaml.Node | None
+    data: Any = None
+    workspace: Workspace | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    def line_of(self, path: str) -> int | None:
+        """Line of the deepest YAML node along `path` (e.g. `inference.adapters[0].source.name`)."""
+        if self.node is None:
+            return None
+        parts: list[str | int] = [
+            m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _PATH_PART.finditer(path)
+        ]
+        return line_of_path(self.node, parts)
+
+    def place(self, err: FieldError) -> Problem:
+        return Problem(self.source, self.line_of(err.path), err)
+
+
+def line_of_path(node: yaml.Node, parts: list[str | int]) -> int:
+    """Follow `parts` down the node tree as far as it goes; the line of the last node reached."""
+    line = node.start_mark.line + 1
+    for part in parts:
+        child = None
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == part:
+                    line = key.start_mark.line + 1
+                    child = value
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def format_loc(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _describe(err: Any) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "literal_error":
+        return f"{err.get('msg', 'invalid value')}, got {err.get('input')!r}"
+    got = err.get("input")
+    shown = type(got).__name__ if isinstance(got, dict | list) else repr(got)
+    return f"{err.get('msg', 'invalid value')} (got {shown[:80]})"
+
+
+def validation_errors(exc: pydantic.ValidationError) -> list[FieldError]:
+    return [FieldError(format_loc(tuple(e["loc"])), _describe(e)) for e in exc.errors()]
+
+
+def _parse_one(doc: Document) -> None:
+    data = doc.data
+    if not isinstance(data, dict):
+        doc.problems.append(
+            doc.place(FieldError("", f"document {doc.index + 1} is not a mapping (a YAML object)"))
+        )
+        return
+    api_version, kind = data.get("apiVersion"), data.get("kind")
+    if api_version is None or kind is None:
+        missing = "apiVersion" if api_version is None else "kind"
+        doc.problems.append(
+            doc.place(FieldError(missing, f"{missing} is required (expected {API_VERSION} {KIND})"))
+        )
+        return
+    if kind == "ConfigMap" and api_version == "v1":
+        return  # kept as data: a tuning Workspace in the same files may name it in `tuning.config`
+    if kind != KIND or not str(api_version).startswith(f"{GROUP}/"):
+        doc.problems.append(
+            doc.place(
+                FieldError(
+                    "kind", f"skipped {api_version} {kind}: only {API_VERSION} {KIND} is checked", "warning"
+                )
+            )
+        )
+        return
+    if api_version != API_VERSION:
+        doc.problems.append(
+            doc.place(
+                FieldError(
+                    "apiVersion", f"unsupported version {api_version!r}: this build reads {API_VERSION}"
+                )
+            )
+        )
+        return
+    try:
+        doc.workspace = Workspace.from_dict(data)
+    except pydantic.ValidationError as exc:
+        doc.problems.extend(doc.place(err) for err in validation_errors(exc))
+
+
+def parse_documents(text: str, source: str) -> tuple[list[Document], list[Problem]]:
+    """Parse every document of `text`; file-level problems (YAML syntax) come back separately."""
+    docs: list[Document] = []
+    problems: list[Problem] = []
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            data = loader.construct_document(node)
+            if data is None:
+                continue
+            doc = Document(source=source, index=len(docs), node=node, data=data)
+            _parse_one(doc)
+            docs.append(doc)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        problems.append(Problem(source, line, FieldError("", f"YAML syntax error: {reason}")))
+    except Exception as exc:  # e.g. recursion on pathological anchors; never a traceback
+        problems.append(Problem(source, None, FieldError("", f"cannot read YAML: {exc}")))
+    finally:
+        loader.dispose()
+    return docs, problems

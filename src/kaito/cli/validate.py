@@ -1,0 +1,148 @@
+"""`kaito validate -f FILE…`: KAITO's admission answer for Workspace YAML, without a cluster.
+
+Thin: reading files is here; parsing and the rules are `kaito.api`, model facts are the catalog's.
+Every problem is printed as `file:line: severity: field: message`; any error exits 1; no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def _expand(names: list[str]) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """(source name, text) pairs for files, directories (recursively) and `-`; plus unreadable ones."""
+    out: list[tuple[str, str | None]] = []
+    bad: list[str] = []
+    for name in names:
+        if name == "-":
+            out.append(("<stdin>", sys.stdin.read()))
+            continue
+        path = Path(name)
+        files = (
+            sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+            if path.is_dir()
+            else [path]
+        )
+        if path.is_dir() and not files:
+            bad.append(f"{name}: no .yaml or .yml files in this directory")
+        for file in files:
+            try:
+                out.append((str(file), file.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError) as exc:
+                bad.append(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+    return out, bad
+
+
+def _facts():
+    try:
+        from kaito.catalog.facts import CatalogFacts
+    except ImportError:
+        return _NoCatalogFacts()
+    return CatalogFacts()
+
+
+class _NoCatalogFacts:
+    """Stands in while the catalog is not installed: every preset passes, with a warning."""
+
+    def preset(self, name):
+        from kaito.api.facts import PresetFacts
+
+        return PresetFacts(name=name, known_size=False)
+
+    def check_fit(self, instance_type, count, preset_name):
+        from kaito.api.errors import FieldError
+
+        return [
+            FieldError("resource.instanceType", "model catalog not available: fit not checked", "warning")
+        ]
+
+
+def run_validate(names: list[str], quiet: bool = False) -> int:
+    """Validate every Workspace in `names`; print problems; return the exit code."""
+    from kaito.api.documents import parse_documents
+    from kaito.api.errors import FieldError
+    from kaito.api.validation import default_configmap_name, validate_tuning_config, validate_workspace
+
+    inputs, unreadable = _expand(names)
+    for line in unreadable:
+        typer.echo(f"{line}", err=True)
+    facts = _facts()
+    if isinstance(facts, _NoCatalogFacts):
+        typer.echo(
+            "warning: the model catalog is not installed: preset names and GPU fit were not checked", err=True
+        )
+    documents, problems = [], []
+    for source, text in inputs:
+        docs, file_problems = parse_documents(text or "", source)
+        documents += docs
+        problems += file_problems
+    configmaps = {
+        (
+            (d.data.get("metadata") or {}).get("namespace") or "default",
+            (d.data.get("metadata") or {}).get("name"),
+        ): d.data
+        for d in documents
+        if isinstance(d.data, dict)
+        and d.data.get("kind") == "ConfigMap"
+        and isinstance(d.data.get("metadata"), dict)
+    }
+    checked = 0
+    for doc in documents:
+        problems += doc.problems
+        ws = doc.workspace
+        if ws is None:
+            continue
+        checked += 1
+        errs = validate_workspace(ws, facts=facts)
+        if ws.tuning is not None:
+            name = ws.tuning.config or default_configmap_name(ws.tuning.method)
+            cm = configmaps.get((ws.namespace, name))
+            if cm is not None:
+                data = cm.get("data") if isinstance(cm.get("data"), dict) else {}
+                errs += validate_tuning_config(name, data, ws.tuning.method, ws.namespace)
+            elif ws.tuning.config:
+                errs.append(
+                    FieldError(
+                        "tuning.config",
+                        f"ConfigMap {name!r} is not in the given files: not checked",
+                        "warning",
+                    )
+                )
+        problems += [doc.place(e) for e in errs]
+    n_errors = sum(p.error.severity == "error" for p in problems) + len(unreadable)
+    for problem in problems:
+        if quiet and problem.error.severity == "warning":
+            continue
+        typer.echo(str(problem))
+    bad_sources = {p.source for p in problems if p.error.severity == "error"}
+    verdict = "invalid" if n_errors else "valid"
+    typer.echo(
+        f"{checked} workspace(s) in {len(inputs)} file(s): {verdict}"
+        + (f" ({n_errors} error(s) in {len(bad_sources) or len(unreadable)} file(s))" if n_errors else ""),
+        err=bool(n_errors),
+    )
+    if not inputs and not unreadable:
+        return 1
+    return 1 if n_errors else 0
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("validate")
+    def validate(
+        filename: list[str] = typer.Option(
+            ..., "-f", "--filename", help="YAML file, directory, or - for stdin"
+        ),
+        quiet: bool = typer.Option(False, "-q", "--quiet", help="show errors only, not warnings"),
+    ) -> None:
+        """Check Workspace YAML against KAITO's admission rules (exit 1 on any error)."""
+        try:
+            code = run_validate(filename, quiet)
+        except Exception as exc:  # the rules never raise; this guards the promise of no traceback
+            typer.echo(f"kaito validate: internal error: {exc}", err=True)
+            code = 2
+        raise typer.Exit(code)
