@@ -7,14 +7,14 @@ always show the same facts. Imports nothing heavy (no torch, no transformers).
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 
 import typer
 
 from kaito.catalog import presets
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
 
