@@ -1,0 +1,78 @@
+"""Who owns an object and how it is found again: owner references, common labels, metadata.
+
+Every namespaced object a Workspace makes carries a controller owner reference to it (so Kubernetes
+garbage collection removes them with the Workspace) and the `kaito.sh/workspace` label (so pods are
+selected and the controller's watches map events back to the Workspace). Cluster-scoped NodeClaims
+cannot be owned by a namespaced object; they carry both workspace labels instead (§3.1 step 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kaito.api import labels
+from kaito.api.v1alpha1 import Workspace
+
+# Builders never emit an empty uid: an owner reference without one is rejected by the API server,
+# and `kaito render` runs before the Workspace exists. The controller always passes the stored
+# object (which has a uid); render output states this placeholder so a reviewer sees it.
+PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
+
+
+def build_owner_reference(ws: Workspace) -> dict[str, Any]:
+    """The controller owner reference to `ws` (§10 note 16)."""
+    return {
+        "apiVersion": ws.api_version,
+        "kind": ws.kind,
+        "name": ws.name,
+        "uid": ws.metadata.uid or PLACEHOLDER_UID,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def build_selector_labels(ws: Workspace) -> dict[str, str]:
+    """Labels that select this Workspace's pods (KAITO selects on the workspace name alone)."""
+    return {labels.LABEL_WORKSPACE_NAME: ws.name}
+
+
+def build_workspace_labels(ws: Workspace) -> dict[str, str]:
+    """Labels on every object made for `ws`: name and namespace, so cluster-scoped ones map back."""
+    return {
+        labels.LABEL_WORKSPACE_NAME: ws.name,
+        labels.LABEL_WORKSPACE_NAMESPACE: ws.namespace,
+    }
+
+
+def build_metadata(
+    ws: Workspace,
+    name: str,
+    *,
+    extra_labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Metadata of a namespaced object owned by `ws`."""
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": ws.namespace,
+        "labels": {**build_workspace_labels(ws), **dict(extra_labels or {})},
+        "ownerReferences": [build_owner_reference(ws)],
+    }
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def build_revision_annotations(revision: int | str | None) -> dict[str, str]:
+    """`workspace.kaito.io/revision` as KAITO writes it; none when the revision is not known yet."""
+    if revision is None:
+        return {}
+    return {labels.ANNOTATION_REVISION: str(revision)}
+
+
+def match_labels_of(ws: Workspace) -> dict[str, str]:
+    """The user's node `matchLabels` (KAITO ignores matchExpressions for placement)."""
+    if ws.resource is None or ws.resource.label_selector.match_labels is None:
+        return {}
+    return dict(ws.resource.label_selector.match_labels)

@@ -1,0 +1,116 @@
+"""Workspace revisions: the spec hash of §3.3, ControllerRevisions, and which to keep.
+
+A revision changes only when `resource`, `inference` or `tuning` changes — never on metadata,
+labels, annotations or status — so editing a Workspace's labels does not roll its pods. Workloads
+carry the revision number in `workspace.kaito.io/revision`; the controller compares it to decide
+whether a workload is current (a current one is left alone, so a user's hand edit survives).
+
+The hash follows KAITO's recipe: sha256 over each section encoded as compact JSON plus a newline,
+`null` for an absent section, keys in the API's declared field order and Go's HTML escaping. It is
+meant to match KAITO's for the same spec, but nothing here depends on byte equality with Go: a
+mismatch after migrating from KAITO would cost one extra revision, nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kaito.api import labels
+from kaito.api.v1alpha1 import Workspace
+from kaito.manifests import ownership
+
+MAX_REVISION_HISTORY = 10  # KAITO's MaxRevisionHistoryLimit
+_SECTIONS = ("resource", "inference", "tuning")
+# Go's encoding/json escapes these even in plain strings (SetEscapeHTML defaults to true).
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def build_spec_sections(ws: Workspace) -> dict[str, Any]:
+    """The three hashed sections as JSON-shaped values (None for an absent one)."""
+    out: dict[str, Any] = {}
+    for section in _SECTIONS:
+        model = getattr(ws, section)
+        out[section] = None if model is None else model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return out
+
+
+def _encode_go_json(value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for raw, escaped in _GO_ESCAPES.items():
+        text = text.replace(raw, escaped)
+    return text + "\n"  # json.Encoder.Encode appends a newline after each value
+
+
+def compute_revision_hash(ws: Workspace) -> str:
+    """Hex sha256 of the Workspace's spec sections (§3.3); stable under metadata changes."""
+    sections = build_spec_sections(ws)
+    payload = "".join(_encode_go_json(sections[s]) for s in _SECTIONS)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def revision_name(ws_name: str, spec_hash: str, length: int = 5) -> str:
+    """KAITO's ControllerRevision name `<ws>-<hash[:5]>`."""
+    return f"{ws_name}-{spec_hash[:length]}"
+
+
+def build_controller_revision(ws: Workspace, spec_hash: str, number: int, *, name: str | None = None) -> dict[str, Any]:
+    """The `apps/v1` ControllerRevision recording one spec of `ws`."""
+    meta = ownership.build_metadata(
+        ws,
+        name or revision_name(ws.name, spec_hash),
+        extra_labels={labels.LABEL_REVISION_WORKSPACE_NAME: ws.name},
+        annotations={labels.ANNOTATION_HASH: spec_hash},
+    )
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": meta,
+        "data": build_spec_sections(ws),
+        "revision": number,
+    }
+
+
+@dataclass(frozen=True)
+class RevisionPlan:
+    """What the controller should do about revisions for the current spec."""
+
+    spec_hash: str
+    name: str
+    number: int
+    create: dict[str, Any] | None  # the ControllerRevision to create, None when one already records this spec
+    delete: tuple[str, ...]  # names of the oldest revisions beyond the history limit
+
+
+def _hash_of(rev: Mapping[str, Any]) -> str | None:
+    return ((rev.get("metadata") or {}).get("annotations") or {}).get(labels.ANNOTATION_HASH)
+
+
+def plan_revision(ws: Workspace, existing: Iterable[Mapping[str, Any]]) -> RevisionPlan:
+    """Reuse the revision that records this spec, or make the next one and trim history.
+
+    KAITO fails with "revision name conflicts" when `<ws>-<hash[:5]>` exists with a different hash,
+    which wedges the Workspace forever; we lengthen the name instead (ten, then all 64 characters).
+    """
+    revisions = sorted(existing, key=lambda r: int(r.get("revision") or 0))
+    spec_hash = compute_revision_hash(ws)
+    for rev in revisions:
+        if _hash_of(rev) == spec_hash:
+            return RevisionPlan(spec_hash, rev["metadata"]["name"], int(rev.get("revision") or 0), None, ())
+    taken = {r["metadata"]["name"] for r in revisions}
+    name = _free_name(ws.name, spec_hash, taken)
+    number = (int(revisions[-1].get("revision") or 0) + 1) if revisions else 1
+    overflow = max(0, len(revisions) + 1 - MAX_REVISION_HISTORY)
+    delete = tuple(r["metadata"]["name"] for r in revisions[:overflow])
+    return RevisionPlan(spec_hash, name, number, build_controller_revision(ws, spec_hash, number, name=name), delete)
+
+
+def _free_name(ws_name: str, spec_hash: str, taken: set[str]) -> str:
+    for length in (5, 10):
+        candidate = revision_name(ws_name, spec_hash, length)
+        if candidate not in taken:
+            return candidate
+    return revision_name(ws_name, spec_hash, len(spec_hash))
