@@ -1,0 +1,124 @@
+"""The output directory: resumable checkpoints, and an adapter that appears all at once.
+
+Layout (the adapter sits at the top, where KAITO's upload sidecar and the model server look):
+
+    <output>/checkpoints/checkpoint-<step>/   Trainer checkpoints; a restart resumes from the last
+    <output>/checkpoints/run.json            what these checkpoints were trained on
+    <output>/adapter_config.json, adapter_model.safetensors, tokenizer files
+    <output>/fine_tuning_completed.txt       written last: KAITO's "adapter is complete" marker
+
+The output directory is often a mounted volume that cannot itself be renamed, so the adapter is
+written into a temporary directory inside it, then each file is renamed into place (same
+filesystem, atomic per file) with the old marker removed first and the new marker renamed in
+last. A reader that waits for the marker — KAITO's sidecar does — never sees a half-written
+adapter, and a run that fails leaves no marker behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kaito.runtime.tuning.errors import OutputError
+
+MARKER = "fine_tuning_completed.txt"
+CHECKPOINTS = "checkpoints"
+RUN_FILE = "run.json"
+_COMPLETE_CHECKPOINT_FILE = "trainer_state.json"  # the Trainer writes it last
+_FILE_MODE = 0o644
+
+
+def checkpoints_dir(output: Path) -> Path:
+    return output / CHECKPOINTS
+
+
+def read_marker(output: Path) -> dict[str, Any] | None:
+    """The completion metadata of a finished output directory, or None when it is not finished."""
+    try:
+        return json.loads((output / MARKER).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def find_resume_checkpoint(output: Path) -> Path | None:
+    """The newest checkpoint that was fully written; torn ones (killed mid-save) are removed."""
+    folder = checkpoints_dir(output)
+    if not folder.is_dir():
+        return None
+    steps = []
+    for child in folder.iterdir():
+        name, _, step = child.name.partition("-")
+        if child.is_dir() and name == "checkpoint" and step.isdigit():
+            steps.append((int(step), child))
+    for _, child in sorted(steps, reverse=True):
+        if (child / _COMPLETE_CHECKPOINT_FILE).is_file():
+            return child
+        shutil.rmtree(child, ignore_errors=True)
+    return None
+
+
+def ensure_same_run(output: Path, fingerprint: dict[str, Any]) -> None:
+    """Refuse to resume checkpoints made from another model or dataset; record ours otherwise."""
+    folder = checkpoints_dir(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    run_file = folder / RUN_FILE
+    if run_file.is_file():
+        previous = json.loads(run_file.read_text())
+        changed = sorted(k for k in fingerprint if previous.get(k) != fingerprint[k])
+        if changed and any(folder.glob("checkpoint-*")):
+            raise OutputError(f"output directory {output} holds checkpoints of a different run "
+                              f"({', '.join(changed)} changed); use a new --output or delete {folder}")
+    _write_atomic(run_file, json.dumps(fingerprint, indent=2, sort_keys=True))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, _FILE_MODE)
+    os.replace(tmp, path)
+
+
+def build_marker(metadata: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    return {"message": f"Fine-Tuning completed at {stamp}", "completed_at": stamp, **metadata}
+
+
+def publish_adapter(output: Path, write: Callable[[Path], None], metadata: dict[str, Any]) -> Path:
+    """Write the adapter with `write(staging_dir)` and move it into `output`, marker last."""
+    output.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output, prefix=".adapter-staging-"))
+    try:
+        write(staging)
+        if not (staging / "adapter_config.json").is_file():
+            raise OutputError(f"the adapter written to {staging} has no adapter_config.json")
+        for path in staging.rglob("*"):
+            if path.is_file():
+                path.chmod(_FILE_MODE)  # readable by the server and sidecar, whatever wrote it
+                with path.open("rb") as handle:
+                    os.fsync(handle.fileno())
+        (output / MARKER).unlink(missing_ok=True)
+        for path in sorted(staging.iterdir()):
+            target = output / path.name
+            if target.is_dir() and not path.is_dir():
+                shutil.rmtree(target)
+            os.replace(path, target)
+        _write_atomic(output / MARKER, json.dumps(build_marker(metadata), indent=2) + "\n")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return output
+
+
+def remove_stale_staging(output: Path) -> None:
+    """Staging folders of runs that were killed while publishing."""
+    if output.is_dir():
+        for stale in output.glob(".adapter-staging-*"):
+            shutil.rmtree(stale, ignore_errors=True)
