@@ -47,19 +47,15 @@ def _facts():
 
 
 class _NoCatalogFacts:
-    """Stands in while the catalog is not installed: every preset passes, with a warning."""
+    """Stands in while the catalog is not installed: every preset passes (the CLI says so once)."""
 
     def preset(self, name):
         from kaito.api.facts import PresetFacts
 
-        return PresetFacts(name=name, known_size=False)
+        return PresetFacts(name=name, tuning_methods=frozenset({"lora", "qlora"}))
 
     def check_fit(self, instance_type, count, preset_name):
-        from kaito.api.errors import FieldError
-
-        return [
-            FieldError("resource.instanceType", "model catalog not available: fit not checked", "warning")
-        ]
+        return []
 
 
 def run_validate(names: list[str], quiet: bool = False) -> int:
@@ -123,7 +119,7 @@ def run_validate(names: list[str], quiet: bool = False) -> int:
     verdict = "invalid" if n_errors else "valid"
     typer.echo(
         f"{checked} workspace(s) in {len(inputs)} file(s): {verdict}"
-        + (f" ({n_errors} error(s) in {len(bad_sources) or len(unreadable)} file(s))" if n_errors else ""),
+        + (f" ({n_errors} error(s) in {len(bad_sources) + len(unreadable)} file(s))" if n_errors else ""),
         err=bool(n_errors),
     )
     if not inputs and not unreadable:
