@@ -1,0 +1,122 @@
+"""The webhook as a running service: TLS setup, the HTTPS listener, and caBundle upkeep.
+
+`WebhookServer.start()` gets its certificate (mounted or self-managed), listens on the webhook
+port and routes `POST /validate/workspace.kaito.sh` (KAITO's path) to `WorkspaceAdmission`. With
+self-managed certificates it re-checks the Secret and the caBundle every few minutes, because a
+`helm upgrade` resets the caBundle and certificates expire. It runs in every replica, leader or
+not: admission must not wait for an election.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from kaito.api.facts import ModelFacts
+from kaito.cluster import errors, protocol
+from kaito.webhook import admission, http, tls
+
+log = logging.getLogger(__name__)
+
+VALIDATE_PATH = "/validate/workspace.kaito.sh"
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    host: str = "0.0.0.0"
+    port: int = 9443
+    cert_dir: Path = Path("/tmp/k8s-webhook-server/serving-certs")
+    self_managed: tls.SelfManagedCerts | None = None
+    release_namespace: str | None = None
+    recheck_interval: float = 300.0
+
+
+
+
+def make_configmap_reader(cluster: protocol.Cluster) -> admission.ConfigMapReader:
+    async def read(namespace: str, name: str):
+        try:
+            cm = await cluster.get(protocol.CONFIGMAP, name, namespace)
+        except errors.NotFound:
+            return None
+        data = cm.get("data")
+        return data if isinstance(data, dict) else {}
+
+    return read
+
+
+class WebhookServer:
+    def __init__(self, cluster: protocol.Cluster, facts: ModelFacts, cfg: WebhookConfig,
+                 on_result=None) -> None:
+        self._cluster = cluster
+        self._cfg = cfg
+        self._admission = admission.WorkspaceAdmission(facts, make_configmap_reader(cluster),
+                                                       cfg.release_namespace, on_result)
+        self._ctx: ssl.SSLContext | None = None
+        self._server: http.HttpServer | None = None
+        self._upkeep: asyncio.Task | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.port
+
+    @property
+    def serving(self) -> bool:
+        return self._server is not None
+
+    async def start(self) -> None:
+        if self._cfg.self_managed is not None:
+            await self._refresh_self_managed()
+        self._ctx = tls.build_server_context(self._cfg.cert_dir)
+        self._server = http.HttpServer(self.handle, self._cfg.host, self._cfg.port, self._ctx)
+        await self._server.start()
+        log.info("admission webhook listening", extra={"port": self._server.port, "path": VALIDATE_PATH})
+        if self._cfg.self_managed is not None:
+            self._upkeep = asyncio.create_task(self._keep_certificates(), name="webhook-cert-upkeep")
+
+    async def stop(self) -> None:
+        if self._upkeep is not None:
+            self._upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._upkeep
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+
+    async def handle(self, request: http.Request) -> http.Response:
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz" and request.method == "GET":
+            return http.Response(200, b'{"status":"ok"}')
+        if path != VALIDATE_PATH:
+            return http.Response(404, json.dumps({"error": f"no such path {path}"}).encode())
+        if request.method != "POST":
+            return http.Response(405, json.dumps({"error": "use POST"}).encode(), headers={"allow": "POST"})
+        try:
+            answer = await self._admission.review(request.body)
+        except admission.BadReview as exc:
+            return http.Response(400, json.dumps({"error": str(exc)}).encode())
+        return http.Response(200, json.dumps(answer).encode())
+
+    async def _refresh_self_managed(self) -> None:
+        cfg = self._cfg.self_managed
+        assert cfg is not None
+        bundle = await tls.ensure_certificate(self._cluster, cfg)
+        tls.write_cert_dir(bundle, self._cfg.cert_dir)
+        if self._ctx is not None:
+            tls.load_cert_chain(self._ctx, self._cfg.cert_dir)  # new handshakes use the new certificate
+        if cfg.webhook_configuration:
+            await tls.ensure_ca_bundle(self._cluster, cfg.webhook_configuration, bundle.ca_cert)
+
+    async def _keep_certificates(self) -> None:
+        while True:
+            await asyncio.sleep(self._cfg.recheck_interval)
+            try:
+                await self._refresh_self_managed()
+            except (errors.ClusterError, OSError, ssl.SSLError) as exc:
+                log.warning("webhook certificate upkeep failed, retrying later: %s", exc)

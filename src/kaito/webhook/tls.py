@@ -1,0 +1,138 @@
+"""Where the webhook's certificate comes from: a mounted directory, or self-managed in a Secret.
+
+Mounted (cert-manager, or a Secret the user made): `tls.crt`/`tls.key` in `--cert-dir`.
+Self-managed (the default, as KAITO's knative webhook does): the operator keeps a CA and a serving
+certificate in Secret `workspace-webhook-cert`, creating or renewing it when needed, writes the
+files into `--cert-dir`, and patches the ValidatingWebhookConfiguration's `caBundle` so the API
+server trusts it. Several replicas may start at once: the Secret is created with `force=False`
+and updated with its resourceVersion, so exactly one bundle wins and the others adopt it.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kaito.cluster import errors, protocol
+from kaito.webhook import certs
+
+log = logging.getLogger(__name__)
+
+VALIDATING_WEBHOOK_CONFIGURATION = protocol.ResourceKind(
+    "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations",
+    namespaced=False,
+)
+DEFAULT_SECRET = "workspace-webhook-cert"
+CERT_FIELD_MANAGER = "kaito-webhook-cert"
+# File names: the kubernetes.io/tls Secret layout, which cert-manager and `kubectl create secret tls` use.
+CERT_FILE, KEY_FILE, CA_FILE = "tls.crt", "tls.key", "ca.crt"
+
+
+@dataclass(frozen=True)
+class SelfManagedCerts:
+    namespace: str
+    service: str
+    secret_name: str = DEFAULT_SECRET
+    webhook_configuration: str = ""  # empty: do not patch any caBundle (tests, manual setups)
+
+
+def build_server_context(cert_dir: Path) -> ssl.SSLContext:
+    """A TLS server context from `cert_dir`; reloading the same context picks up rotated files."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    load_cert_chain(ctx, cert_dir)
+    return ctx
+
+
+def load_cert_chain(ctx: ssl.SSLContext, cert_dir: Path) -> None:
+    cert, key = cert_dir / CERT_FILE, cert_dir / KEY_FILE
+    if not cert.is_file() or not key.is_file():
+        raise FileNotFoundError(f"webhook certificate not found: expected {cert} and {key}")
+    ctx.load_cert_chain(certfile=str(cert), keyfile=str(key))
+
+
+def write_cert_dir(bundle: certs.CertBundle, cert_dir: Path) -> None:
+    """Write the bundle as tls.crt/tls.key/ca.crt; each file replaced atomically, key private."""
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    for name, data, mode in ((CERT_FILE, bundle.server_cert, 0o644), (KEY_FILE, bundle.server_key, 0o600),
+                             (CA_FILE, bundle.ca_cert, 0o644)):
+        tmp = cert_dir / f".{name}.tmp"
+        tmp.write_bytes(data)
+        tmp.chmod(mode)
+        tmp.replace(cert_dir / name)
+
+
+def build_secret(cfg: SelfManagedCerts, bundle: certs.CertBundle, resource_version: str | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": cfg.secret_name, "namespace": cfg.namespace,
+                            "labels": {"app.kubernetes.io/managed-by": "kaito"}}
+    if resource_version:
+        meta["resourceVersion"] = resource_version
+    data = {k: base64.b64encode(v).decode() for k, v in bundle.to_secret_data().items()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque", "data": data}
+
+
+def bundle_from_secret(secret: dict[str, Any]) -> certs.CertBundle | None:
+    try:
+        raw = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+        return certs.CertBundle.from_secret_data(raw)
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+async def ensure_certificate(cluster: protocol.Cluster, cfg: SelfManagedCerts) -> certs.CertBundle:
+    """The Secret's bundle, created or renewed when missing, expiring or not for this Service."""
+    dns = certs.compute_dns_names(cfg.service, cfg.namespace)
+    for _attempt in range(5):
+        try:
+            secret = await cluster.get(protocol.SECRET, cfg.secret_name, cfg.namespace)
+        except errors.NotFound:
+            secret = None
+        bundle = bundle_from_secret(secret) if secret is not None else None
+        if bundle is not None and not certs.needs_renewal(bundle, dns):
+            return bundle
+        fresh = certs.build_cert_bundle(dns)
+        rv = (secret or {}).get("metadata", {}).get("resourceVersion")
+        try:
+            # Creating: force=False, so a replica racing us gets Conflict. Renewing: the
+            # resourceVersion makes the write conditional on what we read.
+            await cluster.apply(build_secret(cfg, fresh, rv), field_manager=CERT_FIELD_MANAGER,
+                                force=secret is not None)
+        except errors.Conflict:
+            log.info("another replica wrote the webhook certificate first; using theirs")
+            continue
+        log.info("webhook certificate %s in Secret %s/%s", "renewed" if secret else "created",
+                 cfg.namespace, cfg.secret_name)
+        return fresh
+    raise errors.Conflict(f"Secret {cfg.namespace}/{cfg.secret_name} kept changing; giving up for now")
+
+
+async def ensure_ca_bundle(cluster: protocol.Cluster, name: str, ca_pem: bytes) -> bool:
+    """Set every webhook's `clientConfig.caBundle` in configuration `name`; True when it wrote."""
+    wanted = base64.b64encode(ca_pem).decode()
+    try:
+        current = await cluster.get(VALIDATING_WEBHOOK_CONFIGURATION, name)
+    except errors.NotFound:
+        log.warning("ValidatingWebhookConfiguration %s not found; caBundle not set", name)
+        return False
+    hooks = current.get("webhooks") or []
+    if all((h.get("clientConfig") or {}).get("caBundle") == wanted for h in hooks):
+        return False
+    # The whole list, not just the caBundles: backends without listType=map merge semantics (the
+    # local store, test emulators) would otherwise replace the webhooks with our fragments. The
+    # resourceVersion makes it conditional, so a concurrent `helm upgrade` is never reverted.
+    updated = [{**h, "clientConfig": {**(h.get("clientConfig") or {}), "caBundle": wanted}} for h in hooks]
+    patch = {
+        "apiVersion": VALIDATING_WEBHOOK_CONFIGURATION.api_version,
+        "kind": VALIDATING_WEBHOOK_CONFIGURATION.kind,
+        "metadata": {"name": name, "resourceVersion": current.get("metadata", {}).get("resourceVersion")},
+        "webhooks": updated,
+    }
+    if not patch["metadata"]["resourceVersion"]:
+        del patch["metadata"]["resourceVersion"]
+    await cluster.apply(patch, field_manager=CERT_FIELD_MANAGER, force=True)
+    log.info("caBundle of ValidatingWebhookConfiguration %s updated", name)
+    return True
