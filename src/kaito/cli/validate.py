@@ -38,12 +38,14 @@ def _expand(names: list[str]) -> tuple[list[tuple[str, str | None]], list[str]]:
     return out, bad
 
 
-def _facts():
+def _facts(cloud: str):
     try:
+        from kaito.catalog import hub_cache
         from kaito.catalog.facts import CatalogFacts
     except ImportError:
         return _NoCatalogFacts()
-    return CatalogFacts()
+    # Models outside the catalog are sized from the local Hugging Face cache when they are there.
+    return CatalogFacts(cloud=cloud, local_model_size=hub_cache.read_model_size)
 
 
 class _NoCatalogFacts:
@@ -58,7 +60,7 @@ class _NoCatalogFacts:
         return []
 
 
-def run_validate(names: list[str], quiet: bool = False) -> int:
+def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure") -> int:
     """Validate every Workspace in `names`; print problems; return the exit code."""
     from kaito.api.documents import parse_documents
     from kaito.api.errors import FieldError
@@ -67,7 +69,11 @@ def run_validate(names: list[str], quiet: bool = False) -> int:
     inputs, unreadable = _expand(names)
     for line in unreadable:
         typer.echo(f"{line}", err=True)
-    facts = _facts()
+    try:
+        facts = _facts(cloud)
+    except ValueError as exc:  # an unknown --cloud
+        typer.echo(f"kaito validate: {exc}", err=True)
+        return 2
     if isinstance(facts, _NoCatalogFacts):
         typer.echo(
             "warning: the model catalog is not installed: preset names and GPU fit were not checked", err=True
@@ -134,10 +140,11 @@ def register(app: typer.Typer) -> None:
             ..., "-f", "--filename", help="YAML file, directory, or - for stdin"
         ),
         quiet: bool = typer.Option(False, "-q", "--quiet", help="show errors only, not warnings"),
+        cloud: str = typer.Option("azure", "--cloud", help="SKU table for instance types: azure, aws or arc"),
     ) -> None:
         """Check Workspace YAML against KAITO's admission rules (exit 1 on any error)."""
         try:
-            code = run_validate(filename, quiet)
+            code = run_validate(filename, quiet, cloud)
         except Exception as exc:  # the rules never raise; this guards the promise of no traceback
             typer.echo(f"kaito validate: internal error: {exc}", err=True)
             code = 2

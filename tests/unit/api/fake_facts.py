@@ -65,6 +65,12 @@ class FakeFacts:
                     path, f"Unsupported instance type {instance_type}. Supported SKUs: {', '.join(SKUS)}"
                 )
             ]
+        if preset_name and "/" in preset_name:
+            return [
+                FieldError(
+                    path, f"GPU memory fit not checked: the size of {preset_name} is unknown", "warning"
+                )
+            ]
         need = self.needs.get(preset_name or "")
         if need is None:
             return []

@@ -668,4 +668,7 @@ def test_warnings_for_deprecated_and_unknown_size(facts: FakeFacts) -> None:
     )
     assert any(p.severity == "warning" and "deprecated" in p.message for p in problems)
     problems = validate_workspace(Workspace.from_dict(I(inference__preset__name="org/model")), facts=facts)
-    assert any(p.severity == "warning" and "fit checks were skipped" in p.message for p in problems)
+    assert any(
+        p.severity == "warning" and "fit not checked" in p.message and p.path == "resource.instanceType"
+        for p in problems
+    )

@@ -101,14 +101,6 @@ def validate_preset_access(preset: PresetSpec, found: PresetFacts, path: str) ->
         )
     if found.deprecated:
         errs.append(FieldError(f"{path}.name", f"preset {preset.name!r} is deprecated", "warning"))
-    if not found.known_size:
-        errs.append(
-            FieldError(
-                f"{path}.name",
-                f"the size of model {preset.name!r} is not known here: GPU fit checks were skipped",
-                "warning",
-            )
-        )
     return errs
 
 
