@@ -8,11 +8,17 @@ of piling up one object per repeat.
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from kaito.cluster.protocol import DEFAULT_NAMESPACE
 
 EVENT_COMPONENT = "kaito"
+
+
+def now_rfc3339() -> str:
+    """The current time as Kubernetes writes timestamps (RFC 3339, seconds, UTC)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def build_event(involved: dict[str, Any], type: str, reason: str, message: str) -> dict[str, Any]:

@@ -135,6 +135,10 @@ class LocalCluster:
         """Remove objects whose owners are all gone (deletion already cascades; this sweeps strays)."""
         return await self._write(self._store.collect_garbage)
 
+    async def compact(self, keep: int = 0) -> int:
+        """Drop watch history but the last `keep` changes (also done automatically past `history`)."""
+        return await self._call(self._store.compact, keep)
+
     async def close(self) -> None:
         if self._closed:
             return

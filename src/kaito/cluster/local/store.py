@@ -18,11 +18,11 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kaito.cluster import errors
+from kaito.cluster.events import now_rfc3339
 from kaito.cluster.local import fields
 from kaito.cluster.protocol import DEFAULT_NAMESPACE, ResourceKind, kind_of
 
@@ -40,10 +40,6 @@ CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NUL
 INSERT OR IGNORE INTO counters VALUES ('rv', 0), ('compacted', 0);
 """
 _COMPACT_EVERY = 500
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _without_rv_noise(obj: dict[str, Any]) -> dict[str, Any]:
@@ -184,6 +180,14 @@ class ObjectStore:
             new = {**copy.deepcopy(event), "count": 1, "firstTimestamp": stamp, "lastTimestamp": stamp}
             new["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=stamp, generation=1)
             self._put(kind_of(event), new, {}, "ADDED")
+
+    def compact(self, keep: int = 0) -> int:
+        """Drop the event log except the last `keep` entries; watches from before get `Gone`."""
+        with self._transaction(write=True):
+            floor = max(0, self._counter("rv") - keep)
+            self._db.execute("DELETE FROM events WHERE rv <= ?", (floor,))
+            self._db.execute("UPDATE counters SET value = max(value, ?) WHERE key='compacted'", (floor,))
+        return floor
 
     def collect_garbage(self) -> int:
         """Delete objects all of whose owners are gone (what Kubernetes' GC does); returns how many."""
