@@ -60,11 +60,10 @@ def compute_disk_request(ws: Workspace, preset: Preset | None) -> str:
 
 
 def build_nodeclaim_labels(ws: Workspace) -> dict[str, str]:
-    """Workspace keys, KAITO's node markers and the user's `matchLabels` (so the node matches the
-    Workspace's selector); reserved keys in `matchLabels` are dropped, never overriding ours."""
-    user = {k: v for k, v in ownership.match_labels_of(ws).items() if k not in labels.RESERVED_SELECTOR_KEYS}
+    """The user's `matchLabels` (so the node matches the Workspace's selector), KAITO's node markers
+    and the workspace keys, which win over anything the user wrote."""
     return {
-        **user,
+        **ownership.match_labels_of(ws),
         labels.LABEL_KARPENTER_NODEPOOL: KAITO_NODEPOOL,
         labels.LABEL_MACHINE_TYPE: "gpu",
         **ownership.build_workspace_labels(ws),

@@ -72,7 +72,14 @@ def build_revision_annotations(revision: int | str | None) -> dict[str, str]:
 
 
 def match_labels_of(ws: Workspace) -> dict[str, str]:
-    """The user's node `matchLabels` (KAITO ignores matchExpressions for placement)."""
+    """The user's node `matchLabels` (KAITO ignores matchExpressions for placement).
+
+    Keys KAITO reserves for its own bookkeeping (`kaito.sh/workspace`, …) are dropped, as KAITO
+    v0.12 does: a NodeClaim carries our value for them, so requiring the user's value would leave
+    pods unschedulable on the very nodes made for them.
+    """
     if ws.resource is None or ws.resource.label_selector.match_labels is None:
         return {}
-    return dict(ws.resource.label_selector.match_labels)
+    return {
+        k: v for k, v in ws.resource.label_selector.match_labels.items() if k not in labels.RESERVED_SELECTOR_KEYS
+    }

@@ -24,7 +24,10 @@ def build_template_deployment(
     metadata = dict(template.get("metadata") or {})
     metadata["labels"] = {**dict(metadata.get("labels") or {}), **ownership.build_workspace_labels(ws)}
     pod_spec: dict[str, Any] = dict(template.get("spec") or {})
-    affinity = placement.build_node_affinity(ws, node_names)
+    # KAITO replaced the whole affinity; we replace only the node affinity, so a user's pod
+    # (anti-)affinity in the template keeps working.
+    affinity = {k: v for k, v in dict(pod_spec.get("affinity") or {}).items() if k != "nodeAffinity"}
+    affinity.update(placement.build_node_affinity(ws, node_names) or {})
     if affinity:
         pod_spec["affinity"] = affinity
     else:

@@ -17,6 +17,8 @@ Outputs, by `tuning.output` kind:
 
 from __future__ import annotations
 
+import copy
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,11 +91,11 @@ def _build_data(inputs: TuningInputs) -> tuple[list[str], list[dict], list[dict]
             "name": "data-extractor",
             "image": source.image,
             "command": ["/bin/sh", "-c", f"ls -la /data && cp -r /data/. {DATA_DIR}/ && ls -la {DATA_DIR}"],
-            "volumeMounts": [mount],
+            "volumeMounts": [dict(mount)],
         }
-        return [f"--data={DATA_DIR}"], [extractor], [{"name": DATA_VOLUME, "emptyDir": {}}], [mount]
+        return [f"--data={DATA_DIR}"], [extractor], [{"name": DATA_VOLUME, "emptyDir": {}}], [dict(mount)]
     if source.volume_source:
-        volume = {"name": DATA_VOLUME, **source.volume_source}
+        volume = {"name": DATA_VOLUME, **copy.deepcopy(source.volume_source)}
         return [f"--data={DATA_DIR}"], [], [volume], [{**mount, "readOnly": True}]
     return [], [], [], []
 
@@ -103,13 +105,13 @@ def build_push_script(output_dir: str, image: str) -> str:
     return "\n".join(
         [
             "set -eu",
-            f'out="{output_dir}"',
+            f"out={shlex.quote(output_dir)}",
             f'test -f "$out/{COMPLETION_MARKER}" || {{ echo "no completed adapter in $out" >&2; exit 1; }}',
             "mkdir -p /tmp/push/data",
             'find "$out" -maxdepth 1 -type f -exec cp {} /tmp/push/data/ \\;',
             "tar -C /tmp/push -cf /tmp/adapter.tar data",
             "for attempt in 1 2 3 4 5; do",
-            f'  if crane append --base {PUSH_BASE_IMAGE} --new_layer /tmp/adapter.tar --new_tag "{image}"; then exit 0; fi',
+            f'  if crane append --base {PUSH_BASE_IMAGE} --new_layer /tmp/adapter.tar --new_tag {shlex.quote(image)}; then exit 0; fi',
             '  echo "push attempt $attempt failed; retrying in 30s" >&2',
             "  sleep 30",
             "done",
@@ -123,7 +125,7 @@ def _build_output(inputs: TuningInputs) -> tuple[list[dict], dict | None, list[d
     destination = inputs.workspace.tuning.output  # type: ignore[union-attr]
     mount = {"name": RESULTS_VOLUME, "mountPath": inputs.output_dir}
     if destination is not None and destination.volume_source:
-        return [{"name": RESULTS_VOLUME, **destination.volume_source}], None, [mount]
+        return [{"name": RESULTS_VOLUME, **copy.deepcopy(destination.volume_source)}], None, [mount]
     volumes: list[dict[str, Any]] = [{"name": RESULTS_VOLUME, "emptyDir": {}}]
     if destination is None or not destination.image:
         return volumes, None, [mount]

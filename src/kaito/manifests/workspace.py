@@ -11,10 +11,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from kaito.api.errors import FieldError
 from kaito.api.v1alpha1 import Workspace, default_workspace
 from kaito.catalog import presets, skus
 from kaito.manifests import images, inference, nodeclaim, revision, template, tuning
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (scripts) as `|` blocks; no anchors, so each document stands alone."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(objects: list[dict[str, Any]]) -> str:
+    """Multi-document YAML of `objects`, keys in builder order, as `kaito render` prints it."""
+    return yaml.dump_all(objects, Dumper=_BlockDumper, sort_keys=False, explicit_start=True)
 
 
 class ManifestError(ValueError):

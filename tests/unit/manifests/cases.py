@@ -1,0 +1,151 @@
+"""Workspaces the golden tests render, one per preset kind and option (inputs of tests/golden/*.yaml)."""
+
+from __future__ import annotations
+
+import yaml
+
+from kaito.api.v1alpha1 import Workspace
+
+_META = "apiVersion: kaito.sh/v1alpha1\nkind: Workspace\n"
+
+CASES: dict[str, str] = {
+    # A single-node public preset: Service + Deployment running our runtime.
+    "inference-falcon-7b": """
+metadata: {name: workspace-falcon-7b, namespace: default, uid: 0b5f6c2e-1111-4a8e-9d3c-000000000001}
+resource:
+  instanceType: Standard_NC12s_v3
+  labelSelector: {matchLabels: {apps: falcon-7b}}
+inference:
+  preset: {name: falcon-7b}
+""",
+    # A multi-node private preset: StatefulSet + headless Service, KAITO's torchrun, 2 NodeClaims.
+    "inference-multinode-llama-2-13b": """
+metadata: {name: workspace-llama-2-13b, namespace: team-a}
+resource:
+  count: 2
+  instanceType: Standard_NC12s_v3
+  labelSelector: {matchLabels: {apps: llama-2-13b}}
+inference:
+  preset:
+    name: llama-2-13b
+    accessMode: private
+    presetOptions: {image: "myregistry.azurecr.io/kaito/llama-2-13b:0.0.3", imagePullSecrets: [acr-secret]}
+""",
+    # A single-node private preset: the user's image and pull secrets.
+    "inference-private-llama-2-7b-chat": """
+metadata: {name: workspace-llama-2-7b-chat, namespace: default}
+resource:
+  instanceType: Standard_NC12s_v3
+  labelSelector: {matchLabels: {apps: llama-2-7b-chat}}
+inference:
+  preset:
+    name: llama-2-7b-chat
+    accessMode: private
+    presetOptions: {image: "myregistry.azurecr.io/kaito/llama-2-7b-chat:0.0.3", imagePullSecrets: [acr-secret]}
+""",
+    # Adapters: init containers, adapters volume, strength env (one strength left to its default).
+    "inference-adapters-phi-3": """
+metadata: {name: workspace-phi-3-adapters, namespace: default}
+resource:
+  instanceType: Standard_NC24ads_A100_v4
+  labelSelector: {matchLabels: {apps: phi-3}}
+inference:
+  preset: {name: phi-3-mini-128k-instruct}
+  adapters:
+  - source: {name: phi-3-adapter, image: "myregistry.azurecr.io/adapters/phi-3-adapter:0.0.1", imagePullSecrets: [adapter-secret]}
+    strength: "0.2"
+  - source: {name: phi-3-second, image: "myregistry.azurecr.io/adapters/phi-3-second:0.0.1"}
+""",
+    # `kaito.sh/enablelb: "True"` makes the Service a LoadBalancer; vLLM engine picked by annotation.
+    "inference-enablelb-vllm": """
+metadata:
+  name: workspace-mistral
+  namespace: default
+  annotations: {kaito.sh/enablelb: "True", kaito.sh/runtime: vllm}
+resource:
+  instanceType: Standard_NC24ads_A100_v4
+  labelSelector: {matchLabels: {apps: mistral}}
+inference:
+  preset: {name: mistral-7b-instruct}
+""",
+    # A template Workspace: the user's pod template, our placement, no Service.
+    "inference-template": """
+metadata: {name: workspace-custom, namespace: default}
+resource:
+  count: 2
+  instanceType: Standard_NC6s_v3
+  labelSelector: {matchLabels: {apps: custom}}
+inference:
+  template:
+    metadata: {labels: {app: custom}}
+    spec:
+      affinity: {podAntiAffinity: {}}
+      tolerations: [{key: dedicated, operator: Equal, value: ml, effect: NoSchedule}]
+      containers:
+      - name: server
+        image: ghcr.io/example/server:1.0
+        ports: [{containerPort: 8080}]
+""",
+    # Tuning: data from URLs, adapter pushed to an image; default qlora ConfigMap.
+    "tuning-urls-to-image": """
+metadata: {name: workspace-tuning-phi-3, namespace: default}
+resource:
+  instanceType: Standard_NC24ads_A100_v4
+  labelSelector: {matchLabels: {app: tuning-phi-3}}
+tuning:
+  preset: {name: phi-3-mini-128k-instruct}
+  method: qlora
+  input:
+    urls:
+    - "https://huggingface.co/datasets/philschmid/dolly-15k-oai-style/resolve/main/data/train-00000-of-00001-54e3756291ca09c6.parquet?download=true"
+  output: {image: "myregistry.azurecr.io/adapters/phi-3-dolly:0.0.1", imagePushSecret: push-secret}
+""",
+    # Tuning: data from an image, adapter to a volume; the user's own ConfigMap.
+    "tuning-image-to-volume": """
+metadata: {name: workspace-tuning-falcon, namespace: ml}
+resource:
+  instanceType: Standard_NC24ads_A100_v4
+  labelSelector: {matchLabels: {app: tuning-falcon}}
+tuning:
+  preset: {name: falcon-7b}
+  method: lora
+  config: my-lora-params
+  input: {name: dataset, image: "myregistry.azurecr.io/data/dolly:1", imagePullSecrets: [data-secret]}
+  output:
+    volumeSource: {persistentVolumeClaim: {claimName: adapters-pvc}}
+""",
+    # Tuning: data from a volume, adapter pushed to an image (no push secret: anonymous registry).
+    "tuning-volume-to-image": """
+metadata: {name: workspace-tuning-mistral, namespace: default}
+resource:
+  instanceType: Standard_NC24ads_A100_v4
+  labelSelector: {matchLabels: {app: tuning-mistral}}
+tuning:
+  preset: {name: mistral-7b}
+  input:
+    volumeSource: {persistentVolumeClaim: {claimName: dataset-pvc}}
+  output: {image: "registry.local:5000/adapters/mistral:1"}
+""",
+}
+
+# Cases rendered for AWS (EC2NodeClass, GPU-count requirement) rather than Azure.
+AWS_CASES: dict[str, str] = {
+    "nodeclaims-aws-count-3": """
+metadata: {name: workspace-aws, namespace: default}
+resource:
+  count: 3
+  instanceType: g5.12xlarge
+  labelSelector: {matchLabels: {apps: aws-phi, kaito.sh/workspace: reserved-key-dropped}}
+inference:
+  preset: {name: phi-3-mini-4k-instruct}
+""",
+}
+
+
+def workspace(case: str) -> Workspace:
+    text = CASES.get(case) or AWS_CASES[case]
+    return Workspace.from_dict(yaml.safe_load(_META + text))
+
+
+def make_workspace(text: str) -> Workspace:
+    return Workspace.from_dict(yaml.safe_load(_META + text))
