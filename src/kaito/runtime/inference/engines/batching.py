@@ -1,0 +1,114 @@
+"""The running batch's KV cache: admit new rows between decode steps, drop finished ones.
+
+transformers' own continuous batching (`generate_batch`, `ContinuousBatchingManager`) runs on
+CPU in 5.24, but it fixes `do_sample`, the seed and `num_return_sequences` for the whole manager;
+a server needs them per request. So the batch is kept here instead: one `DynamicCache` whose rows
+are left-padded to a common length with a 2-D attention mask. New requests are prefilled together
+in their own cache and concatenated in (padding whichever side is shorter); finished or
+cancelled rows are removed with an index select, and columns that only pad every remaining row
+are trimmed, so the cache never grows past the longest live sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class BatchTensors:
+    """The cache and the mask for the rows that are decoding; `positions` = tokens cached per row."""
+
+    cache: object  # transformers DynamicCache
+    attention_mask: object  # LongTensor [B, L]
+    positions: list[int]
+
+    @property
+    def size(self) -> int:
+        return len(self.positions)
+
+
+def build_prefill_inputs(prompts: list[list[int]], pad_id: int, device):
+    """Left-padded input ids, attention mask and position ids for a group of prompts."""
+    import torch
+
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, prompt in enumerate(prompts):
+        ids[i, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+        mask[i, width - len(prompt):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids.to(device), mask.to(device), positions.to(device)
+
+
+def _layers(cache) -> list:
+    layers = getattr(cache, "layers", None)
+    if layers is None:
+        raise RuntimeError("this transformers version has no cache.layers: the batching engine needs it")
+    return layers
+
+
+def _pad_left(tensor, amount: int, dim: int):
+    import torch
+
+    if amount == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = amount
+    return torch.cat([torch.zeros(shape, dtype=tensor.dtype, device=tensor.device), tensor], dim=dim)
+
+
+def merge_batches(running: BatchTensors | None, new: BatchTensors) -> BatchTensors:
+    """Append `new` rows after `running` ones, aligning both on the right."""
+    import torch
+
+    if running is None or running.size == 0:
+        return new
+    width = max(running.attention_mask.shape[1], new.attention_mask.shape[1])
+    for old_layer, new_layer in zip(_layers(running.cache), _layers(new.cache), strict=True):
+        old_pad = width - old_layer.keys.shape[-2]
+        new_pad = width - new_layer.keys.shape[-2]
+        old_layer.keys = torch.cat([_pad_left(old_layer.keys, old_pad, 2), _pad_left(new_layer.keys, new_pad, 2)])
+        old_layer.values = torch.cat([_pad_left(old_layer.values, old_pad, 2),
+                                      _pad_left(new_layer.values, new_pad, 2)])
+    mask = torch.cat([
+        _pad_left(running.attention_mask, width - running.attention_mask.shape[1], 1),
+        _pad_left(new.attention_mask, width - new.attention_mask.shape[1], 1),
+    ])
+    return BatchTensors(running.cache, mask, running.positions + new.positions)
+
+
+def select_rows(batch: BatchTensors, keep: list[int]) -> BatchTensors | None:
+    """Keep only rows `keep` (in order) and trim columns that are padding for all of them."""
+    import torch
+
+    if not keep:
+        return None
+    if len(keep) != batch.size:
+        index = torch.tensor(keep, dtype=torch.long, device=batch.attention_mask.device)
+        for layer in _layers(batch.cache):
+            layer.keys = layer.keys.index_select(0, index)
+            layer.values = layer.values.index_select(0, index)
+        mask = batch.attention_mask.index_select(0, index)
+    else:
+        mask = batch.attention_mask
+    live_columns = mask.any(dim=0).nonzero()
+    first = int(live_columns[0]) if live_columns.numel() else 0
+    if first:
+        for layer in _layers(batch.cache):
+            layer.keys = layer.keys[:, :, first:, :]
+            layer.values = layer.values[:, :, first:, :]
+        mask = mask[:, first:]
+    return BatchTensors(batch.cache, mask, [batch.positions[i] for i in keep])
+
+
+def build_decode_inputs(batch: BatchTensors, last_tokens: list[int]):
+    """Inputs for one decode step: the last token of each row, the grown mask, its position."""
+    import torch
+
+    device = batch.attention_mask.device
+    ids = torch.tensor(last_tokens, dtype=torch.long, device=device).unsqueeze(1)
+    ones = torch.ones((batch.size, 1), dtype=batch.attention_mask.dtype, device=device)
+    mask = torch.cat([batch.attention_mask, ones], dim=1)
+    positions = torch.tensor(batch.positions, dtype=torch.long, device=device).unsqueeze(1)
+    return ids, mask, positions

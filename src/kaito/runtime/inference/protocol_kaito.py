@@ -1,0 +1,90 @@
+"""KAITO v0.3.2's `/chat` request and response, mapped onto engine sampling.
+
+The request is KAITO's: `prompt` (text-generation) or `messages` (conversational), plus
+`generate_kwargs` with KAITO's documented defaults (max_length 200 counting the prompt,
+do_sample true, temperature 1.0, top_k 10). The answer is `{"Result": text}`. In conversational
+mode KAITO returned `str()` of the last message of a transformers `Conversation`, i.e. the Python
+repr of `{'role': 'assistant', 'content': ...}`; clients parse that, so we return the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kaito.runtime.inference.engine import InvalidRequest, SamplingParams
+
+# generate() arguments that KAITO clients send and that change nothing here, with the values
+# that keep that true (anything else is refused, because we would not honour it)
+_NEUTRAL: dict[str, tuple[Any, ...]] = {
+    "early_stopping": (True, False), "num_beams": (1,), "typical_p": (1, 1.0), "pad_token_id": None,
+    "eos_token_id": None, "num_return_sequences": (1,), "use_cache": (True,), "return_dict_in_generate": None,
+}
+_HONOURED = {"max_length", "max_new_tokens", "min_length", "min_new_tokens", "do_sample", "temperature", "top_k",
+             "top_p", "repetition_penalty", "seed", "ignore_eos", "stop_strings"}
+
+
+class KaitoMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: str
+
+
+class KaitoChatRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: str | None = None
+    return_full_text: bool = True
+    clean_up_tokenization_spaces: bool = False
+    prefix: str | None = None
+    handle_long_generation: str | None = None
+    generate_kwargs: dict[str, Any] = Field(default_factory=dict)
+    messages: list[KaitoMessage] | None = None
+
+
+def build_kaito_sampling(kwargs: dict[str, Any], prompt_tokens: int) -> SamplingParams:
+    """generate_kwargs -> SamplingParams; unknown or unsupported keys are a 400 naming the key."""
+    for key, value in kwargs.items():
+        if key in _HONOURED:
+            continue
+        if key in _NEUTRAL:
+            allowed = _NEUTRAL[key]
+            if allowed is None or value in allowed:
+                continue
+            raise InvalidRequest(f"generate_kwargs.{key}={value!r} is not supported by this server")
+        raise InvalidRequest(f"generate_kwargs.{key} is not a supported generation parameter")
+    try:
+        if "max_new_tokens" in kwargs:
+            max_new = int(kwargs["max_new_tokens"])
+        else:
+            max_new = int(kwargs.get("max_length", 200)) - prompt_tokens
+        if "min_new_tokens" in kwargs:
+            min_new = int(kwargs["min_new_tokens"])
+        else:
+            min_new = max(int(kwargs.get("min_length", 0)) - prompt_tokens, 0)
+        do_sample = bool(kwargs.get("do_sample", True))
+        temperature = float(kwargs.get("temperature", 1.0)) if do_sample else 0.0
+        top_k = int(kwargs.get("top_k", 10))
+        top_p = float(kwargs.get("top_p", 1.0))
+        penalty = float(kwargs.get("repetition_penalty", 1.0))
+        seed = None if kwargs.get("seed") is None else int(kwargs["seed"])
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(f"generate_kwargs: {exc}") from None
+    if max_new < 1:
+        raise InvalidRequest(f"generate_kwargs.max_length must exceed the prompt length ({prompt_tokens} tokens)")
+    if do_sample and temperature <= 0:
+        raise InvalidRequest("generate_kwargs.temperature must be > 0 when do_sample is true")
+    if not 0 < top_p <= 1 or penalty <= 0 or top_k < 0:
+        raise InvalidRequest("generate_kwargs: top_p must be in (0, 1], top_k >= 0, repetition_penalty > 0")
+    stops = kwargs.get("stop_strings") or ()
+    stops = (stops,) if isinstance(stops, str) else tuple(str(s) for s in stops)
+    return SamplingParams(max_tokens=max_new, temperature=temperature, top_p=top_p, top_k=top_k,
+                          repetition_penalty=penalty, seed=seed, stop=stops,
+                          ignore_eos=bool(kwargs.get("ignore_eos", False)), min_tokens=min(min_new, max_new))
+
+
+def build_kaito_result(pipeline: str, prompt: str, generated: str, return_full_text: bool) -> dict[str, str]:
+    if pipeline == "conversational":
+        return {"Result": str({"role": "assistant", "content": generated})}
+    return {"Result": prompt + generated if return_full_text else generated}

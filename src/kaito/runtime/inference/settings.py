@@ -1,0 +1,209 @@
+"""One typed settings object for the model server, built from flags and environment.
+
+Our flags (`--model`, `--dtype`, ...) and KAITO v0.3.2's (`--pretrained_model_name_or_path`,
+`--torch_dtype`, `--pipeline`, ...) land in the same fields, so a KAITO Deployment's command line
+starts this server unchanged. KAITO folds unknown `--flag value` arguments into the keyword
+arguments of `from_pretrained`; so do we (`model_kwargs`). Every field can also come from the
+environment as `KAITO_<FIELD>`; flags win. Adapter strengths follow KAITO's convention: an
+environment variable named after the adapter directory holds its strength.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "KAITO_"
+KAITO_ADAPTERS_DIR = "/mnt/adapter"
+KAITO_WEIGHTS_DIR = "/workspace/tfs/weights"
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; the message names the flag and the problem."""
+
+
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model: str = KAITO_WEIGHTS_DIR
+    revision: str = "main"
+    served_model_name: str | None = None
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    engine: Literal["auto", "transformers", "vllm"] = "auto"
+    trust_remote_code: bool = False
+    load_in_4bit: bool = False
+    load_in_8bit: bool = False
+    pipeline: Literal["text-generation", "conversational"] = "text-generation"
+    chat_template: str | None = None  # a Jinja string or a path to a file holding one
+    adapters_dir: Path | None = Path(KAITO_ADAPTERS_DIR)
+    adapter_strengths: dict[str, float] = Field(default_factory=dict)
+    combination_type: str = "svd"
+    max_model_len: int | None = Field(default=None, gt=0)
+    max_running: int = Field(default=16, gt=0)
+    max_queued: int = Field(default=256, ge=0)
+    host: str = "0.0.0.0"
+    port: int = Field(default=5000, ge=0, le=65535)
+    api_key: str | None = None
+    model_kwargs: dict[str, str | bool] = Field(default_factory=dict)
+
+    @field_validator("served_model_name", "api_key", "chat_template")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def model_name(self) -> str:
+        """The name clients use for the default model (OpenAI `model`)."""
+        if self.served_model_name:
+            return self.served_model_name
+        return self.model.rstrip("/").split("/")[-1] if Path(self.model).is_dir() else self.model
+
+
+# field -> (our flag, KAITO's alias flags). Booleans take an optional value, as HfArgumentParser's do.
+_FLAGS: dict[str, tuple[str, ...]] = {
+    "model": ("--model", "--pretrained_model_name_or_path"),
+    "revision": ("--revision",),
+    "served_model_name": ("--served-model-name", "--served_model_name"),
+    "dtype": ("--dtype", "--torch_dtype"),
+    "device": ("--device", "--device_map"),
+    "engine": ("--engine",),
+    "trust_remote_code": ("--trust-remote-code", "--trust_remote_code"),
+    "load_in_4bit": ("--load-in-4bit", "--load_in_4bit"),
+    "load_in_8bit": ("--load-in-8bit", "--load_in_8bit"),
+    "pipeline": ("--pipeline",),
+    "chat_template": ("--chat-template", "--chat_template"),
+    "adapters_dir": ("--adapters-dir", "--adapters_dir", "--kaito-adapters-dir"),
+    "combination_type": ("--combination-type", "--combination_type"),
+    "max_model_len": ("--max-model-len", "--max_model_len"),
+    "max_running": ("--max-running", "--max-num-seqs"),
+    "max_queued": ("--max-queued",),
+    "host": ("--host",),
+    "port": ("--port",),
+    "api_key": ("--api-key",),
+}
+_BOOL_FIELDS = {"trust_remote_code", "load_in_4bit", "load_in_8bit"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kaito-inference",
+        description="KAITO model server: /chat and the OpenAI API over a batching engine.",
+        allow_abbrev=False,
+    )
+    for name, flags in _FLAGS.items():
+        if name in _BOOL_FIELDS:
+            parser.add_argument(*flags, dest=name, nargs="?", const=True, default=None, type=_parse_bool)
+        else:
+            parser.add_argument(*flags, dest=name, default=None)
+    parser.add_argument("--adapter-strength", dest="adapter_strength", action="append", default=[],
+                        metavar="NAME=STRENGTH", help="strength of one adapter in the default mix")
+    return parser
+
+
+def build_extra_kwargs(extra: Sequence[str]) -> dict[str, str | bool]:
+    """KAITO's fold of unknown flags: `--k v` -> k="v"; `--k` then another flag or the end -> True."""
+    result: dict[str, str | bool] = {}
+    i = 0
+    while i < len(extra):
+        token = extra[i]
+        if not token.startswith("--") or len(token) == 2:
+            raise SettingsError(f"unexpected argument {token!r}: extra arguments must be --name [value]")
+        key, eq, inline = token[2:].partition("=")
+        if eq:
+            result[key] = inline
+            i += 1
+        elif i + 1 < len(extra) and not extra[i + 1].startswith("--"):
+            result[key] = extra[i + 1]
+            i += 2
+        else:
+            result[key] = True
+            i += 1
+    return result
+
+
+def _parse_strength(name: str, raw: str, source: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{source}: strength of adapter {name!r} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{source}: strength of adapter {name!r} must be >= 0, got {raw!r}")
+    return value
+
+
+def build_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> ServerSettings:
+    """Parse flags over `KAITO_*` environment values; raise `SettingsError` naming the bad one."""
+    env = os.environ if env is None else env
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(list(argv or []))
+    except SystemExit as exc:  # argparse already printed the usage line and the problem
+        if exc.code == 0:  # --help
+            raise
+        raise SettingsError("invalid command line (see the message above)") from exc
+
+    values: dict[str, object] = {}
+    for name in _FLAGS:
+        env_value = env.get(ENV_PREFIX + name.upper())
+        if env_value is not None:
+            values[name] = _parse_bool(env_value) if name in _BOOL_FIELDS else env_value
+    for name in _FLAGS:
+        flag_value = getattr(args, name)
+        if flag_value is not None:
+            values[name] = flag_value
+    if values.get("device") not in (None, "auto", "cpu", "cuda"):
+        # KAITO's --device_map may hold an accelerate map such as "balanced": keep it for from_pretrained.
+        values.setdefault("model_kwargs", {})
+        values["model_kwargs"] = {"device_map": values.pop("device")}
+    values["model_kwargs"] = {**values.get("model_kwargs", {}), **build_extra_kwargs(extra)}  # type: ignore[dict-item]
+    values["model_kwargs"].pop("allow_remote_files", None)  # type: ignore[union-attr]
+    if values.get("dtype") not in (None, "auto", "bfloat16", "float16", "float32"):
+        raise SettingsError(f"--dtype/--torch_dtype: invalid torch dtype {values['dtype']!r} "
+                            "(use auto, bfloat16, float16 or float32)")
+    if values.get("pipeline") not in (None, "text-generation", "conversational"):
+        raise SettingsError(f"--pipeline: unsupported pipeline {values['pipeline']!r} "
+                            "(use text-generation or conversational)")
+    strengths: dict[str, float] = {}
+    for item in args.adapter_strength:
+        name, eq, raw = item.partition("=")
+        if not eq or not name:
+            raise SettingsError(f"--adapter-strength: expected NAME=STRENGTH, got {item!r}")
+        strengths[name] = _parse_strength(name, raw, "--adapter-strength")
+    values["adapter_strengths"] = strengths
+    try:
+        return ServerSettings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_flag_of(err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(problems) from None
+
+
+def _flag_of(loc: tuple) -> str:
+    name = str(loc[0]) if loc else "?"
+    return _FLAGS.get(name, (f"--{name}",))[0]
+
+
+def compute_adapter_strength(settings: ServerSettings, adapter: str, env: Mapping[str, str]) -> float:
+    """Strength of one adapter: a flag, else KAITO's `<adapter>=<strength>` env var, else 1.0."""
+    if adapter in settings.adapter_strengths:
+        return settings.adapter_strengths[adapter]
+    raw = env.get(adapter)
+    return 1.0 if raw is None else _parse_strength(adapter, raw, f"environment variable {adapter}")
