@@ -10,12 +10,12 @@ same names, and creating one that already exists is a harmless conflict, never a
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kaito.api import labels
+from kaito.manifests.nodeclaim import build_nodeclaim_name
 
 LABEL_INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 LABEL_INSTANCE_TYPE_BETA = "beta.kubernetes.io/instance-type"
@@ -45,10 +45,6 @@ class NodeSelection:
     claims_in_flight: tuple[str, ...]  # our NodeClaims whose node is not (yet) usable
     claims_failed: tuple[tuple[str, str], ...]  # (name, message) of claims that failed to launch
     claims_to_create: tuple[str, ...]  # deterministic names of the NodeClaims still missing
-
-    @property
-    def shortfall(self) -> int:
-        return max(0, len(self.claims_in_flight) + len(self.claims_to_create))
 
 
 def _labels(obj: Object) -> Mapping[str, str]:
@@ -125,15 +121,6 @@ def compute_node_order(node: Object, request: NodeRequest) -> tuple[bool, bool, 
         not is_provisioned(node),
         name,
     )
-
-
-def build_nodeclaim_name(namespace: str, workspace: str, slot: int) -> str:
-    """Deterministic, cluster-unique NodeClaim name for a Workspace's slot (`ws` + 9 hex + slot).
-
-    KAITO's names look like `ws` + 9 hex digits; the slot suffix keeps them stable across restarts.
-    """
-    digest = hashlib.sha256(f"{namespace}/{workspace}".encode()).hexdigest()[:9]
-    return f"ws{digest}-{slot}"
 
 
 def is_nodeclaim_ready(claim: Object) -> bool:

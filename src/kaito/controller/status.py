@@ -161,7 +161,12 @@ def compute_status(old: Mapping[str, Any] | None, facts: StatusFacts, now: datet
 
     worker_nodes: list[str] | None = list((old or {}).get("workerNodes") or []) or None
     if facts.deleting:
-        put(ConditionType.WORKSPACE_DELETING, "True", ConditionReason.WORKSPACE_DELETED, MESSAGE_WORKSPACE_DELETING)
+        put(
+            ConditionType.WORKSPACE_DELETING,
+            "True",
+            ConditionReason.WORKSPACE_DELETED,
+            MESSAGE_WORKSPACE_DELETING,
+        )
         return _assemble(old, worker_nodes, conds)
 
     if facts.problem is not None:
@@ -183,7 +188,12 @@ def compute_status(old: Mapping[str, Any] | None, facts: StatusFacts, now: datet
                 ConditionReason.INSTALL_NODE_PLUGINS_SUCCESS,
                 MESSAGE_NODE_CLAIM_READY,
             )
-        put(ConditionType.RESOURCE_READY, "True", ConditionReason.RESOURCE_STATUS_SUCCESS, MESSAGE_RESOURCE_READY)
+        put(
+            ConditionType.RESOURCE_READY,
+            "True",
+            ConditionReason.RESOURCE_STATUS_SUCCESS,
+            MESSAGE_RESOURCE_READY,
+        )
 
     if facts.kind == "inference":
         _put_inference(put, facts.workload or WorkloadFacts(exists=False, current=False))
@@ -208,7 +218,12 @@ def _put_resource_pending(put, res: ResourceFacts) -> None:
             f"creating {res.claims_pending} nodeClaims",
         )
     elif res.provisioning:
-        put(ConditionType.NODE_CLAIM_READY, "False", REASON_NODE_CLAIM_NOT_READY, "waiting for nodeClaim nodes")
+        put(
+            ConditionType.NODE_CLAIM_READY,
+            "False",
+            REASON_NODE_CLAIM_NOT_READY,
+            "waiting for nodeClaim nodes",
+        )
     message = f"waiting for {missing} of {res.needed} nodes to be ready"
     put(ConditionType.RESOURCE_READY, "False", REASON_RESOURCE_PENDING, message)
     put(ConditionType.WORKSPACE_SUCCEEDED, "False", ConditionReason.WORKSPACE_PENDING, message)
@@ -216,7 +231,12 @@ def _put_resource_pending(put, res: ResourceFacts) -> None:
 
 def _put_inference(put, wl: WorkloadFacts) -> None:
     if wl.ready:
-        put(ConditionType.INFERENCE_READY, "True", ConditionReason.INFERENCE_STATUS_SUCCESS, MESSAGE_INFERENCE_READY)
+        put(
+            ConditionType.INFERENCE_READY,
+            "True",
+            ConditionReason.INFERENCE_STATUS_SUCCESS,
+            MESSAGE_INFERENCE_READY,
+        )
         put(
             ConditionType.WORKSPACE_SUCCEEDED,
             "True",
@@ -266,7 +286,9 @@ def _put_tuning(put, job: JobFacts) -> None:
     )
 
 
-def _assemble(old: Mapping[str, Any] | None, worker_nodes: list[str] | None, conds: list[Condition]) -> dict[str, Any]:
+def _assemble(
+    old: Mapping[str, Any] | None, worker_nodes: list[str] | None, conds: list[Condition]
+) -> dict[str, Any]:
     status = WorkspaceStatus(worker_nodes=worker_nodes, conditions=conds or None).to_dict()
     # Keep fields this controller does not own (a newer API version's, another tool's) as they were.
     for key, value in (old or {}).items():

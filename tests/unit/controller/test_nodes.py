@@ -16,7 +16,10 @@ def node(name, *, ready=True, sku=SKU, labels=None, deleting=False, gpu_labels=F
     meta = {"name": name, "labels": lab}
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    return {"metadata": meta, "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+    return {
+        "metadata": meta,
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
 
 
 def claim(name, *, node_name=None, ready=False, launch_failed=None, deleting=False):

@@ -133,7 +133,9 @@ async def test_unexpected_exception_is_reported_and_retried():
         done.set()
 
     q.add("a")
-    workers = asyncio.create_task(run_workers(q, handler, 2, on_error=lambda k, e: reported.append((k, type(e)))))
+    workers = asyncio.create_task(
+        run_workers(q, handler, 2, on_error=lambda k, e: reported.append((k, type(e))))
+    )
     await asyncio.wait_for(done.wait(), 2)
     await q.shut_down()
     await asyncio.wait_for(workers, 2)

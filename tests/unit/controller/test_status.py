@@ -34,7 +34,9 @@ def test_inference_pending_nodes_is_not_a_failure():
 
 def test_inference_ready_sets_kaito_success_conditions():
     wl = st.WorkloadFacts(exists=True, current=True, replicas=1, ready_replicas=1, rolled_out=True)
-    out = st.compute_status(None, st.StatusFacts(kind="inference", generation=3, resource=ready_resource(), workload=wl), NOW)
+    out = st.compute_status(
+        None, st.StatusFacts(kind="inference", generation=3, resource=ready_resource(), workload=wl), NOW
+    )
     assert conds(out) == {
         "NodeClaimReady": ("True", "installNodePluginsSuccess"),
         "ResourceReady": ("True", "workspaceResourceStatusSuccess"),
@@ -56,9 +58,15 @@ def test_same_facts_later_give_the_same_status():
 def test_transition_time_moves_only_on_status_change():
     pending = st.WorkloadFacts(exists=True, current=True, replicas=1, ready_replicas=0, rolled_out=True)
     ready = st.WorkloadFacts(exists=True, current=True, replicas=1, ready_replicas=1, rolled_out=True)
-    first = st.compute_status(None, st.StatusFacts(kind="inference", generation=1, resource=ready_resource(), workload=pending), NOW)
+    first = st.compute_status(
+        None, st.StatusFacts(kind="inference", generation=1, resource=ready_resource(), workload=pending), NOW
+    )
     later = NOW + timedelta(minutes=5)
-    second = st.compute_status(first, st.StatusFacts(kind="inference", generation=1, resource=ready_resource(), workload=ready), later)
+    second = st.compute_status(
+        first,
+        st.StatusFacts(kind="inference", generation=1, resource=ready_resource(), workload=ready),
+        later,
+    )
     by_type = {c["type"]: c for c in second["conditions"]}
     assert by_type["InferenceReady"]["lastTransitionTime"].startswith("2026-01-01T00:05")
     assert by_type["ResourceReady"]["lastTransitionTime"].startswith("2026-01-01T00:00")
@@ -81,23 +89,34 @@ def test_tuning_phases():
     def run(job_status, revision="1"):
         obj = {"metadata": {"annotations": {"workspace.kaito.io/revision": revision}}, "status": job_status}
         job = st.compute_job_facts(obj, "1")
-        return conds(st.compute_status(None, st.StatusFacts(kind="tuning", generation=1, resource=ready_resource(), job=job), NOW))
+        return conds(
+            st.compute_status(
+                None, st.StatusFacts(kind="tuning", generation=1, resource=ready_resource(), job=job), NOW
+            )
+        )
 
     assert run({})["JobStarted"] == ("False", st.REASON_TUNING_JOB_PENDING)
     running = run({"active": 1, "ready": 1})
     assert running["JobStarted"] == ("True", "WorkspaceTuningJobStatusStarted")
     assert running["WorkspaceSucceeded"] == ("False", "workspacePending")
     assert run({"succeeded": 1})["WorkspaceSucceeded"] == ("True", "workspaceSucceeded")
-    failed = run({"failed": 3, "conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]})
+    failed = run(
+        {"failed": 3, "conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]}
+    )
     assert failed["JobStarted"] == ("False", "WorkspaceTuningJobStatusFailed")
     assert failed["WorkspaceSucceeded"] == ("False", "workspaceFailed")
     assert run({"succeeded": 1}, revision="0")["WorkspaceSucceeded"] == ("False", "workspacePending")
 
 
 def test_user_problem_becomes_condition_and_failed():
-    facts = st.StatusFacts(kind="inference", generation=1, problem=("InferenceReady", "InvalidPreset", "no such preset"))
+    facts = st.StatusFacts(
+        kind="inference", generation=1, problem=("InferenceReady", "InvalidPreset", "no such preset")
+    )
     c = conds(st.compute_status(None, facts, NOW))
-    assert c == {"InferenceReady": ("False", "InvalidPreset"), "WorkspaceSucceeded": ("False", "workspaceFailed")}
+    assert c == {
+        "InferenceReady": ("False", "InvalidPreset"),
+        "WorkspaceSucceeded": ("False", "workspaceFailed"),
+    }
 
 
 def test_deleting_and_claim_failure():
@@ -110,5 +129,7 @@ def test_deleting_and_claim_failure():
 
 
 def test_unowned_status_fields_are_kept():
-    out = st.compute_status({"targetNodeCount": 2}, st.StatusFacts(kind="inference", generation=1, deleting=True), NOW)
+    out = st.compute_status(
+        {"targetNodeCount": 2}, st.StatusFacts(kind="inference", generation=1, deleting=True), NOW
+    )
     assert out["targetNodeCount"] == 2
