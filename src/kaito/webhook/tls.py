@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import logging
 import ssl
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,13 @@ class SelfManagedCerts:
     service: str
     secret_name: str = DEFAULT_SECRET
     webhook_configuration: str = ""  # empty: do not patch any caBundle (tests, manual setups)
+    # Who writes: each replica applies under its own field manager, so that of two replicas
+    # creating the Secret at once the second gets Conflict (same-manager applies never conflict).
+    identity: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    @property
+    def field_manager(self) -> str:
+        return f"{CERT_FIELD_MANAGER}/{self.identity}"
 
 
 def build_server_context(cert_dir: Path) -> ssl.SSLContext:
@@ -99,7 +107,7 @@ async def ensure_certificate(cluster: protocol.Cluster, cfg: SelfManagedCerts) -
         try:
             # Creating: force=False, so a replica racing us gets Conflict. Renewing: the
             # resourceVersion makes the write conditional on what we read.
-            await cluster.apply(build_secret(cfg, fresh, rv), field_manager=CERT_FIELD_MANAGER,
+            await cluster.apply(build_secret(cfg, fresh, rv), field_manager=cfg.field_manager,
                                 force=secret is not None)
         except errors.Conflict:
             log.info("another replica wrote the webhook certificate first; using theirs")
@@ -113,6 +121,7 @@ async def ensure_certificate(cluster: protocol.Cluster, cfg: SelfManagedCerts) -
 async def ensure_ca_bundle(cluster: protocol.Cluster, name: str, ca_pem: bytes) -> bool:
     """Set every webhook's `clientConfig.caBundle` in configuration `name`; True when it wrote."""
     wanted = base64.b64encode(ca_pem).decode()
+    protocol.register_kind(VALIDATING_WEBHOOK_CONFIGURATION)  # idempotent; lets backends route the apply
     try:
         current = await cluster.get(VALIDATING_WEBHOOK_CONFIGURATION, name)
     except errors.NotFound:

@@ -1,8 +1,9 @@
 """The webhook over real HTTPS on 127.0.0.1 with a generated certificate.
 
-AdmissionReview requests built from the admission cases are answered allowed/denied with exactly
-the messages `kaito.api` gives (what `kaito validate` prints); malformed bodies get a 400 and the
-server keeps serving.
+AdmissionReview requests built from every case of the api engineer's validation table
+(`tests/unit/api/test_validation_table.py`) are answered allowed/denied with exactly the messages
+`kaito.api` gives (what `kaito validate` prints); malformed bodies get a 400 and the server keeps
+serving.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from kaito.api.errors import errors_only, warnings_only
 from kaito.api.v1alpha1 import Workspace
 from kaito.api.validation import default_configmap_name, validate_tuning_config, validate_workspace
 from kaito.webhook import certs, server, tls
+from tests.unit.api.factories import inference_ws, tuning_ws
 from tests.unit.api.fake_facts import FakeFacts
-from tests.unit.webhook.cases import CASES
+from tests.unit.api.test_validation_table import CASES
 
 TEMPLATES = {
     "lora-params-template": "training_config:\n  QuantizationConfig:\n    load_in_4bit: false\n",
@@ -39,9 +41,13 @@ class ConfigMapsOnly:
         raise errors.NotFound(f"{name} not found")
 
 
-# Function loop scope: the server must live on the test's own event loop.
-@pytest_asyncio.fixture(loop_scope="function")
-async def webhook(tmp_path):
+# One server for the module, on the module's event loop (the tests run on that loop too).
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def webhook(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("certs")
     bundle = certs.build_cert_bundle(["localhost"], ip_addresses=["127.0.0.1"])
     tls.write_cert_dir(bundle, tmp_path)
     cfg = server.WebhookConfig(host="127.0.0.1", port=0, cert_dir=tmp_path, release_namespace="kaito-system")
@@ -68,33 +74,37 @@ def review(operation, obj, old=None, uid=None):
 
 
 def expected_problems(obj, old):
+    """What `kaito.api` says, plus the tuning ConfigMap check the webhook adds from the cluster."""
     facts = FakeFacts()
     new_ws = Workspace.from_dict(obj)
-    problems = validate_workspace(new_ws, Workspace.from_dict(old) if old else None, facts=facts)
-    if new_ws.tuning is not None and old is None:
+    old_ws = Workspace.from_dict(old) if old else None
+    problems = validate_workspace(new_ws, old_ws, facts=facts)
+    if new_ws.tuning is None:
+        return problems
+    if old_ws is None or old_ws.tuning is None or old_ws.tuning.config != new_ws.tuning.config:
         name = new_ws.tuning.config or default_configmap_name(new_ws.tuning.method)
         if name is None:
             return problems
-        data = {"training_config.yaml": TEMPLATES[name]} if name in TEMPLATES else None
-        problems += validate_tuning_config(name, data, new_ws.tuning.method, "kaito-system")
+        data = {"training_config.yaml": TEMPLATES[name]} if name in TEMPLATES and not new_ws.tuning.config else None
+        namespace = new_ws.namespace if new_ws.tuning.config else "kaito-system"
+        problems += validate_tuning_config(name, data, new_ws.tuning.method, namespace)
     return problems
 
 
-@pytest.mark.parametrize(("case", "operation", "obj", "old", "allowed"), CASES, ids=[c[0] for c in CASES])
-async def test_cases_answered_with_kaito_api_messages(webhook, case, operation, obj, old, allowed):
-    uid = f"uid-{case}"
-    resp = await webhook.post(server.VALIDATE_PATH, json=review(operation, obj, old, uid))
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+async def test_table_cases_answered_with_kaito_api_messages(webhook, case):
+    uid = f"uid-{case.id}"
+    operation = "UPDATE" if case.old is not None else "CREATE"
+    resp = await webhook.post(server.VALIDATE_PATH, json=review(operation, case.new, case.old, uid))
     assert resp.status_code == 200
     answer = resp.json()
     assert answer["apiVersion"] == "admission.k8s.io/v1" and answer["kind"] == "AdmissionReview"
     assert answer["response"]["uid"] == uid
-    assert answer["response"]["allowed"] is allowed
-    if case == "unknown-field":  # does not parse: the parser's field error, as `kaito validate` shows it
-        assert "resource.gpus: unknown field" in answer["response"]["status"]["message"]
-        return
-    problems = expected_problems(obj, old)
+    problems = expected_problems(case.new, case.old)
     errors = errors_only(problems)
-    assert bool(errors) is not allowed, f"the case table is stale: {problems}"
+    if case.expect:  # the table says "rejected": so must the webhook
+        assert answer["response"]["allowed"] is False
+    assert answer["response"]["allowed"] is (not errors)
     if errors:
         assert answer["response"]["status"]["message"] == "; ".join(str(e) for e in errors)
         assert answer["response"]["status"]["code"] == 403
@@ -103,8 +113,15 @@ async def test_cases_answered_with_kaito_api_messages(webhook, case, operation, 
     assert answer["response"].get("warnings", []) == [str(w)[:120] for w in warnings_only(problems)]
 
 
+async def test_unparseable_workspace_denied_with_parser_field_error(webhook):
+    resp = await webhook.post(server.VALIDATE_PATH, json=review("CREATE", inference_ws(**{"resource.gpus": 3})))
+    answer = resp.json()["response"]
+    assert answer["allowed"] is False
+    assert "resource.gpus: unknown field" in answer["status"]["message"]
+
+
 async def test_missing_tuning_configmap_is_denied(webhook):
-    obj = Workspace.from_dict(CASES[1][2]).to_dict()
+    obj = Workspace.from_dict(tuning_ws()).to_dict()
     obj["tuning"]["config"] = "my-config"
     resp = await webhook.post(server.VALIDATE_PATH, json=review("CREATE", obj))
     answer = resp.json()["response"]
@@ -113,7 +130,7 @@ async def test_missing_tuning_configmap_is_denied(webhook):
 
 
 async def test_qlora_with_lora_template_settings_is_denied(webhook):
-    obj = json.loads(json.dumps(CASES[1][2]))
+    obj = json.loads(json.dumps(tuning_ws()))
     obj["tuning"]["method"] = "qlora"
     resp = await webhook.post(server.VALIDATE_PATH, json=review("CREATE", obj))
     answer = resp.json()["response"]
@@ -140,7 +157,7 @@ async def test_malformed_review_gets_400_and_server_survives(webhook, body):
     resp = await webhook.post(server.VALIDATE_PATH, content=body, headers={"content-type": "application/json"})
     assert resp.status_code == 400
     assert "error" in resp.json()
-    ok = await webhook.post(server.VALIDATE_PATH, json=review("CREATE", CASES[0][2]))
+    ok = await webhook.post(server.VALIDATE_PATH, json=review("CREATE", inference_ws()))
     assert ok.status_code == 200 and ok.json()["response"]["allowed"] is True
 
 
@@ -154,7 +171,7 @@ async def test_objects_that_are_not_workspaces_are_denied_not_crashed(webhook):
 async def test_delete_and_deleting_objects_are_allowed(webhook):
     resp = await webhook.post(server.VALIDATE_PATH, json=review("DELETE", None))
     assert resp.json()["response"]["allowed"] is True
-    bad = json.loads(json.dumps(CASES[4][2]))  # an unknown preset: denied on CREATE ...
+    bad = inference_ws(**{"inference.preset.name": "no-such-model"})  # an unknown preset: denied on CREATE ...
     bad["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     resp = await webhook.post(server.VALIDATE_PATH, json=review("UPDATE", bad, bad))
     assert resp.json()["response"]["allowed"] is True  # ... but finalizer removal is never blocked
