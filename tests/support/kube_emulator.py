@@ -103,6 +103,11 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
         self._drop_epoch += 1
         self._wake()
 
+    @property
+    def requests(self) -> list[kmock.Request]:
+        """Every request served so far, parsed (method, url, params, headers, data)."""
+        return list(self._requests)
+
     def get_object(self, kind: ResourceKind, name: str, namespace: str = "") -> dict[str, Any] | None:
         entry = self.store.get((kind.key, namespace if kind.namespaced else "", name))
         return copy.deepcopy(entry[0]) if entry else None

@@ -105,7 +105,12 @@ class LocalCluster:
                 raise errors.Invalid(f"watch: resourceVersion {resource_version!r} is not a number") from exc
         while not self._closed:
             changed = self._changed
-            rows = await self._call(self._store.read_events, kind, namespace, last)
+            try:
+                rows = await self._call(self._store.read_events, kind, namespace, last)
+            except errors.Unavailable:
+                if self._closed:
+                    return  # closed while the consumer was busy: end quietly, as documented
+                raise
             for rv, typ, obj in rows:
                 last = rv
                 if _labels_match(obj, labels):

@@ -1,0 +1,170 @@
+"""What only the local store does: garbage collection, sharing one file between processes,
+persistence, its own compaction, and a locked file surfacing as `Unavailable`."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from kaito.cluster import errors
+from kaito.cluster.local import LocalCluster
+from kaito.cluster.protocol import DEPLOYMENT, SERVICE, WORKSPACE
+from tests.integration.cluster.builders import make_deployment
+
+
+def _workspace(name: str) -> dict:
+    return {"apiVersion": "kaito.sh/v1alpha1", "kind": "Workspace", "metadata": {"name": name},
+            "resource": {"labelSelector": {"matchLabels": {"apps": name}}}}
+
+
+def _service(name: str, *owners: dict) -> dict:
+    refs = [{"apiVersion": o["apiVersion"], "kind": o["kind"], "name": o["metadata"]["name"],
+             "uid": o["metadata"]["uid"]} for o in owners]
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "ownerReferences": refs},
+            "spec": {"ports": [{"port": 80, "targetPort": 5000}]}}
+
+
+async def test_deleting_an_owner_removes_its_dependents(local_cluster) -> None:
+    c = local_cluster
+    ws = await c.apply(_workspace("ws"))
+    await c.apply(make_deployment("ws", owner=ws))
+    await c.apply(_service("ws", ws))
+    start = (await c.list(DEPLOYMENT)).resource_version
+    await c.delete(WORKSPACE, "ws")
+    assert (await c.list(DEPLOYMENT)).items == []
+    assert (await c.list(SERVICE)).items == []
+    events = []
+    async for event in c.watch(DEPLOYMENT, resource_version=start):
+        events.append(event)
+        break
+    assert (events[0].type, events[0].object["metadata"]["name"]) == ("DELETED", "ws")
+
+
+async def test_cascade_respects_dependent_finalizers_and_other_owners(local_cluster) -> None:
+    c = local_cluster
+    one, two = await c.apply(_workspace("one")), await c.apply(_workspace("two"))
+    await c.apply(_service("shared", one, two))
+    await c.apply(make_deployment("held", owner=one, finalizers=["example.com/hold"]))
+    await c.delete(WORKSPACE, "one")
+    assert (await c.get(SERVICE, "shared"))["metadata"]["name"] == "shared"  # "two" still owns it
+    held = await c.get(DEPLOYMENT, "held")
+    assert held["metadata"]["deletionTimestamp"]
+    await c.delete(WORKSPACE, "two")
+    with pytest.raises(errors.NotFound):
+        await c.get(SERVICE, "shared")
+
+
+async def test_an_object_applied_for_a_vanished_owner_is_collected(local_cluster) -> None:
+    c = local_cluster
+    ws = await c.apply(_workspace("ws"))
+    await c.delete(WORKSPACE, "ws")
+    await c.apply(_service("late", ws))  # e.g. a controller that read the owner before it went
+    with pytest.raises(errors.NotFound):
+        await c.get(SERVICE, "late")
+    assert await c.collect_garbage() == 0
+
+
+async def test_a_write_from_another_process_reaches_this_watch(local_cluster, tmp_path) -> None:
+    c = local_cluster
+    start = (await c.list(DEPLOYMENT)).resource_version
+    script = textwrap.dedent(f"""
+        import asyncio
+        from kaito.cluster.local import LocalCluster
+        from tests.integration.cluster.builders import make_deployment
+
+        async def main():
+            other = LocalCluster({str(c.path)!r})
+            await other.apply(make_deployment("from-child", replicas=5))
+            await other.close()
+
+        asyncio.run(main())
+    """)
+    watching = asyncio.create_task(anext(aiter(c.watch(DEPLOYMENT, resource_version=start))))
+    repo = Path(__file__).resolve().parents[3]
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stderr=subprocess.PIPE, cwd=repo)
+    _, stderr = await proc.communicate()
+    assert proc.returncode == 0, stderr.decode()
+    event = await asyncio.wait_for(watching, 10)
+    assert (event.type, event.object["metadata"]["name"], event.object["spec"]["replicas"]) == ("ADDED", "from-child", 5)
+
+
+async def test_state_survives_reopening_and_versions_keep_growing(tmp_path) -> None:
+    path = tmp_path / "store.db"
+    first = LocalCluster(path)
+    created = await first.apply(make_deployment("a"))
+    await first.close()
+    second = LocalCluster(path)
+    try:
+        again = await second.get(DEPLOYMENT, "a")
+        assert again["metadata"]["uid"] == created["metadata"]["uid"]
+        changed = await second.apply(make_deployment("a", replicas=2))
+        assert int(changed["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+    finally:
+        await second.close()
+
+
+async def test_history_is_compacted_automatically(tmp_path) -> None:
+    c = LocalCluster(tmp_path / "store.db", history=10)
+    try:
+        first = await c.apply(make_deployment("a"))
+        for replicas in range(2, 40):
+            await c.apply(make_deployment("a", replicas=replicas))
+        with pytest.raises(errors.Gone):
+            async for _ in c.watch(DEPLOYMENT, resource_version=first["metadata"]["resourceVersion"]):
+                pass
+        recent = str(int((await c.list(DEPLOYMENT)).resource_version) - 3)
+        stream = c.watch(DEPLOYMENT, resource_version=recent)
+        event = await asyncio.wait_for(anext(aiter(stream)), 5)
+        assert event.type == "MODIFIED"
+        await stream.aclose()
+    finally:
+        await c.close()
+
+
+async def test_a_locked_store_is_unavailable_and_retryable(tmp_path) -> None:
+    c = LocalCluster(tmp_path / "store.db", busy_timeout_s=0.05)
+    blocker = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(errors.Unavailable) as caught:
+            await c.apply(make_deployment("a"))
+        assert errors.is_retryable(caught.value)
+        blocker.execute("ROLLBACK")
+        assert (await c.apply(make_deployment("a")))["metadata"]["generation"] == 1
+    finally:
+        blocker.close()
+        await c.close()
+
+
+async def test_writes_are_counted_and_no_ops_are_free(local_cluster) -> None:
+    c = local_cluster
+    await c.apply(make_deployment("a"))
+    status = make_deployment("a")
+    status["status"] = {"readyReplicas": 1}
+    await c.apply_status(status)
+    before = c.writes
+    for _ in range(5):
+        await c.apply(make_deployment("a"))
+        await c.apply_status(status)
+    assert c.writes == before == 2
+
+
+async def test_watch_ends_when_the_cluster_closes(tmp_path) -> None:
+    c = LocalCluster(tmp_path / "store.db")
+    received = []
+
+    async def follow() -> None:
+        async for event in c.watch(DEPLOYMENT):
+            received.append(event)
+
+    task = asyncio.create_task(follow())
+    await asyncio.sleep(0.05)
+    await c.close()
+    await asyncio.wait_for(task, 2)
+    assert received == []
