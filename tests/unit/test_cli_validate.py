@@ -1,0 +1,154 @@
+"""`kaito validate` and `kaito crd` as a user runs them: file, line and field named; exit 1; no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from kaito.api.crd import build_crd
+from kaito.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+GOOD = """\
+apiVersion: kaito.sh/v1alpha1
+kind: Workspace
+metadata:
+  name: workspace-phi-3
+resource:
+  instanceType: Standard_NC6s_v3
+  labelSelector:
+    matchLabels:
+      apps: phi-3
+inference:
+  preset:
+    name: phi-3-mini-4k-instruct
+"""
+
+BROKEN = {
+    # name: (text, expected fragments of one output line)
+    "syntax": (
+        "apiVersion: kaito.sh/v1alpha1\nkind: Workspace\nmetadata:\n  name: [oops\n",
+        ["syntax.yaml:", "YAML syntax error"],
+    ),
+    "wrong-type": (
+        GOOD.replace("instanceType: Standard_NC6s_v3", "count: two\n  instanceType: Standard_NC6s_v3"),
+        ["wrong-type.yaml:6:", "resource.count", "integer"],
+    ),
+    "unknown-field": (
+        GOOD.replace("    name: phi-3-mini-4k-instruct", "    name: phi-3-mini-4k-instruct\n    size: big"),
+        ["unknown-field.yaml:13:", "inference.preset.size", "unknown field"],
+    ),
+    "no-selector": (
+        GOOD.replace("  labelSelector:\n    matchLabels:\n      apps: phi-3\n", ""),
+        ["no-selector.yaml:5:", "resource.labelSelector", "missing"],
+    ),
+    "both": (
+        GOOD
+        + "tuning:\n  method: lora\n  preset: {name: phi-3-mini-4k-instruct}\n  input: {urls: ['https://e.com/d']}\n  output: {image: r.io/a/b:1, imagePushSecret: s}\n",
+        ["both.yaml:13:", "tuning", "not both"],
+    ),
+    "bad-preset": (
+        GOOD.replace("phi-3-mini-4k-instruct", "gpt-17"),
+        ["bad-preset.yaml:12:", "inference.preset.name", "gpt-17"],
+    ),
+    "too-small": (
+        GOOD.replace("Standard_NC6s_v3", "Standard_NC6").replace("phi-3-mini-4k-instruct", "falcon-40b"),
+        ["too-small.yaml:6:", "resource.instanceType", "Insufficient"],
+    ),
+}
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_examples_all_validate(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["validate", "-f", str(EXAMPLES)])
+    assert result.exit_code == 0, result.output
+    count = len(list(EXAMPLES.rglob("*.yaml")))
+    assert f"{count} workspace(s) in {count} file(s): valid" in result.output
+
+
+def test_examples_cover_every_preset() -> None:
+    v032 = [
+        "falcon-7b", "falcon-7b-instruct", "falcon-40b", "falcon-40b-instruct", "mistral-7b", "mistral-7b-instruct",
+        "phi-2", "phi-3-mini-4k-instruct", "phi-3-mini-128k-instruct", "phi-3-medium-4k-instruct",
+        "phi-3-medium-128k-instruct", "llama-2-7b", "llama-2-7b-chat", "llama-2-13b", "llama-2-13b-chat",
+        "llama-2-70b", "llama-2-70b-chat",
+    ]  # fmt: skip
+    new = [
+        "phi-3.5-mini-instruct", "phi-4", "phi-4-mini-instruct", "llama-3.1-8b-instruct", "mistral-7b-instruct-v0.3",
+        "qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct", "qwen2.5-7b-instruct", "qwen2.5-coder-7b-instruct",
+    ]  # fmt: skip
+    for name in v032 + new:
+        doc = yaml.safe_load((EXAMPLES / "inference" / f"{name}.yaml").read_text())
+        assert doc["inference"]["preset"]["name"] == name
+        if name.startswith("llama-2"):
+            assert doc["inference"]["preset"]["accessMode"] == "private"
+    adapters = [yaml.safe_load(p.read_text()) for p in EXAMPLES.glob("inference/*with-adapters.yaml")]
+    assert {d["inference"]["preset"]["name"].split("-")[0] for d in adapters} == {"falcon", "phi"}
+    tuning = yaml.safe_load((EXAMPLES / "tuning" / "phi-3-mini-128k-instruct-qlora.yaml").read_text())
+    assert tuning["tuning"]["method"] == "qlora"
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_input_names_file_line_and_field(name: str, runner: CliRunner, tmp_path: Path) -> None:
+    text, fragments = BROKEN[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    result = runner.invoke(app, ["validate", "-f", str(path)])
+    assert result.exit_code == 1, result.output
+    assert (
+        "Traceback" not in result.output
+        and result.exception is None
+        or isinstance(result.exception, SystemExit)
+    )
+    lines = [line for line in result.output.splitlines() if all(f in line for f in fragments)]
+    assert lines, f"no line with {fragments} in:\n{result.output}"
+
+
+def test_stdin_multi_document_and_mixed_files(runner: CliRunner, tmp_path: Path) -> None:
+    bad = GOOD.replace("workspace-phi-3", "Bad_Name")
+    result = runner.invoke(app, ["validate", "-f", "-"], input=GOOD + "---\n" + bad)
+    assert result.exit_code == 1
+    assert "<stdin>:17: error: metadata.name:" in result.output
+    assert "2 workspace(s) in 1 file(s): invalid" in result.output
+    good_file = tmp_path / "good.yaml"
+    good_file.write_text(GOOD)
+    result = runner.invoke(app, ["validate", "-f", str(good_file), "-f", str(good_file)])
+    assert result.exit_code == 0, result.output
+
+
+def test_missing_file_and_empty_dir(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", "-f", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 1 and "nope.yaml: cannot read" in result.output
+    result = runner.invoke(app, ["validate", "-f", str(tmp_path)])
+    assert result.exit_code == 1 and "no .yaml" in result.output
+
+
+def test_tuning_configmap_in_same_file_is_checked(runner: CliRunner, tmp_path: Path) -> None:
+    tuning = yaml.safe_load((EXAMPLES / "tuning" / "phi-3-mini-128k-instruct-qlora.yaml").read_text())
+    tuning["tuning"]["config"] = "my-qlora"
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "my-qlora"},
+        "data": {"training_config.yaml": "training_config:\n  QuantizationConfig: {load_in_4bit: false}\n"},
+    }
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump_all([tuning, configmap]))
+    result = runner.invoke(app, ["validate", "-f", str(path)])
+    assert result.exit_code == 1
+    assert "tuning.config: method qlora needs load_in_4bit or load_in_8bit" in result.output
+
+
+def test_crd_command_prints_the_generated_crd(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["crd"])
+    assert result.exit_code == 0
+    assert yaml.safe_load(result.output) == build_crd()
