@@ -1,0 +1,186 @@
+"""The Helm chart renders for default and non-default values, and every object is a valid kind."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from lightkube import codecs
+
+from tests.unit.chart.render import CHART, NAMESPACE, by_kind, one, render
+
+ROOT = CHART.parents[1]
+
+NON_DEFAULT = {
+    "replicaCount": 3,
+    "image": {"repository": "registry.example.com/kaito/operator", "tag": "9.9.9", "pullPolicy": "Always"},
+    "imagePullSecrets": [{"name": "regcred"}],
+    "provisioner": "byo",
+    "cloudProviderName": "aws",
+    "runtimeImage": {"registry": "registry.example.com/kaito", "tag": "1.2.3"},
+    "featureGates": {"Karpenter": True},
+    "leaderElection": {"enabled": True, "leaseName": "my-lease"},
+    "logLevel": "debug",
+    "webhook": {"enabled": True, "port": 10443, "selfManagedCerts": False, "certSecretName": "my-tls",
+                "caBundle": "Q0EK", "failurePolicy": "Ignore"},
+    "nodeSelector": {"kubernetes.io/os": "linux", "pool": "system"},
+    "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["system"]}]}]}}},
+    "podAnnotations": {"prometheus.io/scrape": "true"},
+}
+MINIMAL = {"webhook": {"enabled": False}, "leaderElection": {"enabled": False}, "tuningTemplates": {"enabled": False}}
+VARIANTS = {"default": {}, "non-default": NON_DEFAULT, "minimal": MINIMAL}
+
+
+def _normalize(value):
+    """YAML ints in quantity fields and the like compare equal to lightkube's typed round trip."""
+    if isinstance(value, dict):
+        return {k: _normalize(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_normalize(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_object_parses_as_its_kind_without_losing_fields(variant):
+    objects = render(VARIANTS[variant])
+    assert objects
+    for obj in objects:
+        typed = codecs.from_dict(obj)  # type-checks every field of the kind (lightkube models)
+        assert _normalize(typed.to_dict()) == _normalize(obj), f"{obj['kind']} has fields its kind lacks"
+        meta = obj["metadata"]
+        if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration",
+                               "CustomResourceDefinition"):
+            assert meta.get("namespace") == NAMESPACE, obj["kind"]
+
+
+def test_default_install_has_every_piece():
+    objects = render()
+    kinds = sorted({o["kind"] for o in objects})
+    assert kinds == sorted(["ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition", "Deployment",
+                            "Role", "RoleBinding", "Service", "ServiceAccount", "ValidatingWebhookConfiguration"])
+    crd = one(objects, "CustomResourceDefinition")
+    assert crd["metadata"]["name"] == "workspaces.kaito.sh"
+    vwc = one(objects, "ValidatingWebhookConfiguration")
+    hook = vwc["webhooks"][0]
+    assert hook["clientConfig"]["service"]["path"] == "/validate/workspace.kaito.sh"
+    assert hook["failurePolicy"] == "Fail" and hook["admissionReviewVersions"] == ["v1"]
+    assert hook["rules"][0]["operations"] == ["CREATE", "UPDATE"]
+    assert hook["rules"][0]["resources"] == ["workspaces"]
+    svc = one(objects, "Service")
+    assert svc["spec"]["selector"] == one(objects, "Deployment")["spec"]["selector"]["matchLabels"]
+    assert hook["clientConfig"]["service"]["name"] == svc["metadata"]["name"]
+
+
+def test_operator_pod_is_locked_down():
+    pod = one(render(), "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert {p["containerPort"] for p in container["ports"]} == {8080, 8081, 9443}
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
+
+
+def test_values_reach_the_pod():
+    objects = render(NON_DEFAULT)
+    dep = one(objects, "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert dep["spec"]["replicas"] == 3
+    assert pod["containers"][0]["image"] == "registry.example.com/kaito/operator:9.9.9"
+    for flag in ("--provisioner=byo", "--cloud=aws", "--runtime-image-registry=registry.example.com/kaito",
+                 "--runtime-image-tag=1.2.3", "--feature-gates=Karpenter=true", "--lease-name=my-lease",
+                 "--webhook-port=10443", "--no-self-managed-certs", "--log-level=debug"):
+        assert flag in args
+    assert pod["nodeSelector"] == NON_DEFAULT["nodeSelector"]
+    assert pod["tolerations"] == NON_DEFAULT["tolerations"]
+    assert pod["affinity"] == NON_DEFAULT["affinity"]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert {v["name"]: v for v in pod["volumes"]}["webhook-cert"]["secret"]["secretName"] == "my-tls"
+    vwc = one(objects, "ValidatingWebhookConfiguration")
+    assert vwc["webhooks"][0]["clientConfig"]["caBundle"] == "Q0EK"
+    assert vwc["webhooks"][0]["failurePolicy"] == "Ignore"
+    # BYO: no NodeClaim permissions at all
+    rules = one(objects, "ClusterRole")["rules"]
+    assert not [r for r in rules if "karpenter.sh" in r["apiGroups"]]
+
+
+def test_minimal_install_drops_webhook_and_templates():
+    objects = render(MINIMAL)
+    assert not by_kind(objects, "ValidatingWebhookConfiguration") and not by_kind(objects, "ConfigMap")
+    args = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--no-webhook" in args and "--no-leader-elect" in args
+
+
+@pytest.mark.parametrize("values", [{"provisioner": "gke"}, {"cloudProviderName": "gcp"},
+                                    {"featureGates": {"Karpenter": "yes"}}, {"webhook": {"port": 0}}])
+def test_bad_values_are_rejected_by_the_schema(values):
+    helm = pytest.importorskip("helm_python")
+    with pytest.raises(helm.HelmValuesError):
+        render(values)
+
+
+def test_no_wildcards_in_any_role():
+    for variant in VARIANTS.values():
+        objects = render(variant)
+        for role in by_kind(objects, "ClusterRole") + by_kind(objects, "Role"):
+            for rule in role["rules"]:
+                for key in ("apiGroups", "resources", "verbs"):
+                    assert "*" not in rule.get(key, []), (role["kind"], rule)
+                assert not any("*" in r for r in rule["resources"])
+
+
+def test_tuning_templates_are_the_trainers_package_data():
+    objects = render()
+    cms = {cm["metadata"]["name"]: cm for cm in by_kind(objects, "ConfigMap")}
+    assert set(cms) == {"lora-params-template", "qlora-params-template"}
+    for name, method in (("lora-params-template", "lora"), ("qlora-params-template", "qlora")):
+        package = ROOT / "src" / "kaito" / "runtime" / "tuning" / "templates" / f"{method}.yaml"
+        copy = CHART / "files" / f"{method}.yaml"
+        assert copy.read_text() == package.read_text(), f"charts/kaito/files/{method}.yaml is stale: copy it again"
+        assert yaml.safe_load(cms[name]["data"]["training_config.yaml"]) == yaml.safe_load(package.read_text())
+
+
+def test_tuning_templates_pass_the_admission_rules():
+    from kaito.api.validation import validate_tuning_config
+
+    for cm in by_kind(render(), "ConfigMap"):
+        method = cm["metadata"]["name"].split("-")[0]
+        assert validate_tuning_config(cm["metadata"]["name"], cm["data"], method, NAMESPACE) == []
+
+
+def test_crd_copy_is_what_kaito_crd_generates():
+    crd_mod = pytest.importorskip("kaito.api.crd")
+    build = getattr(crd_mod, "build_crd", None) or getattr(crd_mod, "generate_crd", None)
+    if build is None:
+        pytest.skip("kaito.api.crd has no build function to compare with")
+    committed = yaml.safe_load((CHART / "crds" / "workspaces.kaito.sh.yaml").read_text())
+    assert committed == build()
+
+
+def test_chart_version_follows_the_package():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert chart["version"] == version and chart["appVersion"] == version
+
+
+def test_helm_lint_is_clean():
+    helm = pytest.importorskip("helm_python")
+    report = helm.lint(str(CHART), strict=True, namespace=NAMESPACE)
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_chart_has_no_stray_files():
+    allowed = {".helmignore", "Chart.yaml", "values.yaml", "values.schema.json"}
+    top = {p.name for p in CHART.iterdir() if p.is_file()}
+    assert top <= allowed, top - allowed
+    assert all(isinstance(p, Path) for p in (CHART / "templates").iterdir())
