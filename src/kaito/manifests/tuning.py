@@ -100,18 +100,19 @@ def _build_data(inputs: TuningInputs) -> tuple[list[str], list[dict], list[dict]
     return [], [], [], []
 
 
-def build_push_script(output_dir: str, image: str) -> str:
+def build_push_script(output_dir: str, image: str, work_dir: str = "/tmp/push") -> str:
     """Shell run by the pusher: adapter files → `/data/` layer on busybox → registry, with retries."""
     return "\n".join(
         [
             "set -eu",
             f"out={shlex.quote(output_dir)}",
             f'test -f "$out/{COMPLETION_MARKER}" || {{ echo "no completed adapter in $out" >&2; exit 1; }}',
-            "mkdir -p /tmp/push/data",
-            'find "$out" -maxdepth 1 -type f -exec cp {} /tmp/push/data/ \\;',
-            "tar -C /tmp/push -cf /tmp/adapter.tar data",
+            f"work={shlex.quote(work_dir)}",
+            'mkdir -p "$work/data"',
+            'find "$out" -maxdepth 1 -type f -exec cp {} "$work/data/" \\;',
+            'tar -C "$work" -cf "$work/adapter.tar" data',
             "for attempt in 1 2 3 4 5; do",
-            f'  if crane append --base {PUSH_BASE_IMAGE} --new_layer /tmp/adapter.tar --new_tag {shlex.quote(image)}; then exit 0; fi',
+            f'  if crane append --base {PUSH_BASE_IMAGE} --new_layer "$work/adapter.tar" --new_tag {shlex.quote(image)}; then exit 0; fi',
             '  echo "push attempt $attempt failed; retrying in 30s" >&2',
             "  sleep 30",
             "done",
