@@ -225,10 +225,16 @@ class Catalog:
 
 def parse_presets(text: str, source: str = "presets.yaml") -> Catalog:
     """Parse and schema-check the presets file; raise PresetFileError naming preset and field."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10× faster on this file
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise PresetFileError(f"{source}: not valid YAML: {exc}") from exc
+    return build_catalog(doc, source)
+
+
+def build_catalog(doc: object, source: str = "presets.yaml") -> Catalog:
+    """Schema-check an already parsed presets document (pure)."""
     if not isinstance(doc, dict) or not isinstance(doc.get("presets"), list):
         raise PresetFileError(f"{source}: expected a top-level 'presets:' list")
     stray = [k for k in doc if k != "presets" and not str(k).startswith("x-")]

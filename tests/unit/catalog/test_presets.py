@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import re
 from importlib import resources
@@ -10,7 +12,7 @@ import pytest
 import yaml
 
 from kaito.catalog import presets
-from kaito.catalog.presets import PresetFileError, get_preset, parse_presets
+from kaito.catalog.presets import PresetFileError, build_catalog, get_preset, parse_presets
 
 GIB = 1024**3
 
@@ -176,14 +178,24 @@ def test_presets_are_frozen():
         p.gpu.count = 2
 
 
+@functools.cache
+def _packaged_text() -> str:
+    return resources.files("kaito.catalog").joinpath("presets.yaml").read_text()
+
+
+@functools.cache
+def _packaged() -> dict:
+    return yaml.load(_packaged_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def _packaged_doc() -> dict:
-    return yaml.safe_load(resources.files("kaito.catalog").joinpath("presets.yaml").read_text())
+    return copy.deepcopy(_packaged())
 
 
-def _broken(mutate) -> str:
+def _broken(mutate) -> dict:
     doc = _packaged_doc()
     mutate(doc["presets"])
-    return yaml.safe_dump({"presets": doc["presets"]})
+    return {"presets": doc["presets"]}
 
 
 @pytest.mark.parametrize("mutate,words", [
@@ -198,7 +210,7 @@ def _broken(mutate) -> str:
 ])
 def test_broken_presets_file_names_preset_and_field(mutate, words):
     with pytest.raises(PresetFileError) as err:
-        parse_presets(_broken(mutate))
+        build_catalog(_broken(mutate))
     for word in words:
         assert word in str(err.value)
 
@@ -214,9 +226,13 @@ def test_broken_file_shape(text, words):
     assert all(w in str(err.value) for w in words)
 
 
+def test_packaged_text_parses_like_the_loader():
+    assert [p.name for p in parse_presets(_packaged_text()).presets] == [p.name for p in presets.all_presets()]
+
+
 def test_adding_a_model_is_a_data_change():
     doc = _packaged_doc()
     new = dict(doc["presets"][-1], name="my-model", aliases=["acme/my-model"],
                hf={"repo": "acme/my-model", "revision": None, "pinned": False})
-    catalog = parse_presets(yaml.safe_dump({"presets": [*doc["presets"], new]}))
+    catalog = build_catalog({"presets": [*doc["presets"], new]})
     assert catalog.get("acme/my-model").name == "my-model"
