@@ -1,0 +1,88 @@
+"""Servers over the session's tiny model, started once per module on 127.0.0.1 (port 0).
+
+`server` is the main one: an adapter `alpha` (a LoRA built here with non-zero weights) sits in its
+adapters directory with strength 0, so the default model must answer like the base model while
+`model: alpha` must not. `gated_server` wraps the engine so a test can hold loading and admission.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from kaito.runtime.inference.embedded import start_server
+from kaito.runtime.inference.engines.transformers_engine import TransformersEngine
+from kaito.runtime.inference.settings import ServerSettings
+
+SERVED = "tiny"
+
+
+def build_lora_adapter(model_path: Path, out_dir: Path, seed: int = 1) -> Path:
+    """A LoRA adapter whose weights are far from zero, so it changes greedy output."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(model_path)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "o_proj"],
+                        init_lora_weights=False, task_type="CAUSAL_LM")
+    peft_model = get_peft_model(base, config)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.mul_(20.0)
+    peft_model.save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def adapters_dir(tiny_model, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("adapters")
+    build_lora_adapter(tiny_model.path, root / "alpha")
+    return root
+
+
+@pytest.fixture(scope="session")
+def server(tiny_model, adapters_dir):
+    settings = ServerSettings(model=tiny_model.repo_id, served_model_name=SERVED, adapters_dir=adapters_dir,
+                              adapter_strengths={"alpha": 0.0}, host="127.0.0.1", port=0, max_running=16)
+    running = start_server(settings)
+    running.wait_ready()
+    yield running
+    running.stop()
+
+
+class GatedEngine(TransformersEngine):
+    """Loading waits for `load_gate`; the batch loop admits nothing while `admit_gate` is clear."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        super().__init__(settings)
+        self.load_gate = threading.Event()
+        self.admit_gate = threading.Event()
+        self.admit_gate.set()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.load_gate.wait, 60)
+        await super().start()
+
+    def _admit(self, batch):
+        if not self.admit_gate.is_set():
+            return batch
+        return super()._admit(batch)
+
+
+@pytest.fixture(scope="module")
+def gated_server(tiny_model):
+    settings = ServerSettings(model=str(tiny_model.path), served_model_name=SERVED, adapters_dir=None,
+                              pipeline="conversational", api_key="sekret", host="127.0.0.1", port=0,
+                              max_running=2, max_queued=2)
+    engine = GatedEngine(settings)
+    running = start_server(settings, engine)
+    yield running
+    engine.load_gate.set()
+    engine.admit_gate.set()
+    running.stop()
