@@ -159,7 +159,7 @@ def _train(config, settings, output, fingerprint, loaded, train_ds, eval_ds, tok
     from peft import LoraConfig, get_peft_model
     from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer, TrainingArguments
 
-    from kaito.runtime.tuning import metrics
+    from kaito.runtime.tuning import callbacks, metrics
 
     # peft checks the hub for a vocabulary change on every save; offline it warns each checkpoint.
     warnings.filterwarnings("ignore", message="Could not find a config file", category=UserWarning)
@@ -176,7 +176,7 @@ def _train(config, settings, output, fingerprint, loaded, train_ds, eval_ds, tok
     gauges = metrics.Gauges(settings.metrics_port) if settings.metrics_port is not None else None
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                       data_collator=counter, processing_class=tokenizer,
-                      callbacks=[metrics.MetricsCallback(counter, gauges), metrics.ProgressBarCallback()])
+                      callbacks=[callbacks.MetricsCallback(counter, gauges), callbacks.ProgressBarCallback()])
     trainer.remove_callback(PrinterCallback)  # it prints raw dicts to stdout, which is for JSON lines
     metrics.emit("start", base_model=fingerprint["base_model"], method=fingerprint["method"],
                  rows=len(train_ds), eval_rows=len(eval_ds) if eval_ds is not None else 0,

@@ -1,0 +1,77 @@
+"""Trainer callbacks: a progress bar on stderr for people, metric events for machines.
+
+The Trainer's own tqdm bar and its PrinterCallback write log dicts to stdout, which is reserved
+for JSON lines (`metrics.emit`), so the trainer replaces them with these.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+from transformers import TrainerCallback
+
+from kaito.runtime.tuning.metrics import Gauges, TokenCountingCollator, emit
+
+
+class MetricsCallback(TrainerCallback):
+    """Turns the Trainer's log calls into JSON-lines events and gauge values."""
+
+    def __init__(self, counter: TokenCountingCollator, gauges: Gauges | None = None, stream: TextIO | None = None):
+        self.counter, self.gauges, self.stream = counter, gauges, stream
+        self._mark = (time.perf_counter(), 0, 0)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._mark = (time.perf_counter(), self.counter.samples, self.counter.tokens)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" not in logs:  # the end-of-training summary and eval logs have their own events
+            return
+        now = time.perf_counter()
+        then, samples, tokens = self._mark
+        elapsed = max(now - then, 1e-9)
+        self._mark = (now, self.counter.samples, self.counter.tokens)
+        values = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), "loss": logs["loss"],
+                  "learning_rate": logs.get("learning_rate"),
+                  "samples_per_second": round((self.counter.samples - samples) / elapsed, 3),
+                  "tokens_per_second": round((self.counter.tokens - tokens) / elapsed, 1)}
+        emit("log", self.stream, **values)
+        if self.gauges:
+            self.gauges.set(values)
+
+    def on_save(self, args, state, control, **kwargs):
+        emit("checkpoint", self.stream, step=state.global_step,
+             path=f"{args.output_dir}/checkpoint-{state.global_step}")
+
+
+class ProgressBarCallback(TrainerCallback):
+    """A rich progress bar on stderr, shown when stderr is a terminal."""
+
+    def __init__(self):
+        self.progress = None
+        self.task = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        console = Console(stderr=True)
+        self.progress = Progress(TextColumn("[bold]training[/]"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
+                                 console=console, disable=not console.is_terminal)
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, loss="-")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.update(self.task, completed=state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.progress is not None and logs and "loss" in logs:
+            self.progress.update(self.task, loss=f"{logs['loss']:.4f}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
