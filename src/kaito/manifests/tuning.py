@@ -159,10 +159,19 @@ def _build_output(inputs: TuningInputs) -> tuple[list[dict], dict | None, list[d
 
 def build_trainer_args(inputs: TuningInputs, data_args: list[str]) -> list[str]:
     preset = inputs.preset
-    model = preset.hf.repo if preset.hf is not None else "/workspace/weights"
+    args = [f"--config={tuning_config.CONFIG_DIR}/{tuning_config.CONFIG_KEY}"]
+    if preset.hf is not None:
+        args.append(f"--model={preset.hf.repo}")
+        if preset.hf.revision:
+            args.append(f"--revision={preset.hf.revision}")
+        # KAITO's templates say `local_files_only: true` because its images had the weights baked
+        # in; our runtime image fetches them from the Hub, so a KAITO-style config would otherwise
+        # fail to load the model.
+        args.append("--set=ModelConfig.local_files_only=false")
+    else:
+        args.append("--model=/workspace/weights")
     return [
-        f"--config={tuning_config.CONFIG_DIR}/{tuning_config.CONFIG_KEY}",
-        f"--model={model}",
+        *args,
         *data_args,
         f"--output={inputs.output_dir}",
         f"--method={tuning_config.tuning_method(inputs.workspace)}",
