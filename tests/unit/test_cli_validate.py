@@ -152,3 +152,19 @@ def test_crd_command_prints_the_generated_crd(runner: CliRunner) -> None:
     result = runner.invoke(app, ["crd"])
     assert result.exit_code == 0
     assert yaml.safe_load(result.output) == build_crd()
+
+
+def test_local_model_directory_sized_from_its_files(runner: CliRunner, tmp_path: Path) -> None:
+    model = tmp_path / "my-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    with open(model / "model.safetensors", "wb") as f:  # sparse: 20 GiB of size, no disk used
+        f.truncate(20 * 1024**3)
+    doc = GOOD.replace("phi-3-mini-4k-instruct", str(model))
+    small, large = tmp_path / "small.yaml", tmp_path / "large.yaml"
+    small.write_text(doc)
+    large.write_text(doc.replace("Standard_NC6s_v3", "Standard_NC24ads_A100_v4"))
+    result = runner.invoke(app, ["validate", "-f", str(small)])
+    assert result.exit_code == 1 and "resource.instanceType: Insufficient total GPU memory" in result.output
+    result = runner.invoke(app, ["validate", "-f", str(large)])
+    assert result.exit_code == 0, result.output
