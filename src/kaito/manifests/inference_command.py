@@ -95,10 +95,11 @@ def build_llama2_command(ws: Workspace, preset: Preset, *, node_count: int) -> d
     launch = preset.inference
     torchrun = dict(launch.launcher_params)
     rdzv = dict(launch.rdzv_params)
+    if preset.distributed:
+        # The model's shards (world size) are split evenly over the nodes, even on a single node.
+        torchrun.update(nnodes=str(node_count), nproc_per_node=str(max(1, launch.world_size // node_count)))
     if preset.distributed and node_count > 1:
         torchrun.update(
-            nnodes=str(node_count),
-            nproc_per_node=str(max(1, launch.world_size // node_count)),
             # The StatefulSet ordinal is the last dash-separated part of the pod's hostname.
             node_rank="$(echo $HOSTNAME | grep -o '[^-]*$')",
             master_addr=pod0_address(ws),

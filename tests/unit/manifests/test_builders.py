@@ -401,3 +401,16 @@ def test_push_script_refuses_an_incomplete_adapter(tmp_path) -> None:
 def test_push_script_gives_up_after_retries(tmp_path) -> None:
     proc, _ = _run_push_script(tmp_path, completed=True, crane_fails=True)
     assert proc.returncode == 1 and proc.stderr.count("push attempt") == 5
+
+
+@pytest.mark.parametrize(("name", "count", "nproc"), [("llama-2-70b", 1, "8"), ("llama-2-70b", 2, "4"), ("llama-2-13b", 1, "2")])
+def test_distributed_llama_splits_its_world_size_over_the_nodes(name: str, count: int, nproc: str) -> None:
+    ws = cases.make_workspace(f"""
+metadata: {{name: w}}
+resource: {{count: {count}, labelSelector: {{matchLabels: {{a: b}}}}}}
+inference: {{preset: {{name: {name}, accessMode: private, presetOptions: {{image: "r.io/l:1"}}}}}}
+""")
+    script = inference.build_container(inference.InferenceInputs(ws, get_preset(name)))["command"][2]
+    assert f"--nnodes={count}" in script and f"--nproc_per_node={nproc}" in script
+    assert ("--node_rank=$(echo $HOSTNAME" in script) is (count > 1)
+    assert ("--rdzv_endpoint=localhost:29500" in script) is (count == 1)
