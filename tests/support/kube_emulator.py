@@ -37,7 +37,7 @@ import kmock
 
 from kaito.cluster.events import now_rfc3339
 from kaito.cluster.local import fields
-from kaito.cluster.protocol import KNOWN_KINDS, ResourceKind
+from kaito.cluster.protocol import ResourceKind, registered_kinds
 
 _APPLY = "application/apply-patch+yaml"
 
@@ -118,7 +118,7 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
         res = request.resource
         if res is None:
             return None
-        for kind in KNOWN_KINDS:
+        for kind in registered_kinds():
             if (kind.group, kind.version, kind.plural) == (res.group, res.version, res.plural):
                 return kind
         return None

@@ -136,6 +136,11 @@ def register_kind(kind: ResourceKind) -> ResourceKind:
     return kind
 
 
+def registered_kinds() -> tuple[ResourceKind, ...]:
+    """Every kind `kind_of` knows: the constants above plus those added by `register_kind`."""
+    return tuple(_BY_TYPE.values())
+
+
 @dataclass(frozen=True)
 class ObjectList:
     """The result of `list`: the items and the resourceVersion to watch from afterwards."""

@@ -7,8 +7,9 @@ global counter as its resourceVersion and appends a row to an event log; watches
 (`read_events`), and compaction keeps the log bounded (a watch from before the kept window gets
 `Gone`). The managed-fields bookkeeping of server-side apply is in `fields.py`.
 
-This class is synchronous and thread-confined (one connection); `LocalCluster` runs it on a
-dedicated thread and adds the async protocol, wake-ups and watches.
+This class is synchronous, one connection per instance; `LocalCluster` keeps one for writes on a
+dedicated thread and one for reads on the event loop's thread, and adds the async protocol,
+wake-ups and watches.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ CREATE TABLE IF NOT EXISTS objects (
     kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
     uid TEXT NOT NULL UNIQUE, rv INTEGER NOT NULL, body TEXT NOT NULL, managed TEXT NOT NULL,
     PRIMARY KEY (kind, namespace, name));
+CREATE TABLE IF NOT EXISTS labels (uid TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (key, value, uid));
+CREATE INDEX IF NOT EXISTS labels_by_uid ON labels (uid);
 CREATE TABLE IF NOT EXISTS owners (owner_uid TEXT NOT NULL, dependent_uid TEXT NOT NULL,
     PRIMARY KEY (owner_uid, dependent_uid));
 CREATE TABLE IF NOT EXISTS events (rv INTEGER PRIMARY KEY, kind TEXT NOT NULL,
@@ -56,13 +60,17 @@ def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
 class ObjectStore:
     """Synchronous object store on one SQLite file; see the module docstring."""
 
-    def __init__(self, path: str | Path, *, history: int = 20_000, busy_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, path: str | Path, *, history: int = 20_000, busy_timeout_s: float = 10.0, any_thread: bool = False
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.history = history
         self.writes = 0  # committed writes made through this store object (for benches/tests)
         self._compact_every = max(1, min(_COMPACT_EVERY, history // 2))
-        self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
+        self._db = sqlite3.connect(
+            self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=not any_thread
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -84,15 +92,19 @@ class ObjectStore:
     def list(
         self, kind: ResourceKind, namespace: str | None, labels: Mapping[str, str] | None
     ) -> tuple[list[dict[str, Any]], str]:
-        sql, args = "SELECT body FROM objects WHERE kind=?", [kind.key]
+        # Selecting by label starts from an indexed side table (CROSS JOIN fixes that order in
+        # SQLite), so a selector never scans every object of the kind.
+        wanted = list((labels or {}).items())
+        tables = "".join(f"labels l{i} CROSS JOIN " for i in range(len(wanted)))
+        sql, args = f"SELECT o.body FROM {tables}objects o WHERE o.kind=?", [kind.key]
+        for i, (key, value) in enumerate(wanted):
+            sql += f" AND l{i}.key=? AND l{i}.value=? AND l{i}.uid=o.uid"
+            args += [key, str(value)]
         if namespace is not None and kind.namespaced:
-            sql += " AND namespace=?"
+            sql += " AND o.namespace=?"
             args.append(namespace)
-        for key, value in (labels or {}).items():
-            sql += " AND json_extract(body, ?) = ?"
-            args += [f'$.metadata.labels."{key}"', value]
         with self._transaction(write=False):
-            items = [json.loads(r[0]) for r in self._db.execute(sql + " ORDER BY namespace, name", args)]
+            items = [json.loads(r[0]) for r in self._db.execute(sql + " ORDER BY o.namespace, o.name", args)]
             rv = self._counter("rv")
         return items, str(rv)
 
@@ -237,6 +249,10 @@ class ObjectStore:
             (kind.key, meta.get("namespace", ""), meta["name"], meta["uid"], rv, json.dumps(obj), json.dumps(managed)),
         )
         self._db.execute("DELETE FROM owners WHERE dependent_uid=?", (meta["uid"],))
+        self._db.execute("DELETE FROM labels WHERE uid=?", (meta["uid"],))
+        self._db.executemany(
+            "INSERT INTO labels VALUES (?,?,?)", [(meta["uid"], k, str(v)) for k, v in (meta.get("labels") or {}).items()]
+        )
         for ref in meta.get("ownerReferences") or []:
             if ref.get("uid"):
                 self._db.execute("INSERT OR IGNORE INTO owners VALUES (?,?)", (ref["uid"], meta["uid"]))
@@ -267,6 +283,7 @@ class ObjectStore:
             (kind.key, meta.get("namespace", ""), meta["name"]),
         )
         self._db.execute("DELETE FROM owners WHERE dependent_uid=?", (meta["uid"],))
+        self._db.execute("DELETE FROM labels WHERE uid=?", (meta["uid"],))
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
         self._log(kind, obj, "DELETED", rv)
