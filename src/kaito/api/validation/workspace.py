@@ -9,7 +9,7 @@ from __future__ import annotations
 from kaito.api.errors import FieldError
 from kaito.api.facts import ModelFacts
 from kaito.api.v1alpha1 import Workspace, default_workspace
-from kaito.api.validation import create, names, sources, update
+from kaito.api.validation import create, names, update
 
 
 def validate_metadata(ws: Workspace) -> list[FieldError]:
@@ -69,4 +69,4 @@ def _dedupe(errs: list[FieldError]) -> list[FieldError]:
     return out
 
 
-__all__ = ["validate_workspace", "validate_create", "validate_metadata", "sources"]
+__all__ = ["validate_create", "validate_metadata", "validate_workspace"]
