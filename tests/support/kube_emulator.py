@@ -19,23 +19,34 @@ This subclass therefore serves the object endpoints itself with API-server seman
 * fault injection for tests: `fail_next(status, times)` answers the next requests with an error
   (429/503) before touching state; `drop_watches()` ends every open watch stream cleanly.
 
-Not emulated: ownerReference garbage collection (no GC controller), strategic merge of lists,
-`metadata.managedFields` in responses, namespace existence, PUT.
+* ownerReference garbage collection, done at once when an owner is removed (a real cluster's
+  GC controller does it a moment later), so controller scenarios behave as on a cluster;
+  `gc=False` turns it off.
+
+Not emulated: strategic merge of lists, `metadata.managedFields` in responses, namespace
+existence, PUT, field selectors.
+
+`serve_emulator()` starts one on 127.0.0.1 with a `KubeCluster` pointed at it, for any test.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp.web
 import attrs
 import kmock
+from lightkube import KubeConfig
 
 from kaito.cluster.events import now_rfc3339
+from kaito.cluster.kube import KubeCluster
 from kaito.cluster.local import fields
 from kaito.cluster.protocol import ResourceKind, registered_kinds
 
@@ -78,6 +89,7 @@ def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
 class KaitoKubeEmulator(kmock.KubernetesEmulator):
     """The emulator; use `server_config(url)` to point a lightkube client at it."""
 
+    gc: bool = True
     store: dict[tuple[str, str, str], tuple[dict[str, Any], fields.Managed]] = attrs.field(factory=dict, init=False)
     history: list[tuple[int, str, str, str, dict[str, Any]]] = attrs.field(factory=list, init=False)
     rv: int = attrs.field(default=0, init=False)
@@ -211,8 +223,7 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
         elif _spec_part(new) != _spec_part(current):
             new["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
-            del self.store[key]
-            self._record(kind, "DELETED", new)
+            self._remove(kind, key, new)
             return new
         self.store[key] = (new, new_managed)
         self._record(kind, "ADDED" if entry is None else "MODIFIED", new)
@@ -251,9 +262,28 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
                 self.store[key] = (obj, managed)
                 self._record(kind, "MODIFIED", obj)
             return obj
-        del self.store[key]
-        self._record(kind, "DELETED", copy.deepcopy(obj))
+        self._remove(kind, key, copy.deepcopy(obj))
         return status_body(200, "", "") | {"status": "Success"}
+
+    def _remove(self, kind: ResourceKind, key: tuple[str, str, str], obj: dict[str, Any]) -> None:
+        del self.store[key]
+        self._record(kind, "DELETED", obj)
+        if not self.gc:
+            return
+        alive = {o["metadata"]["uid"] for o, _ in self.store.values()}
+        for dep_key, (dep, managed) in list(self.store.items()):
+            refs = [r.get("uid") for r in dep["metadata"].get("ownerReferences") or []]
+            if obj["metadata"]["uid"] not in refs or any(uid in alive for uid in refs) or dep_key not in self.store:
+                continue
+            dep_kind = next(k for k in registered_kinds() if k.key == dep_key[0])
+            if dep["metadata"].get("finalizers"):
+                if not dep["metadata"].get("deletionTimestamp"):
+                    dep = copy.deepcopy(dep)
+                    dep["metadata"]["deletionTimestamp"] = now_rfc3339()
+                    self.store[dep_key] = (dep, managed)
+                    self._record(dep_kind, "MODIFIED", dep)
+            else:
+                self._remove(dep_kind, dep_key, copy.deepcopy(dep))
 
     async def _watch(self, request: kmock.Request, kind: ResourceKind) -> aiohttp.web.StreamResponse:
         response = aiohttp.web.StreamResponse(status=200)
@@ -308,3 +338,25 @@ def server_config(url: str, namespace: str = "default") -> dict[str, Any]:
         "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "tester", "namespace": namespace}}],
         "current-context": "emulator",
     }
+
+
+@dataclass
+class EmulatedCluster:
+    """A running emulator and a `KubeCluster` talking to it over HTTP."""
+
+    emulator: KaitoKubeEmulator
+    cluster: KubeCluster
+    url: str
+
+
+@contextlib.asynccontextmanager
+async def serve_emulator(**cluster_options: Any) -> AsyncIterator[EmulatedCluster]:
+    """Start the emulator on 127.0.0.1 and a `KubeCluster` for it (fast retries for tests)."""
+    options = {"retry_base_s": 0.01, "retry_cap_s": 0.05, **cluster_options}
+    async with KaitoKubeEmulator() as emulator, kmock.Server(emulator) as server:
+        url = str(server.url)
+        cluster = KubeCluster(KubeConfig.from_dict(server_config(url)).get(), **options)
+        try:
+            yield EmulatedCluster(emulator, cluster, url)
+        finally:
+            await cluster.close()

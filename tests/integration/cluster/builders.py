@@ -28,3 +28,15 @@ def make_deployment(name: str = "ws", **overrides: Any) -> dict[str, Any]:
                                                   "args": overrides.get("args", ["--port", "5000"])}]}},
         },
     }
+
+
+def make_workspace(name: str) -> dict:
+    return {"apiVersion": "kaito.sh/v1alpha1", "kind": "Workspace", "metadata": {"name": name},
+            "resource": {"labelSelector": {"matchLabels": {"apps": name}}}}
+
+
+def make_service(name: str, *owners: dict) -> dict:
+    refs = [{"apiVersion": o["apiVersion"], "kind": o["kind"], "name": o["metadata"]["name"],
+             "uid": o["metadata"]["uid"]} for o in owners]
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "ownerReferences": refs},
+            "spec": {"ports": [{"port": 80, "targetPort": 5000}]}}

@@ -1,6 +1,6 @@
 """Fixtures for the cluster contract suite: each backend as a factory-made, isolated instance.
 
-`cluster` is parametrized over the local SQLite store (a file in the test's tmp dir) and the
+`backend` is parametrized over the local SQLite store (a file in the test's tmp dir) and the
 lightkube backend over real HTTP against `tests.support.kube_emulator` on 127.0.0.1.
 """
 
@@ -10,31 +10,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import kmock
 import pytest_asyncio
-from lightkube import KubeConfig
 
-from kaito.cluster.kube import KubeCluster
 from kaito.cluster.local import LocalCluster
-from tests.support.kube_emulator import KaitoKubeEmulator, server_config
-
-
-@dataclass
-class KubeEnv:
-    emulator: KaitoKubeEmulator
-    cluster: KubeCluster
-    url: str
+from tests.support.kube_emulator import EmulatedCluster, serve_emulator
 
 
 @pytest_asyncio.fixture(loop_scope="function")
-async def kube_env() -> AsyncIterator[KubeEnv]:
-    async with KaitoKubeEmulator() as emulator, kmock.Server(emulator) as server:
-        config = KubeConfig.from_dict(server_config(str(server.url))).get()
-        cluster = KubeCluster(config, retry_base_s=0.01, retry_cap_s=0.05)
-        try:
-            yield KubeEnv(emulator, cluster, str(server.url))
-        finally:
-            await cluster.close()
+async def kube_env() -> AsyncIterator[EmulatedCluster]:
+    async with serve_emulator() as env:
+        yield env
 
 
 @pytest_asyncio.fixture(loop_scope="function")
@@ -64,14 +49,9 @@ async def backend(request, tmp_path) -> AsyncIterator[Backend]:
         finally:
             await local.close()
     else:
-        async with KaitoKubeEmulator() as emulator, kmock.Server(emulator) as server:
-            config = KubeConfig.from_dict(server_config(str(server.url))).get()
-            kube = KubeCluster(config, retry_base_s=0.01, retry_cap_s=0.05)
+        async with serve_emulator() as env:
 
             async def compact() -> None:
-                emulator.compact()
+                env.emulator.compact()
 
-            try:
-                yield Backend("kube", kube, compact)
-            finally:
-                await kube.close()
+            yield Backend("kube", env.cluster, compact)

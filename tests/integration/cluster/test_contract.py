@@ -12,8 +12,8 @@ import copy
 import pytest
 
 from kaito.cluster import errors
-from kaito.cluster.protocol import DEPLOYMENT, EVENT, NODECLAIM, WORKSPACE, Cluster, WatchEvent
-from tests.integration.cluster.builders import make_deployment
+from kaito.cluster.protocol import DEPLOYMENT, EVENT, NODECLAIM, SERVICE, WORKSPACE, Cluster, WatchEvent
+from tests.integration.cluster.builders import make_deployment, make_service, make_workspace
 
 
 def _rv(obj: dict) -> str:
@@ -236,3 +236,33 @@ async def test_unknown_kind_and_missing_name_are_invalid(backend) -> None:
         await backend.cluster.apply({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "x"}})
     with pytest.raises(errors.Invalid):
         await backend.cluster.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {}})
+
+
+async def test_deleting_an_owner_removes_its_dependents(backend) -> None:
+    c = backend.cluster
+    ws = await c.apply(make_workspace("ws"))
+    await c.apply(make_deployment("ws", owner=ws))
+    await c.apply(make_service("ws", ws))
+    start = (await c.list(DEPLOYMENT)).resource_version
+    await c.delete(WORKSPACE, "ws")
+    assert (await c.list(DEPLOYMENT)).items == []
+    assert (await c.list(SERVICE)).items == []
+    events = []
+    async for event in c.watch(DEPLOYMENT, resource_version=start):
+        events.append(event)
+        break
+    assert (events[0].type, events[0].object["metadata"]["name"]) == ("DELETED", "ws")
+
+
+async def test_cascade_respects_dependent_finalizers_and_other_owners(backend) -> None:
+    c = backend.cluster
+    one, two = await c.apply(make_workspace("one")), await c.apply(make_workspace("two"))
+    await c.apply(make_service("shared", one, two))
+    await c.apply(make_deployment("held", owner=one, finalizers=["example.com/hold"]))
+    await c.delete(WORKSPACE, "one")
+    assert (await c.get(SERVICE, "shared"))["metadata"]["name"] == "shared"  # "two" still owns it
+    held = await c.get(DEPLOYMENT, "held")
+    assert held["metadata"]["deletionTimestamp"]
+    await c.delete(WORKSPACE, "two")
+    with pytest.raises(errors.NotFound):
+        await c.get(SERVICE, "shared")

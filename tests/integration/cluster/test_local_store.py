@@ -1,5 +1,5 @@
-"""What only the local store does: garbage collection, sharing one file between processes,
-persistence, its own compaction, and a locked file surfacing as `Unavailable`."""
+"""What only the local store does: collecting objects applied for a vanished owner, sharing one
+file between processes, persistence, its own compaction, and a locked file as `Unavailable`."""
 
 from __future__ import annotations
 
@@ -15,56 +15,14 @@ import pytest
 from kaito.cluster import errors
 from kaito.cluster.local import LocalCluster
 from kaito.cluster.protocol import DEPLOYMENT, SERVICE, WORKSPACE
-from tests.integration.cluster.builders import make_deployment
-
-
-def _workspace(name: str) -> dict:
-    return {"apiVersion": "kaito.sh/v1alpha1", "kind": "Workspace", "metadata": {"name": name},
-            "resource": {"labelSelector": {"matchLabels": {"apps": name}}}}
-
-
-def _service(name: str, *owners: dict) -> dict:
-    refs = [{"apiVersion": o["apiVersion"], "kind": o["kind"], "name": o["metadata"]["name"],
-             "uid": o["metadata"]["uid"]} for o in owners]
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "ownerReferences": refs},
-            "spec": {"ports": [{"port": 80, "targetPort": 5000}]}}
-
-
-async def test_deleting_an_owner_removes_its_dependents(local_cluster) -> None:
-    c = local_cluster
-    ws = await c.apply(_workspace("ws"))
-    await c.apply(make_deployment("ws", owner=ws))
-    await c.apply(_service("ws", ws))
-    start = (await c.list(DEPLOYMENT)).resource_version
-    await c.delete(WORKSPACE, "ws")
-    assert (await c.list(DEPLOYMENT)).items == []
-    assert (await c.list(SERVICE)).items == []
-    events = []
-    async for event in c.watch(DEPLOYMENT, resource_version=start):
-        events.append(event)
-        break
-    assert (events[0].type, events[0].object["metadata"]["name"]) == ("DELETED", "ws")
-
-
-async def test_cascade_respects_dependent_finalizers_and_other_owners(local_cluster) -> None:
-    c = local_cluster
-    one, two = await c.apply(_workspace("one")), await c.apply(_workspace("two"))
-    await c.apply(_service("shared", one, two))
-    await c.apply(make_deployment("held", owner=one, finalizers=["example.com/hold"]))
-    await c.delete(WORKSPACE, "one")
-    assert (await c.get(SERVICE, "shared"))["metadata"]["name"] == "shared"  # "two" still owns it
-    held = await c.get(DEPLOYMENT, "held")
-    assert held["metadata"]["deletionTimestamp"]
-    await c.delete(WORKSPACE, "two")
-    with pytest.raises(errors.NotFound):
-        await c.get(SERVICE, "shared")
+from tests.integration.cluster.builders import make_deployment, make_service, make_workspace
 
 
 async def test_an_object_applied_for_a_vanished_owner_is_collected(local_cluster) -> None:
     c = local_cluster
-    ws = await c.apply(_workspace("ws"))
+    ws = await c.apply(make_workspace("ws"))
     await c.delete(WORKSPACE, "ws")
-    await c.apply(_service("late", ws))  # e.g. a controller that read the owner before it went
+    await c.apply(make_service("late", ws))  # e.g. a controller that read the owner before it went
     with pytest.raises(errors.NotFound):
         await c.get(SERVICE, "late")
     assert await c.collect_garbage() == 0
