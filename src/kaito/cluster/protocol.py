@@ -33,11 +33,14 @@ Semantics every backend honours (the contract suite in `tests/integration/cluste
   An object with finalizers gets `metadata.deletionTimestamp` (a MODIFIED event) and stays until
   its finalizers are removed by apply; without finalizers it is removed (a DELETED event).
   Dependents (objects whose `metadata.ownerReferences` name its uid) are garbage-collected after
-  the owner is removed — by the local store itself, by the real API server's GC on a cluster.
+  the owner is removed — by the local store itself (in the same transaction), by the garbage
+  collector on a real cluster (a moment later: do not rely on the timing).
 * **watch.** With `resource_version=None`, first yields an ADDED event per existing matching
   object, then every later change. With a resourceVersion (usually the one from `list`), yields
   every change after it. Events are in resourceVersion order; a DELETED event carries the last
-  state of the object. The iterator runs until the caller stops iterating (`break`, cancellation)
+  state of the object. With `labels`, only events whose object matches are sent (an object whose
+  labels stop matching yields no event, where Kubernetes would send DELETED: kaito never relabels
+  the objects it watches by label). The iterator runs until the caller stops iterating (`break`, cancellation)
   or `close()`; a backend resumes its own dropped connections internally. If the given
   resourceVersion is too old to resume from, iteration raises `Gone`: re-list and watch from the
   list's `resource_version`.
