@@ -18,6 +18,17 @@ HEADER = (
 )
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def _sources(name: str) -> list[str]:
+    """A file, `-`, or every YAML file under a directory (sorted, so output order is stable)."""
+    path = Path(name)
+    if name != "-" and path.is_dir():
+        return sorted(str(p) for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+    return [name]
+
+
 def _read(name: str) -> str:
     if name == "-":
         return sys.stdin.read()
@@ -43,7 +54,7 @@ def run_render(
     messages: list[str] = []
     objects: list[dict] = []
     found = 0
-    for name in names:
+    for name in [source for given in names for source in _sources(given)]:
         try:
             text = _read(name)
         except (OSError, UnicodeDecodeError) as exc:
@@ -75,7 +86,7 @@ def run_render(
 def register(app: typer.Typer) -> None:
     @app.command("render")
     def render(
-        filename: list[str] = typer.Option(..., "-f", "--filename", help="Workspace YAML file, or - for stdin"),
+        filename: list[str] = typer.Option(..., "-f", "--filename", help="Workspace YAML file, directory, or - for stdin"),
         registry: str = typer.Option(None, "--registry", help="registry of the kaito-runtime image"),
         tag: str = typer.Option(None, "--tag", help="kaito-runtime image tag (default: the preset's)"),
         cloud: str = typer.Option("azure", "--cloud", help="azure or aws: SKU table and NodeClass"),

@@ -84,7 +84,19 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 def test_every_example_renders() -> None:
     examples = sorted(EXAMPLES.glob("*/*.yaml"))
     assert examples, "no examples found"
-    result = _invoke(*[arg for path in examples for arg in ("-f", str(path))])
+    result = _invoke("-f", str(EXAMPLES))  # a directory: every YAML file under it
     assert result.exit_code == 0, result.output
     workloads = [d for d in yaml.safe_load_all(result.stdout) if d["kind"] in {"Deployment", "StatefulSet", "Job"}]
     assert len(workloads) == len(examples)
+
+
+def test_render_reads_stdin() -> None:
+    text = "apiVersion: kaito.sh/v1alpha1\nkind: Workspace\n" + cases.CASES["inference-template"]
+    result = CliRunner().invoke(app, ["render", "-f", "-"], input=text)
+    assert result.exit_code == 0, result.output
+    assert [d["kind"] for d in yaml.safe_load_all(result.stdout)][-1] == "Deployment"
+
+
+def test_unknown_cloud_is_refused() -> None:
+    result = _invoke("-f", "-", "--cloud", "gcp")
+    assert result.exit_code == 1 and "--cloud" in result.stderr
