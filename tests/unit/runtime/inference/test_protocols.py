@@ -1,0 +1,77 @@
+"""Request models and their mapping to sampling: OpenAI and KAITO /chat."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from kaito.runtime.inference import protocol_kaito, protocol_openai
+from kaito.runtime.inference.engine import InvalidRequest
+
+
+def test_openai_sampling_mapping_and_extensions():
+    body = protocol_openai.ChatCompletionRequest(
+        model="m", messages=[{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text",
+                                                                                          "text": "b"}]}],
+        temperature=0.5, top_p=0.9, stop="END", seed=7, top_k=5, min_tokens=3, ignore_eos=True,
+        max_completion_tokens=9)
+    params = body.build_sampling(body.requested_max_tokens, choice=2)
+    assert (params.max_tokens, params.temperature, params.top_p, params.top_k, params.seed, params.stop,
+            params.min_tokens, params.ignore_eos) == (9, 0.5, 0.9, 5, 9, ("END",), 3, True)
+    assert body.messages[0].build_template_message() == {"role": "user", "content": "ab"}
+
+
+@pytest.mark.parametrize("field,value", [("tools", [{"type": "function"}]), ("logprobs", True),
+                                         ("logit_bias", {"1": 5}), ("presence_penalty", 0.5),
+                                         ("response_format", {"type": "json_object"})])
+def test_unsupported_openai_parameters_are_refused_by_name(field, value):
+    with pytest.raises(ValidationError, match=field):
+        protocol_openai.ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "x"}],
+                                              **{field: value})
+
+
+def test_neutral_openai_values_are_accepted():
+    protocol_openai.ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "x"}],
+                                          logprobs=False, presence_penalty=0, response_format={"type": "text"})
+
+
+def test_unknown_field_and_bad_ranges_are_refused():
+    with pytest.raises(ValidationError, match="frobnicate"):
+        protocol_openai.CompletionRequest(model="m", prompt="x", frobnicate=1)
+    with pytest.raises(ValidationError, match="temperature"):
+        protocol_openai.CompletionRequest(model="m", prompt="x", temperature=3)
+
+
+def test_completion_prompts():
+    assert protocol_openai.CompletionRequest(model="m", prompt="x").build_prompts() == ["x"]
+    assert protocol_openai.CompletionRequest(model="m", prompt=[1, 2]).build_prompts() == [[1, 2]]
+    assert protocol_openai.CompletionRequest(model="m", prompt=["a", "b"]).build_prompts() == ["a", "b"]
+    assert protocol_openai.CompletionRequest(model="m", prompt="x").requested_max_tokens == 16
+
+
+def test_kaito_defaults_are_kaitos():
+    params = protocol_kaito.build_kaito_sampling({}, prompt_tokens=20)
+    assert (params.max_tokens, params.temperature, params.top_k, params.top_p) == (180, 1.0, 10, 1.0)
+
+
+def test_kaito_kwargs_mapping():
+    params = protocol_kaito.build_kaito_sampling(
+        {"max_length": 50, "min_length": 30, "do_sample": False, "num_beams": 1, "early_stopping": True,
+         "pad_token_id": 3, "stop_strings": "\n"}, prompt_tokens=10)
+    assert (params.max_tokens, params.min_tokens, params.greedy, params.stop) == (40, 20, True, ("\n",))
+    assert protocol_kaito.build_kaito_sampling({"max_new_tokens": 5}, 100).max_tokens == 5
+
+
+@pytest.mark.parametrize("kwargs,needle", [({"num_beams": 3}, "num_beams"), ({"bogus": 1}, "bogus"),
+                                           ({"max_length": 5}, "max_length"), ({"top_p": 0}, "top_p"),
+                                           ({"temperature": "hot"}, "generate_kwargs")])
+def test_kaito_bad_kwargs_name_the_key(kwargs, needle):
+    with pytest.raises(InvalidRequest, match=needle):
+        protocol_kaito.build_kaito_sampling(kwargs, prompt_tokens=10)
+
+
+def test_kaito_result_shapes():
+    assert protocol_kaito.build_kaito_result("text-generation", "p", "g", True) == {"Result": "pg"}
+    assert protocol_kaito.build_kaito_result("text-generation", "p", "g", False) == {"Result": "g"}
+    assert protocol_kaito.build_kaito_result("conversational", "p", "g", True) == {
+        "Result": "{'role': 'assistant', 'content': 'g'}"}
