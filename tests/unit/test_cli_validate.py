@@ -168,3 +168,20 @@ def test_local_model_directory_sized_from_its_files(runner: CliRunner, tmp_path:
     assert result.exit_code == 1 and "resource.instanceType: Insufficient total GPU memory" in result.output
     result = runner.invoke(app, ["validate", "-f", str(large)])
     assert result.exit_code == 0, result.output
+
+
+def test_several_files_after_one_flag_as_a_shell_glob_gives_them(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("phi-3-mini-4k-instruct", "no-such-model"))
+    result = CliRunner().invoke(app, ["validate", "-f", str(good), str(bad)])
+    assert result.exit_code == 1
+    assert "bad.yaml" in result.output and "inference.preset.name" in result.output
+    assert CliRunner().invoke(app, ["validate", "-f", str(good), str(good)]).exit_code == 0
+
+
+def test_no_file_at_all_is_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["validate"])
+    assert result.exit_code == 2
+    assert "-f FILE" in result.output

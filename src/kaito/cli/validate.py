@@ -39,25 +39,11 @@ def _expand(names: list[str]) -> tuple[list[tuple[str, str | None]], list[str]]:
 
 
 def _facts(cloud: str):
-    try:
-        from kaito.catalog import hub_cache
-        from kaito.catalog.facts import CatalogFacts
-    except ImportError:
-        return _NoCatalogFacts()
+    from kaito.catalog import hub_cache
+    from kaito.catalog.facts import CatalogFacts
+
     # Models outside the catalog are sized from the local Hugging Face cache when they are there.
     return CatalogFacts(cloud=cloud, local_model_size=hub_cache.read_model_size)
-
-
-class _NoCatalogFacts:
-    """Stands in while the catalog is not installed: every preset passes (the CLI says so once)."""
-
-    def preset(self, name):
-        from kaito.api.facts import PresetFacts
-
-        return PresetFacts(name=name, tuning_methods=frozenset({"lora", "qlora"}))
-
-    def check_fit(self, instance_type, count, preset_name):
-        return []
 
 
 def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure") -> int:
@@ -74,10 +60,6 @@ def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure") ->
     except ValueError as exc:  # an unknown --cloud
         typer.echo(f"kaito validate: {exc}", err=True)
         return 2
-    if isinstance(facts, _NoCatalogFacts):
-        typer.echo(
-            "warning: the model catalog is not installed: preset names and GPU fit were not checked", err=True
-        )
     documents, problems = [], []
     for source, text in inputs:
         docs, file_problems = parse_documents(text or "", source)
@@ -137,14 +119,19 @@ def register(app: typer.Typer) -> None:
     @app.command("validate")
     def validate(
         filename: list[str] = typer.Option(
-            ..., "-f", "--filename", help="YAML file, directory, or - for stdin"
+            [], "-f", "--filename", help="YAML file, directory, or - for stdin (repeatable)"
         ),
+        more: list[str] = typer.Argument(None, help="more files or directories (so `-f examples/*.yaml` works)"),
         quiet: bool = typer.Option(False, "-q", "--quiet", help="show errors only, not warnings"),
         cloud: str = typer.Option("azure", "--cloud", help="SKU table for instance types: azure, aws or arc"),
     ) -> None:
         """Check Workspace YAML against KAITO's admission rules (exit 1 on any error)."""
+        names = [*filename, *(more or [])]
+        if not names:
+            typer.echo("kaito validate: give at least one file with -f FILE (or - for stdin)", err=True)
+            raise typer.Exit(2)
         try:
-            code = run_validate(filename, quiet, cloud)
+            code = run_validate(names, quiet, cloud)
         except Exception as exc:  # the rules never raise; this guards the promise of no traceback
             typer.echo(f"kaito validate: internal error: {exc}", err=True)
             code = 2
