@@ -6,7 +6,8 @@ carry the revision number in `workspace.kaito.io/revision`; the controller compa
 whether a workload is current (a current one is left alone, so a user's hand edit survives).
 
 The hash follows KAITO's recipe: sha256 over each section encoded as compact JSON plus a newline,
-`null` for an absent section, keys in the API's declared field order and Go's HTML escaping. It is
+`null` for an absent section, struct keys in the API's declared field order, map keys sorted, empty
+fields omitted, and Go's HTML escaping. It is
 meant to match KAITO's for the same spec, but nothing here depends on byte equality with Go: a
 mismatch after migrating from KAITO would cost one extra revision, nothing else.
 """
@@ -18,6 +19,8 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel
 
 from kaito.api import labels
 from kaito.api.v1alpha1 import Workspace
@@ -38,6 +41,25 @@ def build_spec_sections(ws: Workspace) -> dict[str, Any]:
     return out
 
 
+def _go_shape(value: Any) -> Any:
+    """The value as Go's encoder would see it: struct fields in declared order, nil and empty
+    (omitempty) fields left out, map keys sorted. Sorting also makes the hash independent of the
+    key order a user wrote, or the API server returned, in `matchLabels` or a pod template."""
+    if isinstance(value, BaseModel):
+        out = {}
+        for name, info in type(value).model_fields.items():
+            item = _go_shape(getattr(value, name))
+            if item is None or item == [] or item == {}:
+                continue
+            out[info.alias or name] = item
+        return out
+    if isinstance(value, dict):
+        return {str(k): _go_shape(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list | tuple):
+        return [_go_shape(v) for v in value]
+    return value
+
+
 def _encode_go_json(value: Any) -> str:
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     for raw, escaped in _GO_ESCAPES.items():
@@ -47,8 +69,7 @@ def _encode_go_json(value: Any) -> str:
 
 def compute_revision_hash(ws: Workspace) -> str:
     """Hex sha256 of the Workspace's spec sections (§3.3); stable under metadata changes."""
-    sections = build_spec_sections(ws)
-    payload = "".join(_encode_go_json(sections[s]) for s in _SECTIONS)
+    payload = "".join(_encode_go_json(_go_shape(getattr(ws, section))) for section in _SECTIONS)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from kaito.api.errors import FieldError
 from kaito.api.v1alpha1 import Workspace, default_workspace
-from kaito.catalog import presets, skus
+from kaito.catalog import outside, presets, skus
 from kaito.manifests import images, inference, nodeclaim, revision, template, tuning
 
 
@@ -63,7 +63,7 @@ def resolve_preset(ws: Workspace) -> presets.Preset | None:
         spec, path = ws.tuning.preset, "tuning.preset.name"
     if spec is None:
         return None
-    found = presets.get_preset(spec.name)
+    found = outside.resolve_preset(spec.name)
     if found is None:
         raise ManifestError(FieldError(path, f"unknown preset {spec.name!r} (see `kaito models`)"))
     return found

@@ -81,3 +81,17 @@ def test_a_name_taken_by_another_hash_gets_a_longer_name_instead_of_wedging() ->
     plan = revision.plan_revision(ws, [impostor])
     assert plan.name == revision.revision_name(ws.name, spec_hash, 10)
     assert plan.number == 5 and plan.create["metadata"]["name"] == plan.name
+
+
+def test_hash_ignores_map_key_order_and_empty_lists() -> None:
+    a = cases.make_workspace("""
+metadata: {name: w}
+resource: {labelSelector: {matchLabels: {x: "1", y: "2"}}}
+inference: {preset: {name: falcon-7b}}
+""")
+    b = cases.make_workspace("""
+metadata: {name: w}
+resource: {labelSelector: {matchLabels: {y: "2", x: "1"}}, preferredNodes: []}
+inference: {preset: {name: falcon-7b}, adapters: []}
+""")
+    assert revision.compute_revision_hash(a) == revision.compute_revision_hash(b)
