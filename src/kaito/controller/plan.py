@@ -26,7 +26,7 @@ from kaito.api.conditions import ConditionType
 from kaito.api.v1alpha1 import Workspace
 from kaito.api.validation.workspace import validate_workspace
 from kaito.catalog import facts as catalog_facts
-from kaito.catalog.presets import get_preset
+from kaito.catalog import outside
 from kaito.cluster import protocol
 from kaito.cluster.protocol import Object, ResourceKind
 from kaito.controller import desired, nodes, status
@@ -306,7 +306,7 @@ def _pydantic_message(exc: pydantic.ValidationError) -> str:
 
 def _preset_of(ws: Workspace):
     spec = ws.tuning.preset if ws.tuning is not None else (ws.inference.preset if ws.inference else None)
-    return get_preset(spec.name) if spec is not None else None
+    return outside.resolve_preset(spec.name) if spec is not None else None
 
 
 def _node_request(ws: Workspace, raw: Mapping[str, Any]) -> nodes.NodeRequest:
