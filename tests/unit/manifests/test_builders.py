@@ -414,3 +414,16 @@ inference: {{preset: {{name: {name}, accessMode: private, presetOptions: {{image
     assert f"--nnodes={count}" in script and f"--nproc_per_node={nproc}" in script
     assert ("--node_rank=$(echo $HOSTNAME" in script) is (count > 1)
     assert ("--rdzv_endpoint=localhost:29500" in script) is (count == 1)
+
+
+def test_a_hub_id_outside_the_catalog_renders_with_a_generic_preset() -> None:
+    ws = cases.make_workspace("""
+metadata: {name: w}
+resource: {instanceType: Standard_NC24ads_A100_v4, labelSelector: {matchLabels: {a: b}}}
+inference: {preset: {name: example-org/tiny-chat}}
+""")
+    deploy = next(o for o in workspace.build_workspace_objects(ws) if o["kind"] == "Deployment")
+    args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--model=example-org/tiny-chat" in args
+    assert "--served-model-name=example-org/tiny-chat" in args
+    assert not any(a.startswith("--revision=") for a in args)
