@@ -1,0 +1,226 @@
+"""`kaito operator` and `kaito webhook`: the in-cluster processes, as the Helm chart runs them.
+
+Thin: flags (each with KAITO's environment variable where KAITO has one) become the settings of
+`kaito.controller.operator_process` and `kaito.webhook.server`, and the webhook is handed to the
+operator as a service (the controller room may not import the webhook). Nothing heavy is
+imported until a command runs; neither command ever imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import typer
+
+SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def release_namespace(explicit: str | None) -> str | None:
+    """The namespace the operator runs in: flag, `RELEASE_NAMESPACE`, then the service account's."""
+    if explicit:
+        return explicit
+    if os.environ.get("RELEASE_NAMESPACE"):
+        return os.environ["RELEASE_NAMESPACE"]
+    try:
+        return SA_NAMESPACE_FILE.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"kaito: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _cluster(kubeconfig: Path | None, context: str | None):
+    from kaito.cluster import errors
+    from kaito.cluster.kube import KubeCluster
+
+    try:
+        return KubeCluster.from_kubeconfig(kubeconfig, context)
+    except errors.ClusterError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _address(flag: str, value: str):
+    from kaito.controller.operator_metrics import parse_bind_address
+
+    try:
+        return parse_bind_address(value)
+    except ValueError as exc:
+        raise _fail(f"{flag}: {exc}") from None
+
+
+def _webhook_service(cluster, *, cloud: str, port: int, cert_dir: Path, self_managed: bool, service: str | None,
+                     namespace: str | None, secret: str, configuration: str, identity: str, on_result=None,
+                     host: str = "0.0.0.0"):
+    from kaito.catalog.facts import CatalogFacts
+    from kaito.webhook import server, tls
+
+    managed = None
+    if self_managed:
+        if not namespace or not service:
+            raise _fail("--self-managed-certs needs --webhook-service and the release namespace "
+                        "(--lease-namespace, RELEASE_NAMESPACE, or in-cluster)")
+        managed = tls.SelfManagedCerts(namespace=namespace, service=service, secret_name=secret,
+                                       webhook_configuration=configuration, identity=identity)
+    cfg = server.WebhookConfig(host=host, port=port, cert_dir=cert_dir, self_managed=managed,
+                               release_namespace=namespace)
+    return server.WebhookServer(cluster, CatalogFacts(cloud=cloud), cfg, on_result=on_result)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("operator")
+    def operator(
+        kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG",
+                                               help="kubeconfig file; default: in-cluster config, then ~/.kube/config"),
+        context: str | None = typer.Option(None, "--context", help="kubeconfig context to use"),
+        leader_elect: bool = typer.Option(False, "--leader-elect/--no-leader-elect",
+                                          help="hold a coordination.k8s.io Lease; only the leader reconciles"),
+        lease_name: str = typer.Option("kaito-operator-leader", "--lease-name", help="name of the leader Lease"),
+        lease_namespace: str | None = typer.Option(
+            None, "--lease-namespace", help="namespace of the Lease and the webhook Secret; default: "
+                                            "RELEASE_NAMESPACE, then the pod's namespace"),
+        identity: str | None = typer.Option(None, "--identity", envvar="POD_NAME",
+                                            help="this replica's name in the Lease; default: host name + random"),
+        lease_duration: float = typer.Option(15.0, "--lease-duration", min=1.0,
+                                             help="seconds a standby waits after the last renewal"),
+        renew_deadline: float = typer.Option(10.0, "--renew-deadline", min=0.5,
+                                             help="seconds the leader keeps trying to renew before giving up"),
+        retry_period: float = typer.Option(2.0, "--retry-period", min=0.05, help="seconds between Lease attempts"),
+        provisioner: str = typer.Option("karpenter", "--provisioner", envvar="KAITO_NODE_PROVISIONER",
+                                        help="karpenter: create NodeClaims for missing GPU nodes; byo: labelled nodes only"),
+        cloud: str = typer.Option("azure", "--cloud", envvar="CLOUD_PROVIDER", help="SKU table: azure | aws"),
+        runtime_image_registry: str = typer.Option("mcr.microsoft.com/aks/kaito", "--runtime-image-registry",
+                                                   envvar="PRESET_REGISTRY_NAME",
+                                                   help="registry of the model server and trainer images"),
+        runtime_image_tag: str | None = typer.Option(None, "--runtime-image-tag", envvar="KAITO_RUNTIME_IMAGE_TAG",
+                                                     help="runtime image tag; default: each preset's own tag"),
+        feature_gates: str = typer.Option("", "--feature-gates", envvar="FEATURE_GATES",
+                                          help="NAME=true|false,... (known: Karpenter)"),
+        workers: int = typer.Option(5, "--workers", min=1, help="concurrent reconciles"),
+        metrics_bind_address: str = typer.Option(":8080", "--metrics-bind-address",
+                                                 help="HOST:PORT of Prometheus /metrics; 0 disables"),
+        health_probe_bind_address: str = typer.Option(":8081", "--health-probe-bind-address",
+                                                      help="HOST:PORT of /healthz and /readyz; 0 disables"),
+        webhook: bool = typer.Option(True, "--webhook/--no-webhook", help="serve the admission webhook"),
+        webhook_port: int = typer.Option(9443, "--webhook-port", envvar="WEBHOOK_PORT", help="HTTPS port"),
+        webhook_service: str | None = typer.Option(None, "--webhook-service", envvar="WEBHOOK_SERVICE",
+                                                   help="Service in front of the webhook (certificate name)"),
+        webhook_configuration: str = typer.Option("", "--webhook-configuration",
+                                                  help="ValidatingWebhookConfiguration whose caBundle to keep"),
+        cert_dir: Path = typer.Option(Path("/tmp/k8s-webhook-server/serving-certs"), "--cert-dir",
+                                      help="directory with tls.crt and tls.key"),
+        self_managed_certs: bool = typer.Option(
+            True, "--self-managed-certs/--no-self-managed-certs",
+            help="make a CA and serving certificate in a Secret and patch the caBundle; off: use --cert-dir as mounted"),
+        cert_secret: str = typer.Option("workspace-webhook-cert", "--cert-secret",
+                                        help="Secret holding self-managed certificates"),
+        resync_period: float = typer.Option(600.0, "--resync-period", min=0.0,
+                                            help="seconds between full resyncs; 0 disables"),
+        log_level: str = typer.Option("info", "--log-level", help="debug | info | warning | error"),
+    ) -> None:
+        """Run the Workspace operator (controller + admission webhook) against a cluster."""
+        from kaito.controller import operator_process as op
+        from kaito.controller import settings as st
+        from kaito.controller.leader_election import LeaseConfig
+
+        if provisioner not in ("karpenter", "byo"):
+            raise _fail(f"--provisioner must be karpenter or byo, not {provisioner!r}")
+        if cloud not in ("azure", "aws"):
+            raise _fail(f"--cloud must be azure or aws, not {cloud!r}")
+        if log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise _fail(f"--log-level must be debug, info, warning or error, not {log_level!r}")
+        if renew_deadline >= lease_duration:
+            raise _fail("--renew-deadline must be shorter than --lease-duration")
+        try:
+            gates = st.parse_feature_gates(feature_gates)
+        except ValueError as exc:
+            raise _fail(f"--feature-gates: {exc}") from None
+        metrics_addr = _address("--metrics-bind-address", metrics_bind_address)
+        probe_addr = _address("--health-probe-bind-address", health_probe_bind_address)
+        namespace = release_namespace(lease_namespace)
+        if leader_elect and not namespace:
+            raise _fail("--leader-elect needs --lease-namespace (or RELEASE_NAMESPACE, or in-cluster)")
+        who = identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+        op.configure_logging(log_level)
+        cluster = _cluster(kubeconfig, context)
+        settings = st.Settings(provisioner=provisioner, cloud=cloud, image_registry=runtime_image_registry,  # type: ignore[arg-type]
+                               image_tag=runtime_image_tag, feature_gates=gates, workers=workers)
+        cfg = op.OperatorConfig(
+            settings=settings, leader_elect=leader_elect,
+            lease=LeaseConfig(name=lease_name, namespace=namespace or "", identity=who,
+                              lease_duration=lease_duration, renew_deadline=renew_deadline,
+                              retry_period=retry_period),
+            metrics_address=metrics_addr, probe_address=probe_addr, resync_period=resync_period or None,
+        )
+
+        def make():
+            from kaito.controller.operator_metrics import OperatorMetrics
+
+            metrics = OperatorMetrics()
+            services = []
+            if webhook:
+                services.append(_webhook_service(
+                    cluster, cloud=cloud, port=webhook_port, cert_dir=cert_dir, self_managed=self_managed_certs,
+                    service=webhook_service, namespace=namespace, secret=cert_secret,
+                    configuration=webhook_configuration, identity=who,
+                    on_result=lambda op_, ok: metrics.webhook_requests.labels(op_, str(ok).lower()).inc()))
+            return op.Operator(cluster, cfg, services=services, metrics=metrics)
+
+        raise typer.Exit(op.run_until_signalled(make, cluster.close))
+
+    @app.command("webhook")
+    def webhook_only(
+        kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG", help="kubeconfig file"),
+        context: str | None = typer.Option(None, "--context", help="kubeconfig context to use"),
+        cloud: str = typer.Option("azure", "--cloud", envvar="CLOUD_PROVIDER", help="SKU table: azure | aws"),
+        host: str = typer.Option("0.0.0.0", "--host", help="address to listen on"),
+        webhook_port: int = typer.Option(9443, "--webhook-port", envvar="WEBHOOK_PORT", help="HTTPS port"),
+        webhook_service: str | None = typer.Option(None, "--webhook-service", envvar="WEBHOOK_SERVICE",
+                                                   help="Service in front of the webhook (certificate name)"),
+        webhook_configuration: str = typer.Option("", "--webhook-configuration",
+                                                  help="ValidatingWebhookConfiguration whose caBundle to keep"),
+        namespace: str | None = typer.Option(None, "--namespace", help="release namespace (tuning templates, Secret)"),
+        cert_dir: Path = typer.Option(Path("/tmp/k8s-webhook-server/serving-certs"), "--cert-dir",
+                                      help="directory with tls.crt and tls.key"),
+        self_managed_certs: bool = typer.Option(False, "--self-managed-certs/--no-self-managed-certs",
+                                                help="make and keep the certificate in a Secret"),
+        cert_secret: str = typer.Option("workspace-webhook-cert", "--cert-secret", help="Secret for self-managed certificates"),
+        log_level: str = typer.Option("info", "--log-level", help="debug | info | warning | error"),
+    ) -> None:
+        """Serve only the admission webhook for Workspaces (HTTPS, AdmissionReview v1)."""
+        import asyncio
+        import signal
+
+        from kaito.controller.operator_process import configure_logging
+
+        if cloud not in ("azure", "aws"):
+            raise _fail(f"--cloud must be azure or aws, not {cloud!r}")
+        configure_logging(log_level)
+        cluster = _cluster(kubeconfig, context)
+        server = _webhook_service(cluster, cloud=cloud, port=webhook_port, cert_dir=cert_dir,
+                                  self_managed=self_managed_certs, service=webhook_service,
+                                  namespace=release_namespace(namespace), secret=cert_secret,
+                                  configuration=webhook_configuration, identity=uuid.uuid4().hex[:8], host=host)
+
+        async def main() -> int:
+            stop = asyncio.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+            try:
+                await server.start()
+            except (OSError, Exception) as exc:  # a missing certificate, a port in use: say so, no traceback
+                typer.echo(f"kaito webhook: cannot start: {exc}", err=True)
+                await cluster.close()
+                return 2
+            typer.echo(f"kaito webhook: serving on {host}:{server.port}", err=True)
+            await stop.wait()
+            await server.stop()
+            await cluster.close()
+            return 0
+
+        raise typer.Exit(asyncio.run(main()))

@@ -1,0 +1,328 @@
+"""`kaito operator`: the controller as a long-running, production process.
+
+It wires what a cluster deployment needs around the manager: Lease-based leader election (only
+the leader runs the manager; losing the Lease stops reconciling at once and the process exits
+non-zero so Kubernetes restarts it as a standby, as controller-runtime does), the probe and
+metrics endpoints, structured JSON logs that carry the Workspace's name and namespace, extra
+services such as the admission webhook (passed in by the CLI: this room may not import the
+webhook), and a graceful SIGTERM: in-flight reconciles finish, the Lease is released, and the
+process is gone within `shutdown_timeout` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kaito.cluster import protocol
+from kaito.controller import operator_metrics
+from kaito.controller.leader_election import LeaderElector, LeaseConfig
+from kaito.controller.manager import Manager
+from kaito.controller.observe import WorkspaceKey
+from kaito.controller.queue import WorkQueue
+from kaito.controller.reconciler import Reconciler
+from kaito.controller.settings import Settings
+
+log = logging.getLogger("kaito.operator")
+
+EXIT_OK, EXIT_LEADERSHIP_LOST, EXIT_STARTUP_FAILED = 0, 1, 2
+_current_workspace: contextvars.ContextVar[WorkspaceKey | None] = contextvars.ContextVar("workspace", default=None)
+
+
+class Service(Protocol):
+    """Something the operator runs beside the controller in every replica (the webhook)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+    @property
+    def serving(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    settings: Settings = field(default_factory=Settings)
+    leader_elect: bool = False
+    lease: LeaseConfig = field(default_factory=LeaseConfig)
+    metrics_address: tuple[str, int] | None = ("0.0.0.0", 8080)
+    probe_address: tuple[str, int] | None = ("0.0.0.0", 8081)
+    shutdown_timeout: float = 8.0  # SIGTERM → exit well inside 10 s, Lease released
+    resync_period: float | None = 600.0
+
+
+# -- structured logs -----------------------------------------------------------------------------
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the Workspace, and any `extra`."""
+
+    _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        key = _current_workspace.get() or next((a for a in _args(record) if isinstance(a, WorkspaceKey)), None)
+        if key is not None:
+            out["workspace"], out["namespace"] = key.name, key.namespace
+        for name, value in vars(record).items():
+            if name not in self._STANDARD and not name.startswith("_"):
+                out[name] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+        if record.exc_info:
+            out["error"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def _args(record: logging.LogRecord) -> tuple:
+    if isinstance(record.args, tuple):
+        return record.args
+    return ()
+
+
+def configure_logging(level: str = "info", stream=None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # The HTTP clients log every request at INFO: a watch-heavy operator would drown its own logs.
+    quiet = logging.DEBUG if level.lower() == "debug" else logging.WARNING
+    for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(name).setLevel(quiet)
+
+
+# -- the manager, instrumented ---------------------------------------------------------------------
+
+
+class _TimedQueue(WorkQueue):
+    """The controller's queue, recording how long each key waited (controller-runtime's metric)."""
+
+    def __init__(self, metrics: operator_metrics.OperatorMetrics, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._metrics = metrics
+        self._since: dict[Any, float] = {}
+
+    def add(self, key) -> None:
+        self._since.setdefault(key, time.monotonic())
+        super().add(key)
+        self._metrics.set_queue_depth(self.stats().queued)
+
+    async def get(self):
+        key = await super().get()
+        started = self._since.pop(key, None)
+        if started is not None:
+            self._metrics.observe_queue_latency(time.monotonic() - started)
+        self._metrics.set_queue_depth(self.stats().queued)
+        return key
+
+
+class _MeasuredReconciler(Reconciler):
+    """Times each reconcile, counts results, and tags every log line inside it with the Workspace."""
+
+    def __init__(self, *args: Any, metrics: operator_metrics.OperatorMetrics, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._metrics = metrics
+
+    async def reconcile(self, key: WorkspaceKey) -> float | None:
+        token = _current_workspace.set(key)
+        started = time.monotonic()
+        try:
+            requeue = await super().reconcile(key)
+        except Exception:
+            self._metrics.observe_reconcile(time.monotonic() - started, "error")
+            raise
+        finally:
+            _current_workspace.reset(token)
+        self._metrics.observe_reconcile(time.monotonic() - started, "success" if requeue is None else "requeue_after")
+        return requeue
+
+
+class OperatorManager(Manager):
+    """The controller's manager plus what the operator reports: conditions of watched Workspaces."""
+
+    def __init__(self, cluster: protocol.Cluster, settings: Settings, metrics: operator_metrics.OperatorMetrics,
+                 **kwargs: Any) -> None:
+        super().__init__(cluster, settings, reconciler=_MeasuredReconciler(cluster, settings, metrics=metrics),
+                         **kwargs)
+        self.queue = _TimedQueue(metrics)
+        self._conditions: dict[WorkspaceKey, list[Mapping[str, Any]]] = {}
+        metrics.set_condition_source(self.condition_counts)
+
+    def _on_workspace(self, event) -> None:
+        meta = event.object.get("metadata") or {}
+        key = WorkspaceKey(meta.get("namespace") or protocol.DEFAULT_NAMESPACE, meta.get("name") or "")
+        if event.type == "DELETED":
+            self._conditions.pop(key, None)
+        else:
+            self._conditions[key] = list((event.object.get("status") or {}).get("conditions") or [])
+        super()._on_workspace(event)
+
+    def condition_counts(self) -> dict[tuple[str, str], int]:
+        snapshot = list(self._conditions.values())  # called from the metrics thread: copy first
+        return operator_metrics.compute_condition_counts({"status": {"conditions": c}} for c in snapshot)
+
+    def abort(self) -> None:
+        """Stop reconciling now (leadership lost): cancel workers and watches mid-flight."""
+        for task in self._tasks:
+            task.cancel()
+
+
+# -- the process -----------------------------------------------------------------------------------
+
+
+class Operator:
+    def __init__(self, cluster: protocol.Cluster, cfg: OperatorConfig, *, services: list[Service] | None = None,
+                 metrics: operator_metrics.OperatorMetrics | None = None) -> None:
+        self.cluster = cluster
+        self.cfg = cfg
+        self.services = services or []
+        self.metrics = metrics or operator_metrics.OperatorMetrics()
+        self.manager: OperatorManager | None = None
+        self.elector: LeaderElector | None = None
+        self._probes: list[operator_metrics.ProbeServer] = []
+        self._heartbeat = time.monotonic()
+        self._shutting_down = False
+
+    # probes: called from the probe server's threads
+    def healthy(self) -> bool:
+        return time.monotonic() - self._heartbeat < 30.0  # the event loop is not stuck
+
+    def ready(self) -> bool:
+        return not self._shutting_down and all(s.serving for s in self.services)
+
+    @property
+    def probe_ports(self) -> list[int]:
+        return [p.port for p in self._probes]
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Run until `stop` is set (SIGTERM) or leadership is lost; returns the exit code."""
+        try:
+            self._start_endpoints()
+            for service in self.services:
+                await service.start()
+        except Exception as exc:
+            log.error("operator failed to start: %s", exc)
+            await self._stop_endpoints_and_services()
+            return EXIT_STARTUP_FAILED
+        beat = asyncio.create_task(self._beat(), name="heartbeat")
+        try:
+            return await self._run_controller(stop)
+        finally:
+            beat.cancel()
+            await self._stop_endpoints_and_services()
+
+    async def _run_controller(self, stop: asyncio.Event) -> int:
+        stopping = asyncio.create_task(stop.wait(), name="wait-for-stop")
+        if not self.cfg.leader_elect:
+            lead = asyncio.create_task(self._lead(), name="manager")
+            await asyncio.wait({stopping, lead}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if lead.done() and not lead.cancelled() and lead.exception() is not None:
+                log.error("controller failed: %s", lead.exception())
+                return EXIT_STARTUP_FAILED
+            await self._graceful_stop(lead)
+            return EXIT_OK
+        self.elector = LeaderElector(self.cluster, self.cfg.lease)
+        election = asyncio.create_task(self.elector.run(self._lead, self._on_leadership_lost), name="election")
+        await asyncio.wait({stopping, election}, return_when=asyncio.FIRST_COMPLETED)
+        if not stop.is_set():
+            stopping.cancel()
+            log.error("leadership lost; exiting so that Kubernetes restarts this replica as a standby")
+            return EXIT_LEADERSHIP_LOST
+        # SIGTERM: finish in-flight reconciles, then give the Lease back so a standby starts now.
+        await self._graceful_stop(None)
+        self.elector.stop()
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(election, timeout=2.0)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.elector.release(), timeout=2.0)
+        return EXIT_OK
+
+    async def _lead(self) -> None:
+        self.metrics.leader.set(1)
+        self.manager = OperatorManager(self.cluster, self.cfg.settings, self.metrics,
+                                       resync_period=self.cfg.resync_period)
+        await self.manager.start()
+        log.info("controller started", extra={"workers": self.cfg.settings.workers})
+        try:
+            await asyncio.Event().wait()  # until cancelled (leadership lost) or stopped gracefully
+        except asyncio.CancelledError:
+            if not self._shutting_down:
+                self.manager.abort()
+            raise
+
+    def _on_leadership_lost(self) -> None:
+        self.metrics.leader.set(0)
+        if self.manager is not None and not self._shutting_down:
+            self.manager.abort()
+
+    async def _graceful_stop(self, lead: asyncio.Task | None) -> None:
+        self._shutting_down = True
+        budget = max(1.0, self.cfg.shutdown_timeout - 4.0)  # leave time to release the Lease
+        if self.manager is not None:
+            try:
+                await asyncio.wait_for(self.manager.stop(), timeout=budget)
+                log.info("controller stopped; in-flight reconciles finished")
+            except TimeoutError:
+                log.warning("reconciles still running after %.1fs; abandoning them", budget)
+                self.manager.abort()
+        if lead is not None:
+            lead.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lead
+        self.metrics.leader.set(0)
+
+    def _start_endpoints(self) -> None:
+        addresses: dict[tuple[str, int], dict[str, Any]] = {}
+        if self.cfg.metrics_address is not None:
+            addresses.setdefault(self.cfg.metrics_address, {})["metrics"] = self.metrics
+        if self.cfg.probe_address is not None:
+            addresses.setdefault(self.cfg.probe_address, {})["ready"] = self.ready
+        for (host, port), roles in addresses.items():
+            server = operator_metrics.ProbeServer(host, port, metrics=roles.get("metrics"), ready=roles.get("ready"),
+                                                  healthy=self.healthy)
+            server.start()
+            self._probes.append(server)
+
+    async def _stop_endpoints_and_services(self) -> None:
+        self._shutting_down = True
+        for service in self.services:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(service.stop(), timeout=2.0)
+        for server in self._probes:
+            server.stop()
+        self._probes = []
+
+    async def _beat(self) -> None:
+        while True:
+            self._heartbeat = time.monotonic()
+            await asyncio.sleep(1.0)
+
+
+def run_until_signalled(make_operator: Callable[[], Operator], cluster_close: Callable[[], Any]) -> int:
+    """Run the operator in a fresh event loop; SIGTERM/SIGINT start the graceful shutdown."""
+    import signal
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            return await make_operator().run(stop)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(cluster_close(), timeout=1.0)
+
+    return asyncio.run(main())
