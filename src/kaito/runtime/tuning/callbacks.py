@@ -11,31 +11,36 @@ from typing import TextIO
 
 from transformers import TrainerCallback
 
-from kaito.runtime.tuning.metrics import Gauges, TokenCountingCollator, emit
+from kaito.runtime.tuning.metrics import Gauges, emit
 
 
 class MetricsCallback(TrainerCallback):
-    """Turns the Trainer's log calls into JSON-lines events and gauge values."""
+    """Turns the Trainer's log calls into JSON-lines events and gauge values.
 
-    def __init__(self, counter: TokenCountingCollator, gauges: Gauges | None = None, stream: TextIO | None = None):
-        self.counter, self.gauges, self.stream = counter, gauges, stream
+    Rates come from the Trainer's own counters (optimizer steps, `num_input_tokens_seen` of the
+    batches actually consumed), so data-loader prefetching cannot skew them.
+    """
+
+    def __init__(self, gauges: Gauges | None = None, stream: TextIO | None = None):
+        self.gauges, self.stream = gauges, stream
         self._mark = (time.perf_counter(), 0, 0)
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self._mark = (time.perf_counter(), self.counter.samples, self.counter.tokens)
+        self._mark = (time.perf_counter(), state.global_step, state.num_input_tokens_seen)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
         if "loss" not in logs:  # the end-of-training summary and eval logs have their own events
             return
         now = time.perf_counter()
-        then, samples, tokens = self._mark
+        then, step, tokens = self._mark
         elapsed = max(now - then, 1e-9)
-        self._mark = (now, self.counter.samples, self.counter.tokens)
+        self._mark = (now, state.global_step, state.num_input_tokens_seen)
+        per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
         values = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), "loss": logs["loss"],
                   "learning_rate": logs.get("learning_rate"),
-                  "samples_per_second": round((self.counter.samples - samples) / elapsed, 3),
-                  "tokens_per_second": round((self.counter.tokens - tokens) / elapsed, 1)}
+                  "samples_per_second": round((state.global_step - step) * per_step / elapsed, 3),
+                  "tokens_per_second": round((state.num_input_tokens_seen - tokens) / elapsed, 1)}
         emit("log", self.stream, **values)
         if self.gauges:
             self.gauges.set(values)

@@ -21,21 +21,6 @@ def emit(event: str, stream: TextIO | None = None, **fields: Any) -> None:
     out.flush()
 
 
-class TokenCountingCollator:
-    """Wraps a data collator to count the real (unpadded) tokens the trainer consumes."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.tokens = 0
-        self.samples = 0
-
-    def __call__(self, features):
-        batch = self.inner(features)
-        self.tokens += int(batch["attention_mask"].sum())
-        self.samples += len(features)
-        return batch
-
-
 class Gauges:
     """Prometheus gauges served on `--metrics-port`, in a registry of their own."""
 

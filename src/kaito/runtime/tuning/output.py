@@ -92,8 +92,10 @@ def build_marker(metadata: dict[str, Any], now: datetime | None = None) -> dict[
     return {"message": f"Fine-Tuning completed at {stamp}", "completed_at": stamp, **metadata}
 
 
-def publish_adapter(output: Path, write: Callable[[Path], None], metadata: dict[str, Any]) -> Path:
-    """Write the adapter with `write(staging_dir)` and move it into `output`, marker last."""
+def publish_adapter(output: Path, write: Callable[[Path], None], metadata: dict[str, Any]) -> dict[str, Any]:
+    """Write the adapter with `write(staging_dir)` and move it into `output`, marker last.
+
+    Returns the marker's content."""
     output.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=output, prefix=".adapter-staging-"))
     try:
@@ -111,10 +113,11 @@ def publish_adapter(output: Path, write: Callable[[Path], None], metadata: dict[
             if target.is_dir() and not path.is_dir():
                 shutil.rmtree(target)
             os.replace(path, target)
-        _write_atomic(output / MARKER, json.dumps(build_marker(metadata), indent=2) + "\n")
+        marker = build_marker(metadata)
+        _write_atomic(output / MARKER, json.dumps(marker, indent=2) + "\n")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return output
+    return marker
 
 
 def remove_stale_staging(output: Path) -> None:

@@ -55,6 +55,7 @@ def build_training_kwargs(config: configs.TrainingConfig, checkpoints: Path, use
     kwargs = config.TrainingArguments.model_dump()
     kwargs.update(output_dir=str(checkpoints), disable_tqdm=True, use_cpu=use_cpu)
     kwargs.setdefault("report_to", "none")
+    kwargs.setdefault("include_num_input_tokens_seen", "non_padding")  # feeds tokens_per_second
     if kwargs.get("ddp_find_unused_parameters") is None:
         kwargs.pop("ddp_find_unused_parameters")
     return kwargs
@@ -171,12 +172,12 @@ def _train(config, settings, output, fingerprint, loaded, train_ds, eval_ds, tok
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"LoraConfig does not fit model "
                           f"{config.ModelConfig.pretrained_model_name_or_path!r}: {exc}") from None
-    counter = metrics.TokenCountingCollator(DataCollatorForSeq2Seq(
-        tokenizer, label_pad_token_id=-100, pad_to_multiple_of=config.DataCollator.pad_to_multiple_of))
+    collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100,
+                                      pad_to_multiple_of=config.DataCollator.pad_to_multiple_of)
     gauges = metrics.Gauges(settings.metrics_port) if settings.metrics_port is not None else None
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                      data_collator=counter, processing_class=tokenizer,
-                      callbacks=[callbacks.MetricsCallback(counter, gauges), callbacks.ProgressBarCallback()])
+                      data_collator=collator, processing_class=tokenizer,
+                      callbacks=[callbacks.MetricsCallback(gauges), callbacks.ProgressBarCallback()])
     trainer.remove_callback(PrinterCallback)  # it prints raw dicts to stdout, which is for JSON lines
     metrics.emit("start", base_model=fingerprint["base_model"], method=fingerprint["method"],
                  rows=len(train_ds), eval_rows=len(eval_ds) if eval_ds is not None else 0,
@@ -192,14 +193,14 @@ def _train(config, settings, output, fingerprint, loaded, train_ds, eval_ds, tok
                 "revision": compute_revision(config.ModelConfig),
                 "requested_revision": fingerprint["revision"],
                 "dataset_files": [p.name for p in loaded.files], "rows": len(loaded.examples),
-                "steps": trainer.state.global_step, "final_loss": losses[-1] if losses else None,
+                "steps": trainer.state.global_step, "final_loss": losses[-1] if losses else result.training_loss,
                 "train_loss": result.training_loss, "lora_r": config.LoraConfig.r}
 
     def write(staging: Path) -> None:
         trainer.model.save_pretrained(staging, save_embedding_layers=False)
         tokenizer.save_pretrained(staging)
 
-    outputs.publish_adapter(output, write, metadata)
+    marker = outputs.publish_adapter(output, write, metadata)
     metrics.emit("done", output=str(output), steps=metadata["steps"], final_loss=metadata["final_loss"])
     print(f"adapter written to {output} after {metadata['steps']} steps", file=sys.stderr)
-    return metadata
+    return marker
