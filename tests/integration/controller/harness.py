@@ -81,18 +81,20 @@ async def converge(
     jobs: str | None = None,
 ) -> int:
     """Reconcile every key, let the kubelet act, repeat until a round changes nothing."""
+    writes = getattr(reconciler.cluster, "total", None)
     for n in range(rounds):
         for key in keys:
             await reconciler.reconcile(key)
         moved = await kubelet.step()
+        if writes is not None and reconciler.cluster.total != writes:  # the controller acted: go on
+            writes = reconciler.cluster.total
+            moved += 1
         if jobs == "start":
             moved += await kubelet.start_jobs()
         elif jobs in ("succeed", "fail"):
             moved += await kubelet.start_jobs()
             moved += await kubelet.finish_jobs(succeed=jobs == "succeed")
         if moved == 0:
-            for key in keys:  # one more pass so the status reflects the last kubelet step
-                await reconciler.reconcile(key)
             return n
     raise AssertionError(f"no convergence after {rounds} rounds")
 

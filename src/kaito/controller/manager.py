@@ -1,0 +1,204 @@
+"""The manager: watches that feed the work queue, and the workers that drain it.
+
+Watches: Workspaces (all namespaces) enqueue themselves; owned Deployments, StatefulSets, Jobs,
+Services, ControllerRevisions and the cluster-scoped NodeClaims enqueue their Workspace, found by
+the controller owner reference or the `kaito.sh/workspace` + `kaito.sh/workspacenamespace`
+labels; Nodes enqueue the Workspaces whose `matchLabels` they carry (a BYO node being labelled,
+a provisioned node turning Ready). Each watch lists first, then watches from the list's
+resourceVersion, resumes from the last event it saw, and re-lists when told `Gone`. A resync
+enqueues every known Workspace; with nothing changed it costs reads only, never a write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from kaito.api import labels
+from kaito.cluster import errors, protocol
+from kaito.cluster.protocol import Cluster, ResourceKind, WatchEvent
+from kaito.controller.observe import WorkspaceKey
+from kaito.controller.queue import WorkQueue, compute_backoff, run_workers
+from kaito.controller.reconciler import Reconciler
+from kaito.controller.settings import Settings
+
+log = logging.getLogger(__name__)
+
+OWNED_WATCHES: tuple[ResourceKind, ...] = (
+    protocol.DEPLOYMENT,
+    protocol.STATEFULSET,
+    protocol.JOB,
+    protocol.SERVICE,
+    protocol.CONTROLLER_REVISION,
+)
+
+
+def owner_key(obj: Mapping[str, Any]) -> WorkspaceKey | None:
+    """The Workspace an object belongs to: its controller owner reference, else the workspace labels."""
+    meta = obj.get("metadata") or {}
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == protocol.WORKSPACE.kind:
+            return WorkspaceKey(meta.get("namespace") or protocol.DEFAULT_NAMESPACE, ref["name"])
+    obj_labels = meta.get("labels") or {}
+    name = obj_labels.get(labels.LABEL_WORKSPACE_NAME)
+    namespace = obj_labels.get(labels.LABEL_WORKSPACE_NAMESPACE)
+    if name and namespace:
+        return WorkspaceKey(namespace, name)
+    return None
+
+
+class Manager:
+    def __init__(
+        self,
+        cluster: Cluster,
+        settings: Settings,
+        *,
+        reconciler: Reconciler | None = None,
+        watch_retry_base: float = 0.2,
+        resync_period: float | None = 600.0,
+    ) -> None:
+        self.cluster = cluster
+        self.settings = settings
+        self.reconciler = reconciler or Reconciler(cluster, settings)
+        self.queue = WorkQueue()
+        self.watch_retry_base = watch_retry_base
+        self.resync_period = resync_period
+        # matchLabels of every known Workspace: which Workspaces a Node event concerns.
+        self._selectors: dict[WorkspaceKey, dict[str, str]] = {}
+        self._tasks: list[asyncio.Task] = []
+        self.relists: dict[str, int] = {}
+        self.errors: list[tuple[WorkspaceKey, BaseException]] = []
+
+    # -- event mapping -------------------------------------------------------------------------
+
+    def _on_workspace(self, event: WatchEvent) -> None:
+        meta = event.object.get("metadata") or {}
+        key = WorkspaceKey(meta.get("namespace") or protocol.DEFAULT_NAMESPACE, meta.get("name") or "")
+        if event.type == "DELETED":
+            self._selectors.pop(key, None)
+            return  # gone: nothing left to reconcile (its finalizer ran before)
+        selector = ((event.object.get("resource") or {}).get("labelSelector") or {}).get("matchLabels") or {}
+        self._selectors[key] = dict(selector)
+        self.queue.add(key)
+
+    def _on_owned(self, event: WatchEvent) -> None:
+        key = owner_key(event.object)
+        if key is not None:
+            self.queue.add(key)
+
+    def _on_node(self, event: WatchEvent) -> None:
+        node_labels = (event.object.get("metadata") or {}).get("labels") or {}
+        key = owner_key(event.object)  # a NodeClaim's node carries the workspace labels
+        if key is not None:
+            self.queue.add(key)
+        for ws_key, selector in self._selectors.items():
+            if selector and all(node_labels.get(k) == v for k, v in selector.items()):
+                self.queue.add(ws_key)
+
+    # -- watches -------------------------------------------------------------------------------
+
+    async def _watch(self, kind: ResourceKind, handle) -> None:
+        """List, then watch from there; resume after drops, re-list after `Gone`."""
+        failures = 0
+        while True:
+            try:
+                listed = await self.cluster.list(kind)
+                for item in listed.items:
+                    handle(WatchEvent("ADDED", item))
+                rv = listed.resource_version
+                while True:
+                    try:
+                        async for event in self.cluster.watch(kind, resource_version=rv):
+                            failures = 0
+                            rv = (event.object.get("metadata") or {}).get("resourceVersion") or rv
+                            handle(event)
+                        # The stream ended (server timeout): resume from the last event seen.
+                    except errors.Gone:
+                        self.relists[kind.kind] = self.relists.get(kind.kind, 0) + 1
+                        log.info("watch of %s expired; re-listing", kind.kind)
+                        break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a watch must outlive a flaky API server
+                failures += 1
+                delay = compute_backoff(failures, self.watch_retry_base, 30.0)
+                log.warning("watch of %s failed (%s); retrying in %.1fs", kind.kind, exc, delay)
+                await asyncio.sleep(delay)
+
+    def resync(self) -> int:
+        """Enqueue every known Workspace (a periodic full pass); returns how many."""
+        for key in list(self._selectors):
+            self.queue.add(key)
+        return len(self._selectors)
+
+    async def _resync_loop(self) -> None:
+        assert self.resync_period is not None
+        while True:
+            await asyncio.sleep(self.resync_period)
+            self.resync()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        watches = [(protocol.WORKSPACE, self._on_workspace), (protocol.NODE, self._on_node)]
+        watches += [(kind, self._on_owned) for kind in OWNED_WATCHES]
+        if self.settings.provisions_nodes:
+            watches.append((protocol.NODECLAIM, self._on_owned))
+        self._tasks = [
+            asyncio.create_task(self._watch(kind, handle), name=f"watch-{kind.kind}")
+            for kind, handle in watches
+        ]
+        self._tasks.append(
+            asyncio.create_task(
+                run_workers(self.queue, self._reconcile, self.settings.workers, on_error=self._record_error),
+                name="workers",
+            )
+        )
+        if self.resync_period:
+            self._tasks.append(asyncio.create_task(self._resync_loop(), name="resync"))
+
+    async def _reconcile(self, key: WorkspaceKey) -> float | None:
+        return await self.reconciler.reconcile(key)
+
+    def _record_error(self, key: WorkspaceKey, exc: BaseException) -> None:
+        self.errors.append((key, exc))
+        log.warning("reconcile of %s failed: %s", key, exc)
+
+    async def stop(self) -> None:
+        """Graceful stop: no new keys, running reconciles finish, watches end."""
+        await self.queue.shut_down()
+        workers = [t for t in self._tasks if t.get_name() == "workers"]
+        others = [t for t in self._tasks if t.get_name() != "workers"]
+        for task in others:
+            task.cancel()
+        for task in others:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for task in workers:
+            await task
+        self._tasks = []
+
+    async def __aenter__(self) -> Manager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    async def wait_idle(self, settle: float = 0.1, timeout: float = 30.0) -> None:
+        """Until the queue has been empty for `settle` seconds (tests and benchmarks use this)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet_since = None
+        while loop.time() < deadline:
+            if self.queue.is_idle():
+                quiet_since = quiet_since or loop.time()
+                if loop.time() - quiet_since >= settle:
+                    return
+            else:
+                quiet_since = None
+            await asyncio.sleep(0.01)
+        raise TimeoutError("the work queue did not become idle")

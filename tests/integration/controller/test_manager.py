@@ -1,0 +1,153 @@
+"""The manager end to end: watches → queue → workers, steady state at scale, watch recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from kaito.cluster import errors, protocol
+from kaito.controller.manager import Manager, owner_key
+from kaito.controller.observe import WorkspaceKey
+from kaito.controller.reconciler import Reconciler
+from kaito.controller.settings import Settings
+from tests.integration.controller.harness import CountingCluster, conditions, make_workspace
+from tests.support.kubelet import FakeKubelet
+
+SETTINGS = Settings(pending_requeue_s=0.05, workers=5)
+
+
+@contextlib.asynccontextmanager
+async def kubelet_running(kubelet: FakeKubelet, period: float = 0.02):
+    async def loop():
+        while True:
+            await kubelet.step()
+            await asyncio.sleep(period)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def wait_for(predicate, timeout=20.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+async def succeeded(cluster, names, namespace="default"):
+    for name in names:
+        try:
+            ws = await cluster.get(protocol.WORKSPACE, name, namespace)
+        except errors.NotFound:
+            return False
+        if conditions(ws).get("WorkspaceSucceeded", ("",))[0] != "True":
+            return False
+    return True
+
+
+def test_owner_key_from_reference_or_labels():
+    owned = {
+        "metadata": {
+            "namespace": "ns",
+            "ownerReferences": [{"kind": "Workspace", "name": "a", "controller": True}],
+        }
+    }
+    assert owner_key(owned) == WorkspaceKey("ns", "a")
+    claim = {"metadata": {"labels": {"kaito.sh/workspace": "b", "kaito.sh/workspacenamespace": "ns2"}}}
+    assert owner_key(claim) == WorkspaceKey("ns2", "b")
+    assert owner_key({"metadata": {"labels": {"kaito.sh/workspace": "c"}}}) is None
+
+
+async def test_manager_drives_workspaces_to_success_and_deletion(local_cluster):
+    kubelet = FakeKubelet(local_cluster)
+    async with Manager(local_cluster, SETTINGS, resync_period=None) as manager, kubelet_running(kubelet):
+        for i in range(3):
+            await local_cluster.apply(make_workspace(f"ws{i}"), field_manager="kubectl")
+        await wait_for(lambda: succeeded(local_cluster, ["ws0", "ws1", "ws2"]))
+        assert len((await local_cluster.list(protocol.NODECLAIM)).items) == 3
+
+        await local_cluster.delete(protocol.WORKSPACE, "ws1", "default")
+
+        async def ws1_gone():
+            try:
+                await local_cluster.get(protocol.WORKSPACE, "ws1", "default")
+                return False
+            except errors.NotFound:
+                return True
+
+        await wait_for(ws1_gone)
+        assert len((await local_cluster.list(protocol.NODECLAIM)).items) == 2
+        assert manager.errors == []
+
+
+async def test_full_resync_of_200_ready_workspaces_makes_zero_writes(local_cluster):
+    names = [f"w{i:03d}" for i in range(200)]
+    for name in names:
+        await local_cluster.apply(make_workspace(name), field_manager="kubectl")
+    kubelet = FakeKubelet(local_cluster)
+    async with (
+        Manager(local_cluster, Settings(pending_requeue_s=0.2, workers=8), resync_period=None),
+        kubelet_running(kubelet, 0.05),
+    ):
+        await wait_for(lambda: succeeded(local_cluster, names), timeout=120)
+
+    counting = CountingCluster(local_cluster)
+    reconciler = Reconciler(counting, SETTINGS)
+    async with Manager(counting, SETTINGS, reconciler=reconciler, resync_period=None) as manager:
+        await manager.wait_idle(settle=0.2)  # start-up lists everything: a full pass
+        assert reconciler.stats.reconciles >= 200
+        assert manager.resync() == 200
+        await manager.wait_idle(settle=0.2)
+        assert reconciler.stats.reconciles >= 400
+    assert counting.total == 0, counting.writes
+
+
+class GoneOnce:
+    """Wraps a Cluster: the first Workspace watch fails with 410 Gone after its first event."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.gone_sent = False
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def watch(self, kind, namespace=None, labels=None, resource_version=None):
+        if kind == protocol.WORKSPACE and not self.gone_sent:
+            self.gone_sent = True
+            raise errors.Gone("resourceVersion too old")
+        async for event in self.inner.watch(kind, namespace, labels, resource_version):
+            yield event
+
+
+async def test_watch_gone_relists_and_continues(local_cluster):
+    cluster = GoneOnce(local_cluster)
+    kubelet = FakeKubelet(local_cluster)
+    async with Manager(cluster, SETTINGS, resync_period=None) as manager, kubelet_running(kubelet):
+        await wait_for(lambda: asyncio.sleep(0, cluster.gone_sent))
+        await local_cluster.apply(make_workspace("late"), field_manager="kubectl")
+        await wait_for(lambda: succeeded(local_cluster, ["late"]))
+        assert manager.relists.get("Workspace") == 1
+
+
+async def test_byo_node_labelled_later_wakes_the_workspace(local_cluster):
+    kubelet = FakeKubelet(local_cluster)
+    settings = Settings(provisioner="byo", pending_requeue_s=3600, workers=2)  # only events can wake it
+    async with Manager(local_cluster, settings, resync_period=None), kubelet_running(kubelet):
+        await local_cluster.apply(make_workspace("byo"), field_manager="kubectl")
+
+        async def pending():
+            ws = await local_cluster.get(protocol.WORKSPACE, "byo", "default")
+            return conditions(ws).get("ResourceReady", ("",))[0] == "False"
+
+        await wait_for(pending)
+        await kubelet.add_node("gpu-node", {"apps": "byo"})
+        await wait_for(lambda: succeeded(local_cluster, ["byo"]))
