@@ -1,0 +1,146 @@
+"""The local control plane: store, controller manager, node provisioner and pod runner in one process.
+
+This is what `kaito up` runs. The controller is the very one that runs in clusters (ARCHITECTURE
+rule 7), configured to provision nodes (the local provisioner answers its NodeClaims) and to requeue
+quickly, since local nodes and processes come up in seconds. One process per state directory: an
+exclusive lock on `$KAITO_HOME/controlplane.lock` (released by the kernel even after a SIGKILL), and
+a pidfile for `kaito down`. On SIGTERM/SIGINT every pod process is stopped before it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("kaito.local")
+
+STORE_FILE = "store.db"
+PID_FILE = "controlplane.pid"
+LOCK_FILE = "controlplane.lock"
+LOG_FILE = "controlplane.log"
+
+
+def default_home() -> Path:
+    """`$KAITO_HOME`, else kaito's folder in the user's data dir."""
+    env = os.environ.get("KAITO_HOME")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("kaito"))
+
+
+@dataclass(frozen=True)
+class Paths:
+    home: Path
+
+    @property
+    def store(self) -> Path:
+        return self.home / STORE_FILE
+
+    @property
+    def pidfile(self) -> Path:
+        return self.home / PID_FILE
+
+    @property
+    def lockfile(self) -> Path:
+        return self.home / LOCK_FILE
+
+    @property
+    def log(self) -> Path:
+        return self.home / "logs" / LOG_FILE
+
+
+def running_pid(paths: Paths) -> int | None:
+    """The pid of the control plane of `paths.home` if one runs (it holds the lock), else None."""
+    if not paths.lockfile.exists():
+        return None
+    with open(paths.lockfile, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                return int(paths.pidfile.read_text().strip())
+            except (OSError, ValueError):
+                return -1  # running, pid not yet written
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return None
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+class ControlPlane:
+    def __init__(self, home: Path, *, requeue_s: float = 1.0) -> None:
+        self.paths = Paths(Path(home).resolve())
+        self.requeue_s = requeue_s
+        self.cluster = None
+        self.runner = None
+        self.machine = None
+        self._lock_file = None
+
+    def lock(self) -> None:
+        self.paths.home.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.paths.lockfile, "a+")  # noqa: SIM115 - held for the process's life
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise AlreadyRunning(str(running_pid(self.paths))) from exc
+        self.paths.pidfile.write_text(f"{os.getpid()}\n")
+
+    async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
+        from kaito.cluster.local import LocalCluster
+        from kaito.cluster.local.provisioner import LocalProvisioner, read_machine_facts
+        from kaito.cluster.local.runner import LocalRunner
+        from kaito.controller.manager import Manager
+        from kaito.controller.settings import Settings
+        from kaito.manifests import images
+
+        self.cluster = LocalCluster(self.paths.store)
+        self.machine = read_machine_facts()
+        settings = Settings(provisioner="karpenter", pending_requeue_s=self.requeue_s)
+        manager = Manager(self.cluster, settings, resync_period=30.0)
+        provisioner = LocalProvisioner(self.cluster, self.machine, resync_s=5.0)
+        self.runner = LocalRunner(self.cluster, self.paths.home, is_runtime_image=images.is_runtime_image,
+                                  has_gpu=bool(self.machine.gpus))
+        tasks = [asyncio.create_task(provisioner.run(), name="provisioner"),
+                 asyncio.create_task(self.runner.run(), name="runner")]
+        await manager.start()
+        log.info("local control plane up (pid %d), state in %s, machine: %s", os.getpid(), self.paths.home,
+                 self.machine.describe())
+        if on_ready is not None:
+            on_ready()
+        try:
+            waiter = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not waiter and task.exception() is not None:
+                    log.error("%s stopped: %s", task.get_name(), task.exception())
+            waiter.cancel()
+        finally:
+            log.info("stopping: pod processes, runner, provisioner, controller")
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(manager.stop(), 10)
+            await self.cluster.close()
+            with contextlib.suppress(OSError):
+                self.paths.pidfile.unlink()
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)

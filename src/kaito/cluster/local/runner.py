@@ -1,0 +1,340 @@
+"""The local pod runner: Deployments, StatefulSets and Jobs on local Nodes run as processes here.
+
+It plays the workload controllers and the kubelet of a cluster for this one machine: it decides
+which pods each workload needs (replicas; a new template means new pods), schedules them on the
+Ready Nodes the local provisioner made (node affinity and nodeSelector honoured), runs each through
+a `PodWorker`, and writes back what Kubernetes would: Pod objects (phase, readiness, restarts, the
+local port of each container port in the `kaito.sh/local-ports` annotation), Deployment and
+StatefulSet replica counts and conditions, Job succeeded/failed with conditions. Images other than
+our runtime image cannot run here: the pod says so, the workload's conditions say so, and an Event
+is recorded on the workload and its Workspace.
+
+All writes happen in `sync`, one pass at a time, triggered by watch events and by pod workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kaito.cluster import errors, protocol
+from kaito.cluster.events import now_rfc3339
+from kaito.cluster.local import pods, processes
+from kaito.cluster.local.podworker import PodContext, PodWorker, decode_secret
+from kaito.cluster.local.provisioner import LABEL_LOCAL_NODE
+from kaito.cluster.protocol import Cluster
+
+log = logging.getLogger(__name__)
+
+KUBELET = "kubelet"
+WORKLOAD_CONTROLLER = "kube-controller-manager"
+ANNOTATION_PORTS = "kaito.sh/local-ports"  # JSON {"5000": 41234}: container port → local port
+ANNOTATION_LOG = "kaito.sh/local-log"
+WORKLOADS = (protocol.DEPLOYMENT, protocol.STATEFULSET, protocol.JOB)
+
+
+@dataclass(frozen=True)
+class PodWant:
+    kind: protocol.ResourceKind
+    workload: Mapping[str, Any]
+    name: str
+    template: Mapping[str, Any]
+    template_hash: str
+
+
+def plan_pods(kind: protocol.ResourceKind, workload: Mapping[str, Any]) -> list[PodWant]:
+    """The pods a workload needs now (deterministic names, so a restart finds the same ones)."""
+    meta, spec = workload.get("metadata") or {}, workload.get("spec") or {}
+    if meta.get("deletionTimestamp"):
+        return []
+    template = spec.get("template") or {}
+    digest = pods.compute_template_hash(template)
+    name = meta.get("name") or ""
+    if kind == protocol.JOB:
+        names = [f"{name}-{digest[:5]}"]
+    elif kind == protocol.STATEFULSET:
+        names = [f"{name}-{i}" for i in range(int(spec.get("replicas", 1) or 0))]
+    else:
+        names = [f"{name}-{digest}-{i}" for i in range(int(spec.get("replicas", 1) or 0))]
+    return [PodWant(kind, workload, n, template, digest) for n in names]
+
+
+def _owner_ref(workload: Mapping[str, Any]) -> dict[str, Any]:
+    meta = workload["metadata"]
+    return {"apiVersion": workload["apiVersion"], "kind": workload["kind"], "name": meta["name"],
+            "uid": meta.get("uid"), "controller": True, "blockOwnerDeletion": True}
+
+
+class LocalRunner:
+    def __init__(self, cluster: Cluster, home: Path, *, is_runtime_image: Callable[[str], bool],
+                 has_gpu: bool = False, resync_s: float = 2.0) -> None:
+        self.cluster = cluster
+        self.home = Path(home)
+        self.is_runtime_image = is_runtime_image
+        self.has_gpu = has_gpu
+        self.resync_s = resync_s
+        self.workers: dict[tuple[str, str], PodWorker] = {}
+        self._owners: dict[tuple[str, str], PodWant] = {}
+        self._written: dict[tuple[str, str, str], Any] = {}  # what we last wrote, to write only changes
+        self._cache: dict[tuple[str, str, str], Mapping[str, str] | None] = {}
+        self._wake = asyncio.Event()
+
+    def changed(self) -> None:
+        self._wake.set()
+
+    # -- lookups for pods -------------------------------------------------------------------------
+
+    def _lookup(self, kind: str, namespace: str, name: str) -> Mapping[str, str] | None:
+        return self._cache.get((kind, namespace, name))
+
+    async def _refresh_config(self) -> None:
+        cache: dict[tuple[str, str, str], Mapping[str, str] | None] = {}
+        for obj in (await self.cluster.list(protocol.CONFIGMAP)).items:
+            cache[("ConfigMap", obj["metadata"].get("namespace") or "default", obj["metadata"]["name"])] = {
+                k: str(v) for k, v in (obj.get("data") or {}).items()}
+        for obj in (await self.cluster.list(protocol.SECRET)).items:
+            cache[("Secret", obj["metadata"].get("namespace") or "default", obj["metadata"]["name"])] = decode_secret(obj)
+        self._cache = cache
+
+    def _context(self, want: PodWant) -> PodContext:
+        async def push_target() -> str | None:
+            meta = want.workload["metadata"]
+            owner = next((r for r in meta.get("ownerReferences") or [] if r.get("kind") == "Workspace"), None)
+            if owner is None:
+                return None
+            try:
+                ws = await self.cluster.get(protocol.WORKSPACE, owner["name"], meta.get("namespace"))
+            except errors.NotFound:
+                return None
+            return ((ws.get("tuning") or {}).get("output") or {}).get("image")
+
+        return PodContext(home=self.home, has_gpu=self.has_gpu, is_runtime_image=self.is_runtime_image,
+                          lookup=self._lookup, push_target=push_target, changed=self.changed)
+
+    # -- one pass ----------------------------------------------------------------------------------
+
+    async def sync(self) -> None:
+        await self._refresh_config()
+        node_list = (await self.cluster.list(protocol.NODE, labels={LABEL_LOCAL_NODE: "true"})).items
+        ready_nodes = [n for n in node_list if _node_ready(n)]
+        wanted: dict[tuple[str, str], PodWant] = {}
+        workloads: list[tuple[protocol.ResourceKind, dict]] = []
+        for kind in WORKLOADS:
+            for obj in (await self.cluster.list(kind)).items:
+                workloads.append((kind, obj))
+                for want in plan_pods(kind, obj):
+                    wanted[(obj["metadata"].get("namespace") or "default", want.name)] = want
+        for key, worker in list(self.workers.items()):
+            want = wanted.get(key)
+            old = self._owners.get(key)
+            replace = (want is None or want.template_hash != worker.template_hash
+                       or (old is not None and old.workload["metadata"].get("uid") != want.workload["metadata"].get("uid"))
+                       or (worker.node is None and _pick_node(want.template, ready_nodes) is not None))
+            if replace:
+                await worker.stop()
+                del self.workers[key]
+                self._owners.pop(key, None)
+                if want is None:
+                    await self._delete_pod(*key)
+        for key, want in wanted.items():
+            if key in self.workers:
+                continue
+            spec = want.template.get("spec") or {}
+            worker = PodWorker(self._context(want), namespace=key[0], name=key[1], template=want.template,
+                               template_hash=want.template_hash, node=_pick_node(want.template, ready_nodes),
+                               restart_always=want.kind != protocol.JOB and spec.get("restartPolicy", "Always") == "Always",
+                               backoff_limit=int((want.workload.get("spec") or {}).get("backoffLimit", 6)))
+            self.workers[key], self._owners[key] = worker, want
+            worker.start()
+        for obj in (await self.cluster.list(protocol.POD)).items:
+            key = (obj["metadata"].get("namespace") or "default", obj["metadata"]["name"])
+            if key not in self.workers:
+                await self._delete_pod(*key)
+        for key, worker in self.workers.items():
+            await self._write_pod(key, worker)
+        for kind, obj in workloads:
+            await self._write_workload(kind, obj)
+
+    async def _delete_pod(self, namespace: str, name: str) -> None:
+        self._written.pop(("Pod", namespace, name), None)
+        with contextlib.suppress(errors.NotFound):
+            await self.cluster.delete(protocol.POD, name, namespace)
+
+    async def _write_pod(self, key: tuple[str, str], worker: PodWorker) -> None:
+        want = self._owners[key]
+        st = worker.state
+        tag = ("Pod", *key)
+        if self._written.get(tag) == st.signature():
+            return
+        if tag not in self._written:
+            meta = dict(want.template.get("metadata") or {})
+            await self.cluster.apply({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": key[1], "namespace": key[0], "labels": dict(meta.get("labels") or {}),
+                             "ownerReferences": [_owner_ref(want.workload)],
+                             "annotations": {ANNOTATION_PORTS: json.dumps({str(k): v for k, v in st.ports.items()}),
+                                             ANNOTATION_LOG: str(worker.log_path)}},
+                "spec": {**(want.template.get("spec") or {}), "nodeName": worker.node or ""},
+            }, field_manager=KUBELET)
+        await self.cluster.apply_status({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": key[1], "namespace": key[0]},
+                                         "status": _pod_status(worker)}, field_manager=KUBELET)
+        self._written[tag] = st.signature()
+
+    async def _write_workload(self, kind: protocol.ResourceKind, obj: Mapping[str, Any]) -> None:
+        meta = obj["metadata"]
+        ns = meta.get("namespace") or "default"
+        mine = [w for k, w in self.workers.items()
+                if k[0] == ns and self._owners[k].workload["metadata"].get("uid") == meta.get("uid")]
+        status = _job_status(mine, obj) if kind == protocol.JOB else _workload_status(mine, obj)
+        tag = (kind.kind, ns, meta["name"])
+        signature = json.dumps(_timeless(status), sort_keys=True)
+        if self._written.get(tag) == signature or _timeless(obj.get("status") or {}) == _timeless(status):
+            self._written[tag] = signature
+            return
+        with contextlib.suppress(errors.NotFound):
+            await self.cluster.apply_status({"apiVersion": obj["apiVersion"], "kind": obj["kind"],
+                                             "metadata": {"name": meta["name"], "namespace": ns}, "status": status},
+                                            field_manager=WORKLOAD_CONTROLLER)
+        self._written[tag] = signature
+        problem = next((w.state for w in mine if w.state.reason in ("ImageNeedsCluster", "Unschedulable",
+                                                                    "CreateContainerConfigError")), None)
+        if problem is not None:
+            await self.cluster.emit_event(dict(obj), "Warning", problem.reason, problem.message)
+            owner = next((r for r in meta.get("ownerReferences") or [] if r.get("kind") == "Workspace"), None)
+            if owner is not None:
+                involved = {"apiVersion": owner["apiVersion"], "kind": "Workspace",
+                            "metadata": {"name": owner["name"], "namespace": ns, "uid": owner.get("uid")}}
+                await self.cluster.emit_event(involved, "Warning", problem.reason, problem.message)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def _watch(self, kind: protocol.ResourceKind) -> None:
+        while True:
+            try:
+                async for _ in self.cluster.watch(kind):
+                    self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep watching through a flaky store
+                log.warning("watch of %s failed: %s", kind.kind, exc)
+                await asyncio.sleep(1.0)
+
+    async def run(self) -> None:
+        """Until cancelled. Leftover processes of an earlier control plane are killed first."""
+        stale = processes.kill_strays(self.home)
+        if stale:
+            log.info("stopped %d leftover pod process(es) of an earlier control plane: %s", len(stale), stale)
+        kinds = (*WORKLOADS, protocol.NODE, protocol.CONFIGMAP, protocol.SECRET)
+        watchers = [asyncio.create_task(self._watch(k), name=f"runner-watch-{k.kind}") for k in kinds]
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    await self.sync()
+                except errors.ClusterError as exc:
+                    log.warning("runner pass failed: %s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.resync_s)
+                await asyncio.sleep(0.05)  # let a burst of events settle into one pass
+        finally:
+            for task in watchers:
+                task.cancel()
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stop every pod process (the store keeps the Pod objects; the next start replaces them)."""
+        await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
+        self.workers.clear()
+
+
+def _node_ready(node: Mapping[str, Any]) -> bool:
+    conds = (node.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds) and not (
+        node.get("metadata") or {}).get("deletionTimestamp")
+
+
+def _pick_node(template: Mapping[str, Any], nodes: list[Mapping[str, Any]]) -> str | None:
+    spec = template.get("spec") or {}
+    return next((n["metadata"]["name"] for n in nodes if pods.node_fits(spec, n)), None)
+
+
+def _timeless(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if not k.endswith("Time")}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
+
+
+def _cond(type_: str, ok: bool, reason: str = "", message: str = "") -> dict[str, Any]:
+    return {"type": type_, "status": "True" if ok else "False", "reason": reason, "message": message,
+            "lastTransitionTime": now_rfc3339()}
+
+
+def _pod_status(worker: PodWorker) -> dict[str, Any]:
+    st = worker.state
+    scheduled = worker.node is not None
+    container_state: dict[str, Any]
+    if st.phase == "Running":
+        container_state = {"running": {}}
+    elif st.phase in ("Succeeded", "Failed") or st.exit_code is not None:
+        container_state = {"terminated": {"exitCode": st.exit_code if st.exit_code is not None else 1,
+                                          "reason": st.reason, "message": st.message}}
+    else:
+        container_state = {"waiting": {"reason": st.reason, "message": st.message}}
+    return {
+        "phase": st.phase, "reason": st.reason, "message": st.message,
+        "podIP": pods.LOCAL_HOST, "hostIP": pods.LOCAL_HOST,
+        "conditions": [_cond("PodScheduled", scheduled, "" if scheduled else "Unschedulable"),
+                       _cond("Initialized", st.started), _cond("ContainersReady", st.ready), _cond("Ready", st.ready)],
+        "containerStatuses": [{"name": c.get("name"), "image": c.get("image"), "ready": st.ready,
+                               "restartCount": st.restarts, "state": container_state}
+                              for c in (worker.template.get("spec") or {}).get("containers") or []],
+        **({"localPid": st.pid} if st.pid else {}),
+    }
+
+
+def _workload_status(mine: list[PodWorker], obj: Mapping[str, Any]) -> dict[str, Any]:
+    spec = obj.get("spec") or {}
+    replicas = int(spec.get("replicas", 1) or 0)
+    digest = pods.compute_template_hash(spec.get("template") or {})
+    current = [w for w in mine if w.template_hash == digest]
+    ready = sum(w.state.ready for w in current)
+    problem = next((w.state for w in current if w.state.reason in ("ImageNeedsCluster", "Unschedulable",
+                                                                    "CreateContainerConfigError")), None)
+    conditions = [_cond("Available", ready >= replicas, "MinimumReplicasAvailable" if ready >= replicas
+                        else "MinimumReplicasUnavailable")]
+    if problem is not None:
+        conditions.append(_cond("Progressing", False, problem.reason, problem.message))
+    else:
+        conditions.append(_cond("Progressing", True, "NewReplicaSetAvailable" if ready >= replicas
+                                else "ReplicaSetUpdated"))
+    return {"observedGeneration": (obj.get("metadata") or {}).get("generation"), "replicas": len(mine),
+            "updatedReplicas": len(current), "readyReplicas": ready, "availableReplicas": ready,
+            **({"currentReplicas": len(current)} if obj.get("kind") == "StatefulSet" else {}),
+            "conditions": conditions}
+
+
+def _job_status(mine: list[PodWorker], obj: Mapping[str, Any]) -> dict[str, Any]:
+    spec = obj.get("spec") or {}
+    digest = pods.compute_template_hash(spec.get("template") or {})
+    worker = next((w for w in mine if w.template_hash == digest), None)
+    if worker is None:
+        return {"active": 0}
+    st = worker.state
+    status: dict[str, Any] = {"active": int(st.phase in ("Pending", "Running") and st.reason != "ImageNeedsCluster"),
+                              "ready": int(st.phase == "Running"), "succeeded": int(st.phase == "Succeeded"),
+                              "failed": st.failures + (1 if st.reason == "ImageNeedsCluster" else 0)}
+    if st.phase == "Succeeded":
+        status["conditions"] = [_cond("Complete", True)]
+    elif st.phase == "Failed":
+        reason = "ImageNeedsCluster" if st.reason == "ImageNeedsCluster" else "BackoffLimitExceeded"
+        message = st.message or f"Job has reached the specified backoff limit (last exit code {st.exit_code})"
+        status["conditions"] = [_cond("Failed", True, reason, message)]
+    return status
