@@ -30,7 +30,8 @@ class MetricsCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
-        if "loss" not in logs:  # the end-of-training summary and eval logs have their own events
+        # Under `accelerate launch` every rank runs callbacks; only the first one reports.
+        if "loss" not in logs or not state.is_world_process_zero:
             return
         now = time.perf_counter()
         then, step, tokens = self._mark
@@ -46,6 +47,8 @@ class MetricsCallback(TrainerCallback):
             self.gauges.set(values)
 
     def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
         emit("checkpoint", self.stream, step=state.global_step,
              path=f"{args.output_dir}/checkpoint-{state.global_step}")
 

@@ -117,6 +117,14 @@ class TrainingArgumentsSection(BaseModel):
     seed: int = 42
     ddp_find_unused_parameters: bool | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_no_is_a_word(cls, data: Any) -> Any:
+        # YAML 1.1 reads an unquoted `no` as false; for *_strategy keys it means the word "no".
+        if isinstance(data, dict):
+            return {k: ("no" if k.endswith("_strategy") and v is False else v) for k, v in data.items()}
+        return data
+
     @model_validator(mode="after")
     def _known_extras(self) -> TrainingArgumentsSection:
         _check_dataclass_keys(self.model_extra, "TrainingArguments", "transformers", "TrainingArguments")

@@ -194,12 +194,16 @@ def _train(config, settings, output, fingerprint, loaded, train_ds, eval_ds, tok
                 "requested_revision": fingerprint["revision"],
                 "dataset_files": [p.name for p in loaded.files], "rows": len(loaded.examples),
                 "steps": trainer.state.global_step, "final_loss": losses[-1] if losses else result.training_loss,
-                "train_loss": result.training_loss, "lora_r": config.LoraConfig.r}
+                "train_loss": result.training_loss, "lora_r": config.LoraConfig.r,
+                "train_runtime_s": result.metrics.get("train_runtime"),
+                "train_samples_per_second": result.metrics.get("train_samples_per_second")}
 
     def write(staging: Path) -> None:
         trainer.model.save_pretrained(staging, save_embedding_layers=False)
         tokenizer.save_pretrained(staging)
 
+    if not trainer.is_world_process_zero():
+        return metadata  # one writer: rank 0 publishes the adapter
     marker = outputs.publish_adapter(output, write, metadata)
     metrics.emit("done", output=str(output), steps=metadata["steps"], final_loss=metadata["final_loss"])
     print(f"adapter written to {output} after {metadata['steps']} steps", file=sys.stderr)

@@ -137,3 +137,10 @@ def test_kaito_yaml_file_path_env_names_the_config(tmp_path):
     path = _write(tmp_path, {"training_config": {}})
     assert settings.compute_settings([], environ={"YAML_FILE_PATH": str(path)}).config == path
     assert settings.compute_settings([], environ={"YAML_FILE_PATH": str(tmp_path / "no")}).config is None
+
+
+def test_yaml_no_means_the_strategy_no(tmp_path):
+    path = _write(tmp_path, "training_config:\n  TrainingArguments: {save_strategy: no}\n")
+    assert configs.load_training_config(path, "lora", {}).TrainingArguments.save_strategy == "no"
+    key, value = configs.parse_override("TrainingArguments.save_strategy=no")
+    assert configs.load_training_config(None, "lora", {key: value}).TrainingArguments.save_strategy == "no"

@@ -64,3 +64,11 @@ def test_http_error_is_named(server, tmp_path):
 def test_unreachable_host_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="failed"):
         downloads.download("http://127.0.0.1:9/x.jsonl", tmp_path, max_bytes=10, timeout_s=2)
+
+
+def test_url_sources_are_downloaded_for_loading(server, tmp_path):
+    from kaito.runtime.tuning import data as datas
+    from kaito.runtime.tuning.config import DatasetSection
+
+    files = datas.resolve_files([f"{server}/rows.jsonl"], DatasetSection(), tmp_path / "dl")
+    assert files == [tmp_path / "dl" / "rows.jsonl"] and files[0].read_bytes() == BODY
