@@ -76,6 +76,15 @@ def load_tokenizer(model_cfg: configs.ModelSection):
     return tokenizer
 
 
+def build_bnb_kwargs(quant: configs.QuantizationSection) -> dict[str, Any]:
+    """BitsAndBytesConfig keyword arguments; the compute dtype name becomes a torch dtype."""
+    import torch
+
+    fields = quant.model_dump(exclude={"quant_method"}, exclude_none=True)
+    fields["bnb_4bit_compute_dtype"] = getattr(torch, quant.bnb_4bit_compute_dtype, torch.float32)
+    return fields
+
+
 def load_model(config: configs.TrainingConfig, gradient_checkpointing: bool):
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
@@ -90,9 +99,7 @@ def load_model(config: configs.TrainingConfig, gradient_checkpointing: bool):
         # Under `accelerate launch` each process holds a whole copy on its own GPU, as in KAITO.
         kwargs["device_map"] = {"": int(local_rank)} if local_rank is not None else model_cfg.device_map
     if quant.enabled:
-        fields = quant.model_dump(exclude={"quant_method"}, exclude_none=True)
-        fields["bnb_4bit_compute_dtype"] = getattr(torch, quant.bnb_4bit_compute_dtype, torch.float32)
-        kwargs["quantization_config"] = BitsAndBytesConfig(**fields)
+        kwargs["quantization_config"] = BitsAndBytesConfig(**build_bnb_kwargs(quant))
     try:
         model = AutoModelForCausalLM.from_pretrained(model_cfg.pretrained_model_name_or_path, **kwargs)
     except (OSError, ValueError) as exc:
