@@ -8,7 +8,6 @@ import time
 
 import httpx
 import openai
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.inference.conftest import SERVED
@@ -197,3 +196,21 @@ def test_gated_server_readiness_auth_conversational_and_queue_full(gated_server)
         assert [r.status_code for r in served] == [200, 200]
         assert all(json.loads(r.text)["usage"]["completion_tokens"] == 3 for r in served)
         assert client.get("/metrics").status_code == 200
+
+
+def test_disconnected_stream_stops_its_work(server):
+    before = scrape(server.base_url)
+    body = {"model": SERVED, "prompt": "hello", "max_tokens": 500, "ignore_eos": True, "stream": True}
+    with httpx.stream("POST", server.base_url + "/v1/completions", json=body, timeout=60) as reply:
+        assert reply.status_code == 200
+        lines = reply.iter_lines()
+        for line in lines:
+            if line.startswith("data: {"):
+                break
+    deadline = time.monotonic() + 30
+    while server.engine.stats() != (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    after = scrape(server.base_url)
+    assert (total(after, "vllm:request_success_total", finished_reason="abort")
+            - total(before, "vllm:request_success_total", finished_reason="abort")) == 1
+    assert total(after, "vllm:generation_tokens_total") - total(before, "vllm:generation_tokens_total") < 500

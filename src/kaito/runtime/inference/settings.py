@@ -57,6 +57,11 @@ class ServerSettings(BaseModel):
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("adapters_dir", mode="before")
+    @classmethod
+    def _empty_dir_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value  # `--adapters-dir ""` turns adapters off
+
     @property
     def model_name(self) -> str:
         """The name clients use for the default model (OpenAI `model`)."""

@@ -236,7 +236,14 @@ class TransformersEngine:
     def _adapter_kwargs(self, seqs: list[_Sequence]) -> dict:
         if not self._loaded.adapters:
             return {}
-        return {"adapter_names": [s.request.adapter or COMBINED_ADAPTER for s in seqs]}
+        names = [s.request.adapter or COMBINED_ADAPTER for s in seqs]
+        if len(set(names)) == 1:
+            # one adapter for the whole batch: switch to it rather than pay PEFT's per-row split
+            model = self._loaded.model
+            if model.active_adapter != names[0]:
+                model.set_adapter(names[0])
+            return {}
+        return {"adapter_names": names}
 
     def _sample_and_emit(self, seqs: list[_Sequence], logits) -> None:
         eos = self._eos
