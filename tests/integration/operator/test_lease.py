@@ -1,0 +1,132 @@
+"""Leader election over the real local store: one leader, conflicts decide races, release, loss."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from kaito.cluster import protocol
+from kaito.cluster.local import LocalCluster
+from kaito.controller.leader_election import LeaderElector, LeaseConfig
+from kaito.controller.operator_metrics import OperatorMetrics, ProbeServer, compute_condition_counts
+
+FAST = {"namespace": "kaito-system", "lease_duration": 1.0, "renew_deadline": 0.6, "retry_period": 0.05}
+
+
+async def test_many_candidates_one_leader_then_takeover_after_release(tmp_path):
+    stores = [LocalCluster(tmp_path / "s.db", poll_interval=0.02) for _ in range(4)]
+    electors = [LeaderElector(s, LeaseConfig(identity=f"c{i}", **FAST)) for i, s in enumerate(stores)]
+    leading: list[str] = []
+    release = asyncio.Event()
+
+    def work(name):
+        async def run():
+            leading.append(name)
+            await release.wait()
+        return run
+
+    tasks = [asyncio.create_task(e.run(work(f"c{i}"))) for i, e in enumerate(electors)]
+    try:
+        for _ in range(100):
+            if leading:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)  # several retry periods: nobody else may start
+        assert len(leading) == 1
+        first = leading[0]
+        winner = electors[int(first[1:])]
+        assert winner.is_leader and sum(e.is_leader for e in electors) == 1
+        lease = await stores[0].get(protocol.LEASE, "kaito-operator-leader", "kaito-system")
+        assert lease["spec"]["holderIdentity"] == first
+
+        # The leader steps down cleanly: another candidate leads well before the lease would expire.
+        winner.stop()
+        await tasks[int(first[1:])]
+        assert await winner.release()
+        lease = await stores[0].get(protocol.LEASE, "kaito-operator-leader", "kaito-system")
+        assert lease["spec"]["holderIdentity"] == ""
+        for _ in range(100):
+            if len(leading) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert len(leading) == 2 and leading[1] != first
+        lease = await stores[0].get(protocol.LEASE, "kaito-operator-leader", "kaito-system")
+        assert lease["spec"]["leaseTransitions"] == 1
+    finally:
+        release.set()
+        for e in electors:
+            e.stop()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        for s in stores:
+            await s.close()
+
+
+async def test_leader_that_loses_the_lease_stops_its_work_at_once(tmp_path):
+    store = LocalCluster(tmp_path / "s.db", poll_interval=0.02)
+    elector = LeaderElector(store, LeaseConfig(identity="me", **FAST))
+    cancelled = asyncio.Event()
+    lost: list[bool] = []
+
+    async def work():
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    task = asyncio.create_task(elector.run(work, lambda: lost.append(True)))
+    try:
+        for _ in range(100):
+            if elector.is_leader:
+                break
+            await asyncio.sleep(0.02)
+        # Someone else overwrites the Lease (a split brain the API server resolves for us).
+        lease = await store.get(protocol.LEASE, "kaito-operator-leader", "kaito-system")
+        lease["spec"]["holderIdentity"] = "intruder"
+        lease["metadata"].pop("resourceVersion")
+        await store.apply(lease, field_manager="intruder", force=True)
+        await asyncio.wait_for(task, timeout=5)
+        assert cancelled.is_set() and lost == [True] and not elector.is_leader
+        assert not await elector.release()  # not ours any more: never clear someone else's Lease
+    finally:
+        elector.stop()
+        await store.close()
+
+
+async def test_metrics_endpoint_parses_and_counts_conditions():
+    metrics = OperatorMetrics()
+    metrics.observe_reconcile(0.02, "success")
+    metrics.observe_reconcile(0.5, "error")
+    metrics.set_queue_depth(3)
+    metrics.observe_queue_latency(0.01)
+    metrics.set_condition_source(lambda: compute_condition_counts([
+        {"status": {"conditions": [{"type": "WorkspaceSucceeded", "status": "True"}]}},
+        {"status": {"conditions": [{"type": "WorkspaceSucceeded", "status": "False"},
+                                   {"type": "ResourceReady", "status": "True"}]}},
+        {"status": {"conditions": [{"type": "WorkspaceSucceeded", "status": "True"}]}},
+    ]))
+    server = ProbeServer("127.0.0.1", 0, metrics=metrics, ready=lambda: False)
+    server.start()
+    try:
+        import httpx
+
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            text = (await client.get("/metrics")).text
+            assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/readyz")).status_code == 503
+            assert (await client.get("/nope")).status_code == 404
+    finally:
+        server.stop()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples[("controller_runtime_reconcile_total", (("controller", "workspace"), ("result", "success")))] == 1
+    assert samples[("controller_runtime_reconcile_errors_total", (("controller", "workspace"),))] == 1
+    assert samples[("workqueue_depth", (("name", "workspace"),))] == 3
+    assert samples[("workqueue_queue_duration_seconds_count", (("name", "workspace"),))] == 1
+    assert samples[("controller_runtime_reconcile_time_seconds_count", (("controller", "workspace"),))] == 2
+    assert samples[("kaito_workspaces", (("condition", "WorkspaceSucceeded"), ("status", "True")))] == 2
+    assert samples[("kaito_workspaces", (("condition", "ResourceReady"), ("status", "True")))] == 1
