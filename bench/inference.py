@@ -123,6 +123,17 @@ async def drive(url: str, bodies: list[dict], concurrency: int, count_tokens) ->
         return sum(tokens) / (time.perf_counter() - started)
 
 
+def batch_stats(port: int) -> tuple[float, float]:
+    """(sum, count) of our server's `kaito:batch_size` histogram."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
+              if s.name in ("kaito:batch_size_sum", "kaito:batch_size_count")}
+    return values.get("kaito:batch_size_sum", 0.0), values.get("kaito:batch_size_count", 0.0)
+
+
 def measure_raw(model_dir: Path, batch: int, tokens: int, rounds: int) -> float:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -183,14 +194,18 @@ def main() -> None:
             asyncio.run(drive(f"http://127.0.0.1:{ours_port}/v1/completions", ours_bodies[:1], 1,
                               lambda r: r["usage"]["completion_tokens"]))
             asyncio.run(drive(f"http://127.0.0.1:{kaito_port}/chat", kaito_bodies[:1], 1, lambda r: 0))
+            steps_before = batch_stats(ours_port)
             a = asyncio.run(drive(f"http://127.0.0.1:{ours_port}/v1/completions", ours_bodies, level,
                                   lambda r: r["usage"]["completion_tokens"]))
+            steps_after = batch_stats(ours_port)
+            mean_batch = (steps_after[0] - steps_before[0]) / max(steps_after[1] - steps_before[1], 1)
             b = asyncio.run(drive(f"http://127.0.0.1:{kaito_port}/chat", kaito_bodies, level,
                                   lambda r: args.tokens))
             c = measure_raw(model_dir, level, args.tokens, rounds=2)
             rows.append((level, a, b, c))
             print(f"concurrency {level:>2}: ours {a:8.1f} tok/s | kaito-style {b:8.1f} tok/s | "
-                  f"raw generate {c:8.1f} tok/s | a/b {a / b:5.2f} | a/c {a / c:5.2f}", flush=True)
+                  f"raw generate {c:8.1f} tok/s | a/b {a / b:5.2f} | a/c {a / c:5.2f} | "
+                  f"our mean decode batch {mean_batch:4.1f}", flush=True)
     finally:
         for proc in (ours, kaito):
             proc.terminate()

@@ -125,3 +125,10 @@ def test_prompt_longer_than_context_is_400_naming_the_limit(client, server):
     with pytest.raises(openai.BadRequestError) as err:
         client.completions.create(model=SERVED, prompt="hello", max_tokens=limit)
     assert str(limit) in err.value.message
+
+
+def test_token_ids_outside_the_vocabulary_are_400_and_harm_no_one(client):
+    with pytest.raises(openai.BadRequestError) as err:
+        client.completions.create(model=SERVED, prompt=[1, 10**6], max_tokens=2)
+    assert "vocabulary" in err.value.message
+    assert client.completions.create(model=SERVED, prompt="ok", max_tokens=2).usage.completion_tokens >= 1

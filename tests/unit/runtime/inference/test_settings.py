@@ -85,3 +85,21 @@ def test_main_exits_2_with_a_message(capsys):
 
     assert main(["--dtype", "int3"]) == 2
     assert "invalid torch dtype" in capsys.readouterr().err
+
+
+def test_kaito_serve_forwards_flags_and_exit_code():
+    import typer
+    from typer.testing import CliRunner
+
+    from kaito.cli import serve
+
+    app = typer.Typer()
+    serve.register(app)
+
+    @app.command()
+    def other() -> None:  # a second command keeps typer from flattening `serve` into the app itself
+        pass
+
+    result = CliRunner().invoke(app, ["serve", "--torch_dtype", "int3"])
+    assert result.exit_code == 2
+    assert "invalid torch dtype" in result.output

@@ -127,6 +127,9 @@ class TransformersEngine:
                 f"{request.params.max_tokens} to generate)")
         if not request.prompt_token_ids:
             raise api.InvalidRequest("the prompt is empty")
+        vocab = getattr(loaded.model.config, "vocab_size", None)
+        if vocab and not all(0 <= t < vocab for t in request.prompt_token_ids):
+            raise api.InvalidRequest(f"the prompt holds token ids outside the vocabulary (0..{vocab - 1})")
         if len(self._waiting) >= self.settings.max_queued:
             raise api.QueueFull(f"the server is at capacity ({self.settings.max_queued} requests queued)")
 
@@ -213,11 +216,11 @@ class TransformersEngine:
                                                              loaded.device)
         from transformers import DynamicCache
 
+        self._running.extend(admitted)  # from here a failed step fails them too, instead of losing them
         cache = DynamicCache(config=getattr(loaded.model, "config", None))
         out = loaded.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                            logits_to_keep=1, **{self._cache_kwarg: cache}, **self._adapter_kwargs(admitted))
         new = batching.BatchTensors(cache, mask, [len(p) for p in prompts])
-        self._running.extend(admitted)
         self._sample_and_emit(admitted, out.logits[:, -1, :])
         return batching.merge_batches(batch, new)
 
