@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections import Counter
 
@@ -32,8 +33,8 @@ async def lease_holder(cluster) -> str:
 
 async def test_only_the_leader_reconciles_and_a_standby_takes_over(env):
     cluster = env.cluster
-    a = await env.start_operator("op-a", "--leader-elect", *FAST_LEASE)
-    b = await env.start_operator("op-b", "--leader-elect", *FAST_LEASE)
+    a = await env.start_operator("op-a", "--leader-elect", "--log-level", "debug", *FAST_LEASE)
+    b = await env.start_operator("op-b", "--leader-elect", "--log-level", "debug", *FAST_LEASE)
     await env.wait_serving(a)
     await env.wait_serving(b)
 
@@ -76,6 +77,15 @@ async def test_only_the_leader_reconciles_and_a_standby_takes_over(env):
 
     await wait_for(converged, what="the Workspace converging under the new leader")
     assert await standby.reconciles() > 0
+
+    async def counted_ready():  # per-condition Workspace counts follow the watch
+        return 'kaito_workspaces{condition="WorkspaceSucceeded",status="True"} 1.0' in await standby.metrics()
+
+    await wait_for(counted_ready, what="the Workspace counted per condition")
+    lines = [json.loads(line) for op in (a, b) for line in op.log.read_text().splitlines() if line.strip()]
+    tagged = [line for line in lines if line.get("workspace") == "ws1"]
+    assert tagged and all(line["namespace"] == "default" for line in tagged)  # structured, with the Workspace
+    assert {"ts", "level", "logger", "msg"} <= set(lines[0])
     lease = await cluster.get(protocol.LEASE, "kaito-operator-leader", NAMESPACE)
     assert lease["spec"]["leaseTransitions"] >= 1
 
