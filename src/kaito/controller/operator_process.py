@@ -238,6 +238,8 @@ class Operator:
         await asyncio.wait({stopping, election}, return_when=asyncio.FIRST_COMPLETED)
         if not stop.is_set():
             stopping.cancel()
+            if not election.cancelled() and election.exception() is not None:
+                log.error("leader election failed: %s", election.exception())
             log.error("leadership lost; exiting so that Kubernetes restarts this replica as a standby")
             return EXIT_LEADERSHIP_LOST
         # SIGTERM: finish in-flight reconciles, then give the Lease back so a standby starts now.

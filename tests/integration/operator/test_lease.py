@@ -130,3 +130,28 @@ async def test_metrics_endpoint_parses_and_counts_conditions():
     assert samples[("controller_runtime_reconcile_time_seconds_count", (("controller", "workspace"),))] == 2
     assert samples[("kaito_workspaces", (("condition", "WorkspaceSucceeded"), ("status", "True")))] == 2
     assert samples[("kaito_workspaces", (("condition", "ResourceReady"), ("status", "True")))] == 1
+
+
+async def test_operator_exits_non_zero_when_leadership_is_lost(tmp_path):
+    from kaito.controller.operator_process import EXIT_LEADERSHIP_LOST, Operator, OperatorConfig
+
+    store = LocalCluster(tmp_path / "s.db", poll_interval=0.02)
+    cfg = OperatorConfig(leader_elect=True, lease=LeaseConfig(identity="me", **FAST), metrics_address=None,
+                         probe_address=None, resync_period=None)
+    operator = Operator(store, cfg)
+    run = asyncio.create_task(operator.run(asyncio.Event()))
+    try:
+        for _ in range(200):
+            if operator.manager is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert operator.manager is not None and operator.elector.is_leader
+        lease = await store.get(protocol.LEASE, "kaito-operator-leader", "kaito-system")
+        lease["spec"]["holderIdentity"] = "intruder"
+        lease["metadata"].pop("resourceVersion")
+        await store.apply(lease, field_manager="intruder", force=True)
+        assert await asyncio.wait_for(run, timeout=5) == EXIT_LEADERSHIP_LOST
+        await asyncio.sleep(0)
+        assert all(t.done() for t in operator.manager._tasks)  # workers and watches were cancelled
+    finally:
+        await store.close()
