@@ -101,6 +101,15 @@ def test_loss_falls_on_a_learnable_pattern(pattern_adapter):
         assert entry["learning_rate"] > 0 and entry["samples_per_second"] > 0 and entry["tokens_per_second"] > 0
 
 
+def test_rerun_of_a_finished_output_does_nothing(tiny_model, pattern_adapter, capsys):
+    adapter, _ = pattern_adapter
+    before = outputs.read_marker(adapter)
+    again = _tune(tiny_model, [adapter.parent.parent / "qa.csv"], adapter, "--max-steps", "30")
+    assert again == before  # same marker: nothing retrained, nothing rewritten
+    (event,) = _events(capsys.readouterr().out)
+    assert event["event"] == "done" and event["already_complete"] is True and event["steps"] == 30
+
+
 def _completion_nll(model, tokenizer, prompt: str) -> float:
     import torch
 

@@ -135,6 +135,13 @@ def _resumed_step(checkpoint: Path | None) -> int:
     return int(json.loads((checkpoint / "trainer_state.json").read_text()).get("global_step", 0))
 
 
+def _same_run(marker: dict[str, Any], fingerprint: dict[str, Any]) -> bool:
+    """Whether a finished output came from this model, revision, data and method."""
+    keys = ("base_model", "dataset_digest", "method")
+    return (all(marker.get(k) == fingerprint[k] for k in keys)
+            and marker.get("requested_revision") == fingerprint["revision"])
+
+
 def run(settings: TuneSettings) -> dict[str, Any]:
     """Train and publish; returns the completion metadata. Raises TuningError subclasses."""
     config = configs.load_training_config(settings.config, settings.method, settings.overrides)
@@ -153,7 +160,7 @@ def run(settings: TuneSettings) -> dict[str, Any]:
                    "method": "qlora" if config.QuantizationConfig.enabled else "lora",
                    "lora": build_lora_kwargs(config, dict(os.environ))}
     done = outputs.read_marker(output)
-    if done is not None and all(done.get(k) == v for k, v in fingerprint.items() if k != "lora"):
+    if done is not None and _same_run(done, fingerprint):
         metrics.emit("done", already_complete=True, output=str(output), steps=done.get("steps"))
         return done
     outputs.ensure_same_run(output, fingerprint)
