@@ -62,7 +62,7 @@ def apply_adapters(model, specs: list[AdapterSpec], combination_type: str):
         for spec in rest:
             peft_model.load_adapter(str(spec.path), adapter_name=spec.name)
     except Exception as exc:  # peft raises many types for a bad directory; name the directory
-        raise AdapterError(f"cannot load adapter from {exc_path(exc, specs)}: {exc}") from exc
+        raise AdapterError(f"cannot load adapter from {_failing_path(exc, specs)}: {exc}") from exc
     try:
         peft_model.add_weighted_adapter(
             adapters=[s.name for s in specs], weights=[s.strength for s in specs],
@@ -77,7 +77,7 @@ def apply_adapters(model, specs: list[AdapterSpec], combination_type: str):
     return peft_model
 
 
-def exc_path(exc: Exception, specs: list[AdapterSpec]) -> str:
+def _failing_path(exc: Exception, specs: list[AdapterSpec]) -> str:
     text = str(exc)
     for spec in specs:
         if str(spec.path) in text:

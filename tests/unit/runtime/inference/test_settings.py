@@ -103,3 +103,20 @@ def test_kaito_serve_forwards_flags_and_exit_code():
     result = CliRunner().invoke(app, ["serve", "--torch_dtype", "int3"])
     assert result.exit_code == 2
     assert "invalid torch dtype" in result.output
+
+
+def test_chat_template_override_from_file_or_text(tmp_path):
+    from kaito.runtime.inference.engines.loading import LoadError, build_chat_template
+
+    template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    path = tmp_path / "t.jinja"
+    path.write_text(template)
+    assert build_chat_template(str(path)) == template
+    assert build_chat_template(template) == template
+    assert build_chat_template(None) is None
+    with pytest.raises(LoadError, match="chat-template"):
+        build_chat_template(str(tmp_path / "absent.jinja"))
+
+
+def test_empty_adapters_dir_turns_adapters_off():
+    assert build_settings(["--adapters-dir", ""], env={}).adapters_dir is None

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from kaito.runtime.inference import engine as api
-from kaito.runtime.inference.adapters import BASE_ADAPTER, COMBINED_ADAPTER
+from kaito.runtime.inference.adapters import COMBINED_ADAPTER
 from kaito.runtime.inference.engines import batching, sampling
 from kaito.runtime.inference.settings import ServerSettings
 
@@ -297,5 +297,3 @@ def build_eos_ids(loaded) -> tuple[int, ...]:
             ids.update(v for v in value if isinstance(v, int))
     return tuple(sorted(ids))
 
-
-__all__ = ["TransformersEngine", "BASE_ADAPTER"]
