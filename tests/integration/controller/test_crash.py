@@ -13,7 +13,7 @@ from kaito.cluster.local import LocalCluster
 from kaito.controller.observe import WorkspaceKey
 from kaito.controller.reconciler import Reconciler
 from kaito.controller.settings import Settings
-from tests.integration.controller.harness import Crash, CountingCluster, conditions, converge, make_workspace
+from tests.integration.controller.harness import CountingCluster, Crash, conditions, converge, make_workspace
 from tests.support.kubelet import FakeKubelet
 
 KEY = WorkspaceKey("default", "ws")

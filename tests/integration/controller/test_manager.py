@@ -38,19 +38,14 @@ async def wait_for(predicate, timeout=20.0):
     while loop.time() < deadline:
         if await predicate():
             return
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
     raise AssertionError("condition not reached in time")
 
 
 async def succeeded(cluster, names, namespace="default"):
-    for name in names:
-        try:
-            ws = await cluster.get(protocol.WORKSPACE, name, namespace)
-        except errors.NotFound:
-            return False
-        if conditions(ws).get("WorkspaceSucceeded", ("",))[0] != "True":
-            return False
-    return True
+    """All named Workspaces are WorkspaceSucceeded=True (one list, not one read per Workspace)."""
+    found = {ws["metadata"]["name"]: ws for ws in (await cluster.list(protocol.WORKSPACE, namespace)).items}
+    return all(name in found and conditions(found[name]).get("WorkspaceSucceeded", ("",))[0] == "True" for name in names)
 
 
 def test_owner_key_from_reference_or_labels():
