@@ -63,7 +63,7 @@ async def run(n: int, workers: int) -> dict:
         async def instant_nodes() -> None:
             while True:
                 await kubelet.step()
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.05)
 
         tracemalloc.start()
         started = time.perf_counter()
@@ -119,14 +119,20 @@ def main() -> None:
         r = asyncio.run(run(n, args.workers))
         print(f"N={r['n']}")
         print(f"  time to all ready      {r['time_to_ready_s']:.1f} s")
-        print(f"  reconciles             {r['reconciles']} ({r['reconciles_per_s']:.0f}/s, {r['reconciles'] / n:.1f} per Workspace)")
+        print(
+            f"  reconciles             {r['reconciles']} ({r['reconciles_per_s']:.0f}/s, {r['reconciles'] / n:.1f} per Workspace)"
+        )
         print(
             f"  API writes/Workspace   {r['writes_per_ws']:.2f} (minimum {r['min_writes_per_ws']}: "
             f"ratio {r['writes_per_ws'] / r['min_writes_per_ws']:.2f}) + {r['events_per_ws']:.2f} events"
         )
         print(f"  breakdown/Workspace    {r['write_breakdown']}")
-        print(f"  full resync            {r['resync_reconciles']} reconciles in {r['resync_s']:.1f} s, {r['resync_writes']} writes")
-        print(f"  peak memory            {r['peak_python_mib']:.0f} MiB Python allocations, {r['max_rss_mib']:.0f} MiB max RSS")
+        print(
+            f"  full resync            {r['resync_reconciles']} reconciles in {r['resync_s']:.1f} s, {r['resync_writes']} writes"
+        )
+        print(
+            f"  peak memory            {r['peak_python_mib']:.0f} MiB Python allocations, {r['max_rss_mib']:.0f} MiB max RSS"
+        )
 
 
 if __name__ == "__main__":

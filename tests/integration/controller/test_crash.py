@@ -17,7 +17,7 @@ from tests.integration.controller.harness import CountingCluster, Crash, conditi
 from tests.support.kubelet import FakeKubelet
 
 KEY = WorkspaceKey("default", "ws")
-SEEDS = range(40)
+SEEDS = range(30)
 
 
 async def _run_until_crash(

@@ -22,7 +22,11 @@ async def test_manager_over_http_recovers_from_gone_and_dropped_watches(emulated
         await cluster.apply(make_workspace("first"), field_manager="kubectl")
         await wait_for(lambda: succeeded(cluster, ["first"]), timeout=30)
         # A write no watch sees, then compaction: every watch's last resourceVersion is now too old...
-        marker = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "marker", "namespace": "other"}}
+        marker = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "marker", "namespace": "other"},
+        }
         await cluster.apply(marker, field_manager="test")
         emulator.compact()
         emulator.drop_watches()  # ...and the streams end: resuming gets 410 Gone

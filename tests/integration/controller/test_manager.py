@@ -45,7 +45,10 @@ async def wait_for(predicate, timeout=20.0):
 async def succeeded(cluster, names, namespace="default"):
     """All named Workspaces are WorkspaceSucceeded=True (one list, not one read per Workspace)."""
     found = {ws["metadata"]["name"]: ws for ws in (await cluster.list(protocol.WORKSPACE, namespace)).items}
-    return all(name in found and conditions(found[name]).get("WorkspaceSucceeded", ("",))[0] == "True" for name in names)
+    return all(
+        name in found and conditions(found[name]).get("WorkspaceSucceeded", ("",))[0] == "True"
+        for name in names
+    )
 
 
 def test_owner_key_from_reference_or_labels():
