@@ -50,6 +50,19 @@ def owner_key(obj: Mapping[str, Any]) -> WorkspaceKey | None:
     return None
 
 
+def compute_workspace_fingerprint(obj: Mapping[str, Any]) -> tuple:
+    """What a Workspace event must change to be worth a reconcile: spec (generation), deletion,
+    finalizers, annotations (`kaito.sh/enablelb`). A status-only change - nearly always our own
+    status write - is skipped, like controller-runtime's GenerationChangedPredicate."""
+    meta = obj.get("metadata") or {}
+    return (
+        meta.get("generation"),
+        meta.get("deletionTimestamp"),
+        tuple(meta.get("finalizers") or ()),
+        tuple(sorted((meta.get("annotations") or {}).items())),
+    )
+
+
 class Manager:
     def __init__(
         self,
@@ -68,6 +81,7 @@ class Manager:
         self.resync_period = resync_period
         # matchLabels of every known Workspace: which Workspaces a Node event concerns.
         self._selectors: dict[WorkspaceKey, dict[str, str]] = {}
+        self._seen: dict[WorkspaceKey, tuple] = {}
         self._tasks: list[asyncio.Task] = []
         self.relists: dict[str, int] = {}
         self.errors: list[tuple[WorkspaceKey, BaseException]] = []
@@ -79,9 +93,14 @@ class Manager:
         key = WorkspaceKey(meta.get("namespace") or protocol.DEFAULT_NAMESPACE, meta.get("name") or "")
         if event.type == "DELETED":
             self._selectors.pop(key, None)
+            self._seen.pop(key, None)
             return  # gone: nothing left to reconcile (its finalizer ran before)
         selector = ((event.object.get("resource") or {}).get("labelSelector") or {}).get("matchLabels") or {}
         self._selectors[key] = dict(selector)
+        fingerprint = compute_workspace_fingerprint(event.object)
+        if event.type == "MODIFIED" and self._seen.get(key) == fingerprint:
+            return  # only the status changed - our own write: nothing new to act on
+        self._seen[key] = fingerprint
         self.queue.add(key)
 
     def _on_owned(self, event: WatchEvent) -> None:
