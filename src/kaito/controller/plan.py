@@ -15,7 +15,7 @@ Rules that keep a steady state at zero writes and keep users' hand edits:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -70,15 +70,6 @@ class Plan:
         )
 
 
-@dataclass(frozen=True)
-class _Context:
-    ws: Workspace
-    raw: Mapping[str, Any]
-    settings: Settings
-    now: datetime
-    events: list[tuple[str, str, str]] = field(default_factory=list)
-
-
 def compute_kind(ws: Workspace) -> status.WorkloadKind:
     return "tuning" if ws.tuning is not None else "inference"
 
@@ -124,7 +115,7 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
     if meta.get("deletionTimestamp"):
         return plan_deletion(observed, ws, raw, now)
 
-    ctx = _Context(ws=ws, raw=raw, settings=settings, now=now)
+    events: list[tuple[str, str, str]] = []
     kind = compute_kind(ws)
     problem = _find_problem(ws, settings)
     existing = list(observed.revisions)
@@ -133,16 +124,12 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
     workspace_patch = _plan_workspace_patch(raw, rev.spec_hash, revision_no)
     deletions = [Deletion(protocol.CONTROLLER_REVISION, name, ws.namespace) for name in rev.delete]
     if rev.create is not None:
-        ctx.events.append(
-            ("Normal", "RevisionCreated", f"spec revision {revision_no} ({rev.spec_hash[:10]})")
-        )
+        events.append(("Normal", "RevisionCreated", f"spec revision {revision_no} ({rev.spec_hash[:10]})"))
     if problem is not None:
         facts = status.StatusFacts(kind=kind, generation=generation, problem=problem)
         plan = Plan(workspace_patch, rev.create, (), (), tuple(deletions), facts)
         # Warn once, when the condition is first recorded, not on every resync.
-        return _with_status(
-            plan, raw, now, events=ctx.events, on_change=[("Warning", problem[1], problem[2])]
-        )
+        return _with_status(plan, raw, now, events=events, on_change=[("Warning", problem[1], problem[2])])
 
     request = _node_request(ws, raw)
     selection = nodes.plan_nodes(
@@ -151,7 +138,7 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
     preset = _preset_of(ws)
     claims = tuple(desired.build_missing_nodeclaims(ws, preset, selection.claims_to_create, settings))
     for claim in claims:
-        ctx.events.append(("Normal", "NodeClaimCreated", f"creating NodeClaim {claim['metadata']['name']}"))
+        events.append(("Normal", "NodeClaimCreated", f"creating NodeClaim {claim['metadata']['name']}"))
     resource = status.ResourceFacts(
         needed=request.count,
         selected=selection.selected,
@@ -164,7 +151,7 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
         plan = Plan(
             workspace_patch, rev.create, claims, (), tuple(deletions), facts, None, settings.pending_requeue_s
         )
-        return _with_status(plan, raw, now, events=ctx.events)
+        return _with_status(plan, raw, now, events=events)
 
     gpu = desired.compute_gpu_facts(ws, observed.nodes, selection.selected, settings)
     wanted = desired.build_owned_objects(ws, preset, gpu, rev.number, settings)
@@ -180,12 +167,12 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
             if have is None or _annotations(have).get(labels.ANNOTATION_REVISION) != revision_no:
                 to_apply.append(obj)
                 verb = "created" if have is None else f"updated to revision {revision_no}"
-                ctx.events.append(("Normal", "WorkloadApplied", f"{okind.kind} {name} {verb}"))
+                events.append(("Normal", "WorkloadApplied", f"{okind.kind} {name} {verb}"))
             workload_facts = status.compute_workload_facts(have, revision_no)
         elif okind == protocol.JOB:
             if have is None:
                 to_apply.append(obj)
-                ctx.events.append(
+                events.append(
                     ("Normal", "TuningJobCreated", f"Job {name} created for revision {revision_no}")
                 )
             elif _annotations(have).get(labels.ANNOTATION_REVISION) != revision_no:
@@ -193,7 +180,7 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
                 # once the old one is gone (the deletion's watch event brings us back).
                 if not (have.get("metadata") or {}).get("deletionTimestamp"):
                     deletions.append(Deletion(protocol.JOB, name, ws.namespace))
-                    ctx.events.append(
+                    events.append(
                         ("Normal", "TuningJobReplaced", f"Job {name} replaced for revision {revision_no}")
                     )
                 requeue = settings.pending_requeue_s
@@ -205,7 +192,7 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
         kind=kind, generation=generation, resource=resource, workload=workload_facts, job=job_facts
     )
     plan = Plan(workspace_patch, rev.create, claims, tuple(to_apply), tuple(deletions), facts, None, requeue)
-    return _with_status(plan, raw, now, events=ctx.events)
+    return _with_status(plan, raw, now, events=events)
 
 
 def plan_deletion(observed: Observed, ws: Workspace, raw: Mapping[str, Any], now: datetime) -> Plan:
