@@ -102,6 +102,23 @@ async def test_preferred_nodes_are_used_without_nodeclaims(cluster, kubelet, mak
     assert conditions(ws)["WorkspaceSucceeded"][0] == "True"
 
 
+async def test_nodeclaims_only_for_the_shortfall(cluster, kubelet, make_reconciler):
+    await kubelet.add_node("gpu-1", {"apps": "ws"}, instance_type="Standard_NC24ads_A100_v4")
+    ws = make_workspace(
+        resource={
+            "instanceType": "Standard_NC24ads_A100_v4",
+            "count": 3,
+            "labelSelector": {"matchLabels": {"apps": "ws"}},
+        }
+    )
+    await cluster.inner.apply(ws, field_manager="kubectl")
+    await converge(make_reconciler(), kubelet, [KEY])
+    assert len((await cluster.list(protocol.NODECLAIM)).items) == 2
+    ws = await cluster.get(protocol.WORKSPACE, "ws")
+    assert "gpu-1" in ws["status"]["workerNodes"] and len(ws["status"]["workerNodes"]) == 3
+    assert conditions(ws)["WorkspaceSucceeded"][0] == "True"
+
+
 async def test_byo_nodes_chosen_by_labels_and_gpu_labels(cluster, kubelet, make_reconciler):
     await kubelet.add_node("plain", {"apps": "ws"}, gpu=None)
     await kubelet.add_node("gpu", {"apps": "ws"})
