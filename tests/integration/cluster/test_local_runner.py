@@ -1,0 +1,180 @@
+"""The local provisioner and pod runner against a real local store, with real (tiny) processes.
+
+No model here: the containers run `python -c` scripts under our runtime image's name, which is
+enough to check Nodes from NodeClaims, ports, readiness, Job exit codes, ConfigMap files and env,
+restarts with back-off, foreign images, and that deleting a workload stops its process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import pytest
+import pytest_asyncio
+
+from kaito.cluster import errors, protocol
+from kaito.cluster.local import LocalCluster, processes
+from kaito.cluster.local.provisioner import LocalProvisioner, MachineFacts
+from kaito.cluster.local.runner import LocalRunner
+
+IMAGE = "mcr.microsoft.com/aks/kaito/kaito-runtime:0.1.0"
+SERVER = ("import sys, http.server\n"
+          "port = int(sys.argv[1].split('=')[1])\n"
+          "http.server.HTTPServer(('127.0.0.1', port), http.server.SimpleHTTPRequestHandler).serve_forever()\n")
+AFFINITY = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+    {"matchExpressions": [{"key": "apps", "operator": "In", "values": ["t"]}]}]}}}
+
+
+def _is_runtime(image: str) -> bool:
+    return "kaito-runtime" in image
+
+
+async def _until(what, probe, timeout=30.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        value = await probe()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def env(tmp_path):
+    cluster = LocalCluster(tmp_path / "store.db", poll_interval=0.02)
+    prov = LocalProvisioner(cluster, MachineFacts("host", 2, 2**30))
+    runner = LocalRunner(cluster, tmp_path / "home", is_runtime_image=_is_runtime, resync_s=0.3)
+    await cluster.apply({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+                         "metadata": {"name": "c-0", "labels": {"apps": "t"}}, "spec": {"requirements": []}})
+    await prov.sync()
+    task = asyncio.create_task(runner.run())
+    yield cluster, runner, tmp_path / "home"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await cluster.close()
+    assert processes.find_strays(tmp_path / "home") == {}
+
+
+def _workload(kind: str, name: str, containers: list, **spec) -> dict:
+    api = "batch/v1" if kind == "Job" else "apps/v1"
+    pod_spec = {"containers": containers, "affinity": AFFINITY, **spec.pop("pod", {})}
+    body = {"template": {"metadata": {"labels": {"kaito.sh/workspace": name}}, "spec": pod_spec}, **spec}
+    return {"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": "default"}, "spec": body}
+
+
+async def test_nodeclaim_gets_a_ready_local_node_and_claim_status(env):
+    cluster, _, _ = env
+    node = await cluster.get(protocol.NODE, "local-c-0")
+    assert node["metadata"]["labels"]["apps"] == "t"
+    assert any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
+    claim = await cluster.get(protocol.NODECLAIM, "c-0")
+    assert claim["status"]["nodeName"] == "local-c-0"
+
+
+async def test_deployment_serves_on_a_local_port_and_stops_when_deleted(env):
+    cluster, _, home = env
+    container = {"name": "srv", "image": IMAGE, "command": ["python", "-c", SERVER], "args": ["--port=5000"],
+                 "ports": [{"containerPort": 5000}],
+                 "readinessProbe": {"httpGet": {"path": "/", "port": 5000}}}
+    await cluster.apply(_workload("Deployment", "srv", [container], replicas=1))
+
+    async def ready():
+        st = (await cluster.get(protocol.DEPLOYMENT, "srv")).get("status") or {}
+        return st.get("readyReplicas") == 1 and st
+
+    status = await _until("the Deployment to be ready", ready)
+    assert status["availableReplicas"] == 1 and status["updatedReplicas"] == 1
+    pod = (await cluster.list(protocol.POD, "default", labels={"kaito.sh/workspace": "srv"})).items[0]
+    port = json.loads(pod["metadata"]["annotations"]["kaito.sh/local-ports"])["5000"]
+    assert port != 5000 and processes.is_port_open(port)
+    assert pod["spec"]["nodeName"] == "local-c-0" and pod["status"]["phase"] == "Running"
+    assert len(processes.find_strays(home)) == 1
+
+    await cluster.delete(protocol.DEPLOYMENT, "srv", "default")
+    await _until("the process to stop", lambda: _async(not processes.find_strays(home)))
+    assert not processes.is_port_open(port)
+
+    async def pod_gone():
+        return not (await cluster.list(protocol.POD, "default")).items
+
+    await _until("the Pod object to go", pod_gone)
+
+
+async def _async(value):
+    return value
+
+
+async def test_job_exit_codes_become_job_status(env):
+    cluster, _, home = env
+    ok = {"name": "ok", "image": IMAGE, "command": ["python", "-c",
+          "import os; open('/mnt/out/result', 'w').write(os.environ['GREETING'] + open('/mnt/config/k').read())"],
+          "env": [{"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}}],
+          "volumeMounts": [{"name": "out", "mountPath": "/mnt/out"}, {"name": "config", "mountPath": "/mnt/config"}]}
+    await cluster.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "default"},
+                         "data": {"greeting": "hello ", "k": "world"}})
+    await cluster.apply(_workload("Job", "good", [ok], backoffLimit=0, pod={
+        "restartPolicy": "Never",
+        "volumes": [{"name": "out", "hostPath": {"path": "/results"}}, {"name": "config", "configMap": {"name": "cfg"}}]}))
+    bad = {"name": "bad", "image": IMAGE, "command": ["python", "-c", "import sys; sys.exit(3)"]}
+    await cluster.apply(_workload("Job", "bad", [bad], backoffLimit=1, pod={"restartPolicy": "Never"}))
+
+    async def finished(name):
+        st = (await cluster.get(protocol.JOB, name)).get("status") or {}
+        return st if st.get("conditions") else None
+
+    good = await _until("the good Job", lambda: finished("good"))
+    assert good["succeeded"] == 1 and good["conditions"][0]["type"] == "Complete"
+    assert (home / "volumes" / "hostpath" / "results" / "result").read_text() == "hello world"
+    failed = await _until("the bad Job", lambda: finished("bad"))
+    assert failed["failed"] == 2 and failed["conditions"][0]["type"] == "Failed"  # backoffLimit 1 → 2 tries
+    assert "exited with code 3" in failed["conditions"][0]["message"]
+
+
+async def test_crashing_container_restarts_with_backoff(env):
+    cluster, runner, _ = env
+    crash = {"name": "crash", "image": IMAGE, "command": ["python", "-c", "raise SystemExit(1)"]}
+    await cluster.apply(_workload("Deployment", "crash", [crash], replicas=1))
+
+    async def restarted():
+        pods = (await cluster.list(protocol.POD, "default", labels={"kaito.sh/workspace": "crash"})).items
+        counts = [c["restartCount"] for p in pods for c in (p.get("status") or {}).get("containerStatuses") or []]
+        return counts and counts[0] >= 2
+
+    await _until("two restarts", restarted)
+    assert (await cluster.get(protocol.DEPLOYMENT, "crash"))["status"]["readyReplicas"] == 0
+
+
+async def test_foreign_image_gets_a_condition_and_no_process(env):
+    cluster, _, home = env
+    await cluster.apply(_workload("Deployment", "web", [{"name": "web", "image": "nginx:1.27"}], replicas=1))
+
+    async def condition():
+        conds = ((await cluster.get(protocol.DEPLOYMENT, "web")).get("status") or {}).get("conditions") or []
+        return next((c for c in conds if c["type"] == "Progressing" and c["status"] == "False"), None)
+
+    cond = await _until("the Progressing=False condition", condition)
+    assert cond["reason"] == "ImageNeedsCluster" and "nginx:1.27" in cond["message"]
+    assert processes.find_strays(home) == {}
+    events = (await cluster.list(protocol.EVENT, "default")).items
+    assert any(e["reason"] == "ImageNeedsCluster" for e in events)
+
+
+async def test_pods_wait_for_a_matching_node(env):
+    cluster, _, _ = env
+    other = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "apps", "operator": "In", "values": ["elsewhere"]}]}]}}}
+    container = {"name": "x", "image": IMAGE, "command": [sys.executable, "-c", "print(1)"]}
+    await cluster.apply(_workload("Job", "nowhere", [container], pod={"affinity": other, "restartPolicy": "Never"}))
+
+    async def pending():
+        pods = (await cluster.list(protocol.POD, "default", labels={"kaito.sh/workspace": "nowhere"})).items
+        return pods and pods[0]["status"].get("reason") == "Unschedulable" and pods[0]
+
+    pod = await _until("an Unschedulable pod", pending)
+    assert pod["status"]["phase"] == "Pending"
+    with pytest.raises(errors.NotFound):
+        await cluster.get(protocol.NODE, "local-nowhere")

@@ -1,0 +1,139 @@
+"""The local runner's pure translation of pod templates, and the local provisioner's Node objects."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from kaito.cluster.local import pods, provisioner
+
+
+def _lookup(data):
+    return lambda kind, namespace, name: data.get((kind, namespace, name))
+
+
+def test_runtime_command_becomes_a_local_command_line():
+    container = {"name": "ws", "image": "x/kaito-runtime:1", "command": ["python", "-m", "kaito.runtime.inference"],
+                 "args": ["--model=org/m", "--device=cuda", "--host=0.0.0.0", "--port=5000",
+                          "--adapters-dir=/mnt/adapter"]}
+    argv = pods.build_argv(container, {"/mnt/adapter": "/state/adapters"}, ports={5000: 41000}, has_gpu=False)
+    assert argv == [sys.executable, "-m", "kaito.runtime.inference", "--model=org/m", "--device=cpu",
+                    "--host=127.0.0.1", "--port=41000", "--adapters-dir=/state/adapters"]
+    on_gpu = pods.build_argv(container, {}, ports={}, has_gpu=True)
+    assert "--device=cuda" in on_gpu and "--port=5000" in on_gpu
+
+
+def test_shell_commands_run_through_sh_with_paths_rewritten_once():
+    container = {"command": ["/bin/sh", "-c", "mkdir -p /mnt/adapter/a && cp -r /data/* /mnt/adapter/a"]}
+    mapping = {"/mnt/adapter": "/home/v/adapter-volume", "/data": "/home/img/data"}
+    argv = pods.build_argv(container, mapping, ports={}, has_gpu=False)
+    assert argv == ["/bin/sh", "-c", "mkdir -p /home/v/adapter-volume/a && cp -r /home/img/data/* /home/v/adapter-volume/a"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("/mnt/data", "/L/mnt-data"),            # the longer mount wins over /data
+    ("--data=/mnt/data/x.jsonl", "--data=/L/mnt-data/x.jsonl"),
+    ("/data-volume", "/data-volume"),         # not the /data folder
+    ("/x/data", "/x/data"),                   # not at the start of a path
+    ("/data", "/L/data"),
+])
+def test_path_rewriting_respects_path_boundaries(text, expected):
+    assert pods.rewrite_paths(text, {"/data": "/L/data", "/mnt/data": "/L/mnt-data"}) == expected
+
+
+def test_image_folders():
+    root = Path("/i")
+    assert pods.build_image_dir(root, "reg.io/a/b:1.0") == Path("/i/reg.io/a/b/1.0")
+    assert pods.build_image_dir(root, "reg.io:5000/a/b") == Path("/i/reg.io:5000/a/b/latest")
+    assert pods.build_image_dir(root, "a/b@sha256:abc") == Path("/i/a/b/sha256-abc")
+
+
+def test_containers_are_classified(tmp_path):
+    (tmp_path / "reg.io" / "adapters" / "x" / "1").mkdir(parents=True)
+
+    def way(image, push=False):
+        return pods.classify_container({"image": image}, is_runtime_image=lambda i: "kaito-runtime" in i,
+                                       images_root=tmp_path, is_push_sidecar=push)
+
+    assert way("mcr/aks/kaito/kaito-runtime:0.1") == "runtime"
+    assert way("reg.io/adapters/x:1") == "local-image"
+    assert way("gcr.io/crane:debug", push=True) == "local-push"
+    assert way("nginx:1.27") == "needs-cluster"
+
+
+def test_node_affinity_and_selector():
+    node = {"metadata": {"labels": {"apps": "phi", "kubernetes.io/os": "linux"}}}
+    term = lambda *exprs: {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {  # noqa: E731
+        "nodeSelectorTerms": [{"matchExpressions": list(exprs)}]}}}}
+    assert pods.node_fits(term({"key": "apps", "operator": "In", "values": ["phi"]}), node)
+    assert not pods.node_fits(term({"key": "apps", "operator": "In", "values": ["falcon"]}), node)
+    assert not pods.node_fits(term({"key": "apps", "operator": "NotIn", "values": ["phi"]}), node)
+    assert pods.node_fits(term({"key": "gpu", "operator": "DoesNotExist"}), node)
+    assert not pods.node_fits({"nodeSelector": {"kubernetes.io/os": "windows"}}, node)
+    assert pods.node_fits({}, node)
+
+
+def test_env_resolves_references_and_names_what_is_missing():
+    data = {("Secret", "ns", "hf"): {"token": "s3cret"}, ("ConfigMap", "ns", "cfg"): {"A": "1"}}
+    container = {"envFrom": [{"configMapRef": {"name": "cfg"}}],
+                 "env": [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}},
+                         {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                         {"name": "B", "value": "$(A)-x"}]}
+    assert pods.build_env(container, "ns", "p-0", _lookup(data)) == {"A": "1", "HF_TOKEN": "s3cret", "POD": "p-0",
+                                                                      "B": "1-x"}
+    missing = {"env": [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k"}}}]}
+    with pytest.raises(pods.PodConfigError, match="'k' of Secret 'nope'"):
+        pods.build_env(missing, "ns", "p", _lookup({}))
+
+
+def test_volumes_map_to_state_folders(tmp_path):
+    spec = {"volumes": [{"name": "scratch", "emptyDir": {}},
+                        {"name": "host", "hostPath": {"path": "/etc/models"}},
+                        {"name": "pvc", "persistentVolumeClaim": {"claimName": "adapters"}},
+                        {"name": "cfg", "configMap": {"name": "tc"}},
+                        {"name": "docker", "projected": {"sources": [{"secret": {"name": "push", "items": [
+                            {"key": ".dockerconfigjson", "path": "config.json"}]}}]}}]}
+    data = {("ConfigMap", "ns", "tc"): {"training_config.yaml": "a: 1"},
+            ("Secret", "ns", "push"): {".dockerconfigjson": "{}"}}
+    plan = pods.plan_volumes(spec, volumes_root=tmp_path, namespace="ns", pod_name="p", lookup=_lookup(data))
+    assert plan.dirs["scratch"] == tmp_path / "pods" / "ns" / "p" / "scratch"
+    assert plan.dirs["host"] == tmp_path / "hostpath" / "etc" / "models"  # sandboxed, never the real /etc
+    assert plan.dirs["pvc"] == tmp_path / "pvc" / "ns" / "adapters"
+    assert plan.files[plan.dirs["cfg"] / "training_config.yaml"] == "a: 1"
+    assert plan.files[plan.dirs["docker"] / "config.json"] == "{}"
+    with pytest.raises(pods.PodConfigError, match="needs a cluster"):
+        pods.plan_volumes({"volumes": [{"name": "n", "nfs": {}}]}, volumes_root=tmp_path, namespace="ns",
+                          pod_name="p", lookup=_lookup({}))
+
+
+MACHINE = provisioner.MachineFacts("host", 8, 32 * 2**30, (provisioner.GPUInfo("NVIDIA-A100", 81920),))
+CLAIM = {"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+         "metadata": {"name": "ws1-0", "labels": {"apps": "phi", "kaito.sh/workspace": "ws"}},
+         "spec": {"requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "In",
+                                    "values": ["Standard_NC6s_v3"]}],
+                  "taints": [{"key": "sku", "value": "gpu", "effect": "NoSchedule"}]}}
+
+
+def test_node_for_a_claim_describes_this_machine():
+    node = provisioner.build_node(CLAIM, MACHINE)
+    node_labels = node["metadata"]["labels"]
+    assert node["metadata"]["name"] == "local-ws1-0"
+    assert node_labels["apps"] == "phi" and node_labels["kaito.sh/workspace"] == "ws"
+    assert node_labels["node.kubernetes.io/instance-type"] == "Standard_NC6s_v3"
+    assert node_labels["kubernetes.io/hostname"] == "local-ws1-0"
+    assert node_labels["nvidia.com/gpu.count"] == "1" and node_labels["nvidia.com/gpu.product"] == "NVIDIA-A100"
+    status = provisioner.build_node_status(MACHINE)
+    assert status["capacity"]["nvidia.com/gpu"] == "1" and status["capacity"]["cpu"] == "8"
+    claim_status = provisioner.build_claim_status(CLAIM, "local-ws1-0", MACHINE)
+    ready = next(c for c in claim_status["conditions"] if c["type"] == "Ready")
+    assert "Standard_NC6s_v3 cannot be honoured" in ready["message"] and "1 × NVIDIA-A100" in ready["message"]
+    cpu_only = provisioner.build_node(CLAIM, provisioner.MachineFacts("h", 2, 2**30))
+    assert "nvidia.com/gpu.count" not in cpu_only["metadata"]["labels"]
+
+
+def test_nvidia_smi_output_is_parsed():
+    text = "NVIDIA H100 80GB HBM3, 81559\nNVIDIA H100 80GB HBM3, 81559\n\n"
+    assert provisioner.parse_nvidia_smi(text) == (provisioner.GPUInfo("NVIDIA-H100-80GB-HBM3", 81559),) * 2
+    assert provisioner.parse_nvidia_smi("garbage") == ()
