@@ -319,7 +319,8 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
                     if matches(key, ns, obj):
                         await send(typ, obj)
                 try:
-                    await asyncio.wait_for(changed.wait(), max(0.0, deadline - loop.time()))
+                    async with asyncio.timeout_at(deadline):
+                        await changed.wait()
                 except TimeoutError:
                     break
         except (ConnectionResetError, asyncio.CancelledError):

@@ -126,3 +126,24 @@ async def test_watch_ends_when_the_cluster_closes(tmp_path) -> None:
     await c.close()
     await asyncio.wait_for(task, 2)
     assert received == []
+
+
+async def test_a_cancelled_watch_always_stops_even_when_a_write_races_the_cancel(local_cluster) -> None:
+    # On Python 3.11, asyncio.wait_for can swallow a cancellation that races with the awaited
+    # event; a watch built on it then never ends and whoever awaits its task hangs.
+    c = local_cluster
+    for i in range(60):
+        started = asyncio.Event()
+
+        async def follow(started: asyncio.Event = started) -> None:
+            started.set()
+            async for _ in c.watch(DEPLOYMENT, resource_version="0"):
+                pass
+
+        task = asyncio.create_task(follow())
+        await started.wait()
+        await asyncio.sleep(0.001 * (i % 5))
+        await c.apply(make_deployment("a", replicas=i + 1))
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        assert task in done, f"watch ignored its cancellation on round {i}"

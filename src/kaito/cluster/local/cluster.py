@@ -123,8 +123,11 @@ class LocalCluster:
                 if _labels_match(obj, labels):
                     yield WatchEvent(typ, obj)  # type: ignore[arg-type]
             if not rows:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+                # that races with the event being set, and a watch must always stop when cancelled.
                 try:
-                    await asyncio.wait_for(changed.wait(), self.poll_interval)
+                    async with asyncio.timeout(self.poll_interval):
+                        await changed.wait()
                 except TimeoutError:
                     pass
 
