@@ -323,8 +323,8 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
                         await changed.wait()
                 except TimeoutError:
                     break
-        except (ConnectionResetError, asyncio.CancelledError):
-            return response
+        except ConnectionResetError:
+            return response  # the client went away; cancellation (server shutdown) propagates
         await response.write_eof()
         return response
 
