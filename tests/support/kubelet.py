@@ -102,49 +102,39 @@ class FakeKubelet:
         """Launch every NodeClaim without a node; delete nodes whose NodeClaim is gone."""
         changed = 0
         claims = (await self.cluster.list(protocol.NODECLAIM)).items
-        live = set()
+        live = {f"node-{c['metadata']['name']}" for c in claims}
         for claim in claims:
-            name = claim["metadata"]["name"]
-            node_name = f"node-{name}"
-            live.add(node_name)
-            if claim["metadata"].get("deletionTimestamp"):
-                continue
-            if (claim.get("status") or {}).get("nodeName") or (claim.get("status") or {}).get("conditions"):
-                continue
-            if name in self.fail_launch:
-                await self._claim_status(
-                    claim,
-                    {
-                        "conditions": [
-                            _cond("Launched", "False", reason="LaunchFailed", message=self.fail_launch[name])
-                        ]
-                    },
-                )
-                changed += 1
-                continue
-            instance_type = _requirement(claim, "node.kubernetes.io/instance-type")
-            node_labels = {**(claim["metadata"].get("labels") or {})}
-            await self.add_node(node_name, node_labels, instance_type=instance_type, gpu=self.gpu)
-            await self._claim_status(
-                claim,
-                {
-                    "nodeName": node_name,
-                    "providerID": f"fake://{node_name}",
-                    "conditions": [
-                        _cond("Launched"),
-                        _cond("Registered"),
-                        _cond("Initialized"),
-                        _cond("Ready"),
-                    ],
-                },
-            )
-            changed += 1
+            changed += await self.launch(claim)
         for node in (await self.cluster.list(protocol.NODE)).items:
             name = node["metadata"]["name"]
             if name.startswith("node-ws") and name not in live:
                 await self._delete(protocol.NODE, name)
                 changed += 1
         return changed
+
+    async def launch(self, claim: Mapping) -> int:
+        """Turn one pending NodeClaim into a Ready GPU node (or a launch failure); 1 if it acted."""
+        name = claim["metadata"]["name"]
+        node_name = f"node-{name}"
+        status = claim.get("status") or {}
+        if claim["metadata"].get("deletionTimestamp") or status.get("nodeName") or status.get("conditions"):
+            return 0
+        if name in self.fail_launch:
+            failed = _cond("Launched", "False", reason="LaunchFailed", message=self.fail_launch[name])
+            await self._claim_status(claim, {"conditions": [failed]})
+            return 1
+        instance_type = _requirement(claim, "node.kubernetes.io/instance-type")
+        node_labels = {**(claim["metadata"].get("labels") or {})}
+        await self.add_node(node_name, node_labels, instance_type=instance_type, gpu=self.gpu)
+        await self._claim_status(
+            claim,
+            {
+                "nodeName": node_name,
+                "providerID": f"fake://{node_name}",
+                "conditions": [_cond("Launched"), _cond("Registered"), _cond("Initialized"), _cond("Ready")],
+            },
+        )
+        return 1
 
     async def _claim_status(self, claim: Mapping, status: dict) -> None:
         body = {
@@ -167,27 +157,35 @@ class FakeKubelet:
         changed = 0
         for kind in (protocol.DEPLOYMENT, protocol.STATEFULSET):
             for obj in (await self.cluster.list(kind, namespace)).items:
-                meta, st = obj["metadata"], obj.get("status") or {}
-                replicas = int((obj.get("spec") or {}).get("replicas", 1))
-                generation = int(meta.get("generation") or 1)
-                want = {
-                    "observedGeneration": generation,
-                    "replicas": replicas,
-                    "updatedReplicas": replicas,
-                    "readyReplicas": replicas,
-                    "availableReplicas": replicas,
-                }
-                if all(st.get(k) == v for k, v in want.items()):
-                    continue
-                body = {
-                    "apiVersion": obj["apiVersion"],
-                    "kind": obj["kind"],
-                    "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-                    "status": want,
-                }
-                await self.cluster.apply_status(body, field_manager=WORKLOAD_CONTROLLER)
-                changed += 1
+                changed += await self.mark_ready(obj)
         return changed
+
+    async def mark_ready(self, obj: Mapping) -> int:
+        """One Deployment/StatefulSet rolled out and ready; 1 if its status had to change."""
+        meta, st = obj["metadata"], obj.get("status") or {}
+        if meta.get("deletionTimestamp"):
+            return 0
+        replicas = int((obj.get("spec") or {}).get("replicas", 1))
+        want = {
+            "observedGeneration": int(meta.get("generation") or 1),
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+        }
+        if all(st.get(k) == v for k, v in want.items()):
+            return 0
+        body = {
+            "apiVersion": obj["apiVersion"],
+            "kind": obj["kind"],
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+            "status": want,
+        }
+        try:
+            await self.cluster.apply_status(body, field_manager=WORKLOAD_CONTROLLER)
+        except errors.NotFound:
+            return 0
+        return 1
 
     async def _job_status(self, job: Mapping, status: dict) -> None:
         meta = job["metadata"]
