@@ -36,7 +36,10 @@ def _labels_match(obj: Object, labels: Mapping[str, str] | None) -> bool:
 
 
 class LocalCluster:
-    """The embedded cluster's API: an SQLite file at `path`, shareable between processes."""
+    """The embedded cluster's API: an SQLite file at `path`, shareable between processes.
+
+    Use one instance per event loop (its wake-up event belongs to the loop that first waits).
+    """
 
     def __init__(
         self,
