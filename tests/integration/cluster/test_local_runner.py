@@ -178,3 +178,33 @@ async def test_pods_wait_for_a_matching_node(env):
     assert pod["status"]["phase"] == "Pending"
     with pytest.raises(errors.NotFound):
         await cluster.get(protocol.NODE, "local-nowhere")
+
+
+async def test_new_template_replaces_the_pod(env):
+    cluster, _, home = env
+
+    def deployment(version: str) -> dict:
+        container = {"name": "srv", "image": IMAGE, "command": ["python", "-c", SERVER], "args": ["--port=5000"],
+                     "env": [{"name": "VERSION", "value": version}], "ports": [{"containerPort": 5000}],
+                     "readinessProbe": {"httpGet": {"path": "/", "port": 5000}}}
+        return _workload("Deployment", "roll", [container], replicas=1)
+
+    async def ready_pod():
+        pods = (await cluster.list(protocol.POD, "default", labels={"kaito.sh/workspace": "roll"})).items
+        ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
+                                        for c in (p.get("status") or {}).get("conditions") or [])]
+        return len(pods) == 1 and ready and ready[0]["metadata"]["name"]
+
+    await cluster.apply(deployment("1"))
+    first = await _until("the first pod", ready_pod)
+    before = set(processes.find_strays(home))
+    await cluster.apply(deployment("2"))
+
+    async def replaced():
+        name = await ready_pod()
+        return name if name and name != first else None
+
+    second = await _until("the replacement pod", replaced)
+    assert second.startswith("roll-") and second != first
+    after = set(processes.find_strays(home))
+    assert len(after) == 1 and not after & before
