@@ -54,6 +54,7 @@ def test_inference_workspace_from_apply_to_delete(local_cluster, tiny_model):
     assert len(kaito.pod_processes()) == 1
     described = kaito("describe", "workspace", "tiny", check=True).stdout
     assert endpoint in described and "WorkloadApplied" in described
+    assert "cannot be honoured by the local cluster" in described  # the LocalNode event
 
     deleted = kaito("delete", "workspace", "tiny", timeout=150)
     assert deleted.returncode == 0, deleted.stderr

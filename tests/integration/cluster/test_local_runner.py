@@ -73,6 +73,19 @@ async def test_nodeclaim_gets_a_ready_local_node_and_claim_status(env):
     assert any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
     claim = await cluster.get(protocol.NODECLAIM, "c-0")
     assert claim["status"]["nodeName"] == "local-c-0"
+    assert "cannot be honoured by the local cluster" in claim["status"]["conditions"][0]["message"]
+
+
+async def test_deleted_nodeclaim_loses_its_node_and_finalizer(env):
+    cluster, _, _ = env
+    prov = LocalProvisioner(cluster, MachineFacts("host", 2, 2**30))
+    await cluster.delete(protocol.NODECLAIM, "c-0")
+    assert (await cluster.get(protocol.NODECLAIM, "c-0"))["metadata"]["deletionTimestamp"]  # held by the finalizer
+    await prov.sync()
+    with pytest.raises(errors.NotFound):
+        await cluster.get(protocol.NODE, "local-c-0")
+    with pytest.raises(errors.NotFound):
+        await cluster.get(protocol.NODECLAIM, "c-0")
 
 
 async def test_deployment_serves_on_a_local_port_and_stops_when_deleted(env):

@@ -213,6 +213,7 @@ class LocalProvisioner:
                                              "status": build_node_status(self.machine)},
                                             field_manager=FIELD_MANAGER)
             log.info("node %s launched for NodeClaim %s", node_name, meta["name"])
+            await self._tell_workspace(claim, node_name)
             changed += 1
         if (claim.get("status") or {}).get("nodeName") != node_name:
             await self.cluster.apply_status({"apiVersion": claim["apiVersion"], "kind": claim["kind"],
@@ -221,6 +222,17 @@ class LocalProvisioner:
                                             field_manager=FIELD_MANAGER)
             changed += 1
         return changed
+
+    async def _tell_workspace(self, claim: Mapping[str, Any], node_name: str) -> None:
+        """An Event on the claim's Workspace: `kaito describe` shows what the machine really offers."""
+        claim_labels = claim["metadata"].get("labels") or {}
+        name, namespace = claim_labels.get("kaito.sh/workspace"), claim_labels.get("kaito.sh/workspacenamespace")
+        if not name or not namespace:
+            return
+        message = build_claim_status(claim, node_name, self.machine)["conditions"][0]["message"]
+        involved = {"apiVersion": protocol.WORKSPACE.api_version, "kind": protocol.WORKSPACE.kind,
+                    "metadata": {"name": name, "namespace": namespace}}
+        await self.cluster.emit_event(involved, "Normal", "LocalNode", f"node {node_name}: {message}")
 
     async def _terminate(self, claim: Mapping[str, Any], node_name: str) -> int:
         changed = await self._delete_node(node_name)
