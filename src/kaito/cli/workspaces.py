@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -356,88 +355,6 @@ async def _delete(name: str, namespace: str, wait: bool, timeout: float, kubecon
         await cluster.close()
 
 
-# -- local-only: logs, endpoint, chat ----------------------------------------------------------------
-
-
-async def _local_endpoint(name: str, namespace: str, home) -> str:
-    cluster, _ = _open(None, None, home)
-    try:
-        await _workspace(cluster, name, namespace)
-        endpoint = build_endpoint(await _pods_of(cluster, name, namespace))
-    finally:
-        await cluster.close()
-    if endpoint is None:
-        raise CliError(f"workspace {name} has no ready model server yet (see `kaito describe workspace {name}`)")
-    return endpoint
-
-
-async def _endpoint(name: str, namespace: str, home) -> int:
-    typer.echo(await _local_endpoint(name, namespace, home))
-    return 0
-
-
-async def _logs(name: str, namespace: str, follow: bool, home) -> int:
-    cluster, _ = _open(None, None, home)
-    try:
-        await _workspace(cluster, name, namespace)
-        pods = await _pods_of(cluster, name, namespace)
-    finally:
-        await cluster.close()
-    paths = [Path(p["metadata"].get("annotations", {}).get("kaito.sh/local-log", "")) for p in pods]
-    paths = [p for p in paths if p.name and p.exists()]
-    if not paths:
-        raise CliError(f"workspace {name} has no pod logs yet")
-    offsets = {}
-    for path in paths:
-        data = path.read_bytes()
-        sys.stdout.write(data.decode(errors="replace"))
-        offsets[path] = len(data)
-    sys.stdout.flush()
-    while follow:
-        await asyncio.sleep(0.5)
-        for path in paths:
-            with open(path, "rb") as f:
-                f.seek(offsets[path])
-                chunk = f.read()
-            offsets[path] += len(chunk)
-            sys.stdout.write(chunk.decode(errors="replace"))
-        sys.stdout.flush()
-    return 0
-
-
-async def _chat(name: str, prompt: str | None, namespace: str, max_tokens: int, home) -> int:
-    import httpx
-
-    endpoint = await _local_endpoint(name, namespace, home)
-    async with httpx.AsyncClient(base_url=endpoint, timeout=300) as client:
-        models = (await client.get("/v1/models")).json().get("data") or []
-        model = models[0]["id"] if models else name
-        history: list[dict[str, str]] = []
-
-        async def ask(text: str) -> str:
-            history.append({"role": "user", "content": text})
-            resp = await client.post("/v1/chat/completions", json={"model": model, "messages": history,
-                                                                    "max_tokens": max_tokens})
-            if resp.status_code != 200:
-                raise CliError(f"the model server answered {resp.status_code}: {resp.text[:300]}")
-            answer = resp.json()["choices"][0]["message"]["content"]
-            history.append({"role": "assistant", "content": answer})
-            return answer
-
-        if prompt is not None:
-            typer.echo(await ask(prompt))
-            return 0
-        typer.echo(f"chatting with {model} at {endpoint}; an empty line or Ctrl-D ends", err=True)
-        while True:
-            try:
-                text = await asyncio.to_thread(input, "> ")
-            except EOFError:
-                return 0
-            if not text.strip():
-                return 0
-            typer.echo(await ask(text))
-
-
 def _check_resource(resource: str) -> None:
     if resource.lower() not in RESOURCE_NAMES:
         typer.echo(f"kaito: unknown resource type {resource!r}: only workspaces are served here", err=True)
@@ -445,6 +362,8 @@ def _check_resource(resource: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from kaito.cli import workspace_access
+
     @app.command("apply")
     def apply(
         filename: list[str] = typer.Option(..., "-f", "--filename", help="YAML file, directory or - (repeatable)"),
@@ -497,16 +416,16 @@ def register(app: typer.Typer) -> None:
     def logs(name: str = typer.Argument(...), follow: bool = typer.Option(False, "-f", "--follow"),
              namespace: str = NamespaceOption, home: Path = HomeOption) -> None:
         """Logs of a Workspace's pods on the local cluster."""
-        _run(_logs, name, namespace, follow, home)
+        _run(workspace_access.run_logs, name, namespace, follow, home)
 
     @app.command("endpoint")
     def endpoint(name: str = typer.Argument(...), namespace: str = NamespaceOption, home: Path = HomeOption) -> None:
         """The local URL of a Workspace's model server (OpenAI API under /v1)."""
-        _run(_endpoint, name, namespace, home)
+        _run(workspace_access.run_endpoint, name, namespace, home)
 
     @app.command("chat")
     def chat(name: str = typer.Argument(...), prompt: str = typer.Argument(None, help="omit for a conversation"),
              namespace: str = NamespaceOption, max_tokens: int = typer.Option(128, "--max-tokens"),
              home: Path = HomeOption) -> None:
         """Send a chat message to a Workspace's model (or chat interactively)."""
-        _run(_chat, name, prompt, namespace, max_tokens, home)
+        _run(workspace_access.run_chat, name, prompt, namespace, max_tokens, home)

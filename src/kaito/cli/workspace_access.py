@@ -1,0 +1,97 @@
+"""`kaito logs`, `kaito endpoint`, `kaito chat`: reaching a Workspace's pods on the local cluster.
+
+The endpoint is the local port the runner gave the model server's port 5000 (recorded on its Pod);
+`chat` speaks the OpenAI API of that endpoint with httpx (the `openai` package is not a dependency
+of the base install); `logs` reads the pod log files the runner writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import typer
+
+from kaito.cli.workspaces import CliError, _open, _pods_of, _workspace, build_endpoint
+
+
+async def _local_endpoint(name: str, namespace: str, home) -> str:
+    cluster, _ = _open(None, None, home)
+    try:
+        await _workspace(cluster, name, namespace)
+        endpoint = build_endpoint(await _pods_of(cluster, name, namespace))
+    finally:
+        await cluster.close()
+    if endpoint is None:
+        raise CliError(f"workspace {name} has no ready model server yet (see `kaito describe workspace {name}`)")
+    return endpoint
+
+
+async def run_endpoint(name: str, namespace: str, home) -> int:
+    typer.echo(await _local_endpoint(name, namespace, home))
+    return 0
+
+
+async def run_logs(name: str, namespace: str, follow: bool, home) -> int:
+    cluster, _ = _open(None, None, home)
+    try:
+        await _workspace(cluster, name, namespace)
+        pods = await _pods_of(cluster, name, namespace)
+    finally:
+        await cluster.close()
+    paths = [Path(p["metadata"].get("annotations", {}).get("kaito.sh/local-log", "")) for p in pods]
+    paths = [p for p in paths if p.name and p.exists()]
+    if not paths:
+        raise CliError(f"workspace {name} has no pod logs yet")
+    offsets = {}
+    for path in paths:
+        data = path.read_bytes()
+        sys.stdout.write(data.decode(errors="replace"))
+        offsets[path] = len(data)
+    sys.stdout.flush()
+    while follow:
+        await asyncio.sleep(0.5)
+        for path in paths:
+            with open(path, "rb") as f:
+                f.seek(offsets[path])
+                chunk = f.read()
+            offsets[path] += len(chunk)
+            sys.stdout.write(chunk.decode(errors="replace"))
+        sys.stdout.flush()
+    return 0
+
+
+async def run_chat(name: str, prompt: str | None, namespace: str, max_tokens: int, home) -> int:
+    import httpx
+
+    endpoint = await _local_endpoint(name, namespace, home)
+    async with httpx.AsyncClient(base_url=endpoint, timeout=300) as client:
+        models = (await client.get("/v1/models")).json().get("data") or []
+        model = models[0]["id"] if models else name
+        history: list[dict[str, str]] = []
+
+        async def ask(text: str) -> str:
+            history.append({"role": "user", "content": text})
+            resp = await client.post("/v1/chat/completions", json={"model": model, "messages": history,
+                                                                    "max_tokens": max_tokens})
+            if resp.status_code != 200:
+                raise CliError(f"the model server answered {resp.status_code}: {resp.text[:300]}")
+            answer = resp.json()["choices"][0]["message"]["content"]
+            history.append({"role": "assistant", "content": answer})
+            return answer
+
+        if prompt is not None:
+            typer.echo(await ask(prompt))
+            return 0
+        typer.echo(f"chatting with {model} at {endpoint}; an empty line or Ctrl-D ends", err=True)
+        while True:
+            try:
+                text = await asyncio.to_thread(input, "> ")
+            except EOFError:
+                return 0
+            if not text.strip():
+                return 0
+            typer.echo(await ask(text))
+
+
