@@ -55,6 +55,9 @@ def test_bad_input_is_refused_before_anything_is_written(local_cluster, tiny_mod
 
     missing = kaito("apply", "-f", str(kaito.home.parent / "nope.yaml"))
     assert missing.returncode == 1 and "nope.yaml" in missing.stderr
+    assert kaito("get", "pods").returncode == 2  # only workspaces are served
+    again = kaito("up", "--detach", check=True)
+    assert "already runs" in again.stdout  # one control plane per state directory
 
 
 def test_foreign_image_written_past_the_cli_gets_a_clear_condition(local_cluster):
