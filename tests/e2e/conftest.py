@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+
+
+def pytest_collection_modifyitems(items):
+    """Everything here runs whole `kaito` processes: mark it so `-m "not e2e"` can leave it out."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.slow)
 
 
 @dataclass
