@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 
-
 def pytest_collection_modifyitems(items):
     """Everything here runs whole `kaito` processes: mark it so `-m "not e2e"` can leave it out."""
     here = Path(__file__).parent
