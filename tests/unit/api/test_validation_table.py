@@ -14,7 +14,7 @@ import pytest
 
 from kaito.api.errors import errors_only
 from kaito.api.v1alpha1 import Workspace
-from kaito.api.validation import validate_workspace
+from kaito.api.validation import UrlPolicy, validate_workspace
 from tests.unit.api.factories import DELETE, adapter, ws
 from tests.unit.api.fake_facts import FakeFacts
 
@@ -279,10 +279,34 @@ CASES = [
         [(f"{ADAPTERS}[0].source.name", "DNS subdomain")],
     ),
     Case(
-        "adapter-no-image",
+        "adapter-urls",
         "22",
         I(inference__adapters=[{"source": {"name": "a", "urls": ["https://example.com/a"]}}]),
-        [(f"{ADAPTERS}[0].source.image", "must be specified")],
+        [(f"{ADAPTERS}[0].source.urls", "URLs are not supported")],
+    ),
+    Case(
+        "adapter-no-image-nor-volume",
+        "22",
+        I(inference__adapters=[{"source": {"name": "a"}}]),
+        [(f"{ADAPTERS}[0].source.image", "image or volumeSource must be specified")],
+    ),
+    # --- v0.12: an adapter from a volume
+    Case(
+        "adapter-volume",
+        "22",
+        I(inference__adapters=[{"source": {"name": "a", "volumeSource": {"persistentVolumeClaim": {"claimName": "x"}}}}]),
+    ),
+    Case(
+        "adapter-volume-and-image",
+        "22",
+        I(inference__adapters=[{"source": {"name": "a", "image": "r.io/a/b:1", "volumeSource": {"emptyDir": {}}}}]),
+        [(f"{ADAPTERS}[0].source", "exactly one of image or volumeSource")],
+    ),
+    Case(
+        "adapter-volume-empty",
+        "22",
+        I(inference__adapters=[{"source": {"name": "a", "volumeSource": {}}}]),
+        [(f"{ADAPTERS}[0].source.volumeSource", "one volume type")],
     ),
     Case(
         "adapter-image-uppercase",
@@ -338,11 +362,26 @@ CASES = [
         T(tuning__input={"urls": ["https://e.com/a"], "image": "r.io/d/s:1"}),
         [(INPUT, "exactly one")],
     ),
+    # --- v0.12: volumes are data sources (v0.3.2 said "not implemented yet")
+    Case("input-volume", "ds", T(tuning__input={"volumeSource": {"persistentVolumeClaim": {"claimName": "d"}}})),
+    Case("input-volume-named", "ds", T(tuning__input={"name": "in", "volumeSource": {"hostPath": {"path": "/d"}}})),
     Case(
-        "input-volume",
+        "input-volume-and-urls",
         "ds",
-        T(tuning__input={"volumeSource": {"emptyDir": {}}}),
-        [(f"{INPUT}.volumeSource", "not supported")],
+        T(tuning__input={"urls": ["https://e.com/a"], "volumeSource": {"emptyDir": {}}}),
+        [(INPUT, "exactly one")],
+    ),
+    Case(
+        "input-volume-empty",
+        "ds",
+        T(tuning__input={"volumeSource": {}}),
+        [(f"{INPUT}.volumeSource", "one volume type")],
+    ),
+    Case(
+        "input-volume-two-kinds",
+        "ds",
+        T(tuning__input={"volumeSource": {"emptyDir": {}, "hostPath": {"path": "/d"}}}),
+        [(f"{INPUT}.volumeSource", "exactly one volume type, got emptyDir, hostPath")],
     ),
     # --- later rule: URL inputs (SSRF guard)
     Case(
@@ -408,7 +447,7 @@ CASES = [
     ),
     Case("url-public-ip", "url", T(tuning__input={"urls": ["https://8.8.8.8/data"]})),
     # --- DataDestination (create)
-    Case("output-none", "dd", T(tuning__output={}), [(OUTPUT, "at least one")]),
+    Case("output-none", "dd", T(tuning__output={}), [(OUTPUT, "exactly one of volumeSource or image")]),
     Case(
         "output-no-secret",
         "dd",
@@ -433,11 +472,20 @@ CASES = [
         T(tuning__output__image="r.io/a/Adapter:1"),
         [(f"{OUTPUT}.image", "lowercase")],
     ),
+    # --- v0.12: exactly one of volume or image
+    Case("output-volume", "dd", T(tuning__output={"volumeSource": {"emptyDir": {}}})),
+    Case("output-volume-pvc", "dd", T(tuning__output={"volumeSource": {"persistentVolumeClaim": {"claimName": "r"}}})),
     Case(
-        "output-volume",
+        "output-volume-and-image",
         "dd",
-        T(tuning__output={"volumeSource": {"emptyDir": {}}}),
-        [(f"{OUTPUT}.volumeSource", "not supported")],
+        T(tuning__output__volumeSource={"emptyDir": {}}),
+        [(OUTPUT, "exactly one of volumeSource or image")],
+    ),
+    Case(
+        "output-volume-empty",
+        "dd",
+        T(tuning__output={"volumeSource": {}}),
+        [(f"{OUTPUT}.volumeSource", "one volume type")],
     ),
     # --- rule 19: toggling inference / tuning (UPDATE)
     Case(
@@ -559,18 +607,20 @@ CASES = [
     Case("update-input-urls", "23", T(tuning__input__urls=["https://e.com/other"]), old=T()),
     Case("update-output-image", "23", T(tuning__output__image="r.io/a/other:2"), old=T()),
     Case("update-input-missing", "23", T(tuning__input=DELETE), [(INPUT, "required")], old=T()),
+    Case("update-input-volume", "23", T(tuning__input={"volumeSource": {"emptyDir": {}}}), old=T()),
+    Case("update-output-volume", "23", T(tuning__output={"volumeSource": {"emptyDir": {}}}), old=T()),
     Case(
-        "update-input-volume",
+        "update-output-volume-and-image",
         "23",
-        T(tuning__input={"volumeSource": {"emptyDir": {}}}),
-        [(f"{INPUT}.volumeSource", "not supported")],
+        T(tuning__output__volumeSource={"emptyDir": {}}),
+        [(OUTPUT, "exactly one of volumeSource or image")],
         old=T(),
     ),
     Case(
-        "update-output-volume",
+        "update-input-url-loopback",
         "23",
-        T(tuning__output={"volumeSource": {"emptyDir": {}}}),
-        [(f"{OUTPUT}.volumeSource", "not supported")],
+        T(tuning__input__urls=["http://127.0.0.1:8000/a"]),
+        [(f"{INPUT}.urls[0]", "loopback")],
         old=T(),
     ),
     Case(
@@ -599,6 +649,51 @@ def test_rule(case: Case, facts: FakeFacts) -> None:
     for path, phrase in case.expect:
         hits = [e for e in errors if e.path == path and phrase.lower() in e.message.lower()]
         assert hits, f"rule {case.rule}: no error at {path!r} mentioning {phrase!r}; got {errors}"
+
+
+# `tuning.input.urls` under both URL policies: (url, phrase when strict, phrase on the local cluster);
+# None means admitted. Strict is the default everywhere; the local cluster admits its own addresses
+# but never a metadata service or a link-local address.
+URL_POLICY_CASES = [
+    ("http://127.0.0.1:8000/train.jsonl", "loopback", None),
+    ("http://[::1]:8000/train.jsonl", "loopback", None),
+    ("http://0.0.0.0:8000/train.jsonl", "loopback", None),
+    ("http://localhost:8000/train.jsonl", "localhost", None),
+    ("http://data.localhost/train.jsonl", "localhost", None),
+    ("http://192.168.1.20/train.jsonl", "private", None),
+    ("http://[fd00::1]/train.jsonl", "private", None),
+    ("https://example.com/train.jsonl", None, None),
+    ("http://169.254.169.254/latest/meta-data", "link-local", "link-local"),
+    ("http://[fe80::1]/x", "link-local", "link-local"),
+    ("http://metadata.google.internal/x", "metadata", "metadata"),
+    ("http://224.0.0.1/x", "multicast", "multicast"),
+    ("file:///etc/passwd", "http or https", "http or https"),
+    ("http:///train.jsonl", "no host", "no host"),
+]
+
+
+@pytest.mark.parametrize("policy", [UrlPolicy.PUBLIC_ONLY, UrlPolicy.ALLOW_LOCAL], ids=lambda p: p.value)
+@pytest.mark.parametrize(("url", "strict", "local"), URL_POLICY_CASES, ids=[c[0] for c in URL_POLICY_CASES])
+def test_url_policy(facts: FakeFacts, policy: UrlPolicy, url: str, strict: str | None, local: str | None) -> None:
+    expected = strict if policy is UrlPolicy.PUBLIC_ONLY else local
+    new = Workspace.from_dict(T(tuning__input={"urls": [url]}))
+    for old in (None, Workspace.from_dict(T())):  # CREATE, and UPDATE to this URL
+        errors = errors_only(validate_workspace(new, old, facts=facts, url_policy=policy))
+        if expected is None:
+            assert errors == []
+        else:
+            assert [e.path for e in errors] == [f"{INPUT}.urls[0]"], errors
+            assert expected in errors[0].message
+            assert url in errors[0].message
+
+
+def test_strict_url_errors_say_where_the_address_is_allowed(facts: FakeFacts) -> None:
+    new = Workspace.from_dict(T(tuning__input={"urls": ["http://127.0.0.1:9/a"]}))
+    default = errors_only(validate_workspace(new, facts=facts))
+    assert default == errors_only(validate_workspace(new, facts=facts, url_policy=UrlPolicy.PUBLIC_ONLY))
+    assert "local cluster" in default[0].message
+    metadata = Workspace.from_dict(T(tuning__input={"urls": ["http://169.254.169.254/"]}))
+    assert "local cluster" not in errors_only(validate_workspace(metadata, facts=facts))[0].message
 
 
 def test_table_covers_every_rule_both_ways() -> None:

@@ -11,7 +11,7 @@ from kaito.api import labels
 from kaito.api.errors import FieldError
 from kaito.api.facts import ModelFacts, PresetFacts
 from kaito.api.v1alpha1 import InferenceSpec, LabelSelector, PresetSpec, ResourceSpec, TuningSpec
-from kaito.api.validation import sources
+from kaito.api.validation import names, sources
 
 TUNING_METHODS = ("lora", "qlora")
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
@@ -129,7 +129,9 @@ def validate_inference_create(inf: InferenceSpec, facts: ModelFacts) -> list[Fie
     return errs
 
 
-def validate_tuning_create(tun: TuningSpec, facts: ModelFacts) -> list[FieldError]:
+def validate_tuning_create(
+    tun: TuningSpec, facts: ModelFacts, url_policy: names.UrlPolicy = names.UrlPolicy.PUBLIC_ONLY
+) -> list[FieldError]:
     errs: list[FieldError] = []
     method = (tun.method or "").lower()
     if method not in TUNING_METHODS:
@@ -139,7 +141,7 @@ def validate_tuning_create(tun: TuningSpec, facts: ModelFacts) -> list[FieldErro
     if tun.input is None:
         errs.append(FieldError("tuning.input", "tuning input is required"))
     else:
-        errs += sources.validate_data_source(tun.input, "tuning.input")
+        errs += sources.validate_data_source(tun.input, "tuning.input", url_policy)
     if tun.output is None:
         errs.append(FieldError("tuning.output", "tuning output is required"))
     else:

@@ -6,6 +6,7 @@ No DNS lookups: admission must be pure, so a URL is judged by what it says, not 
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import re
 from urllib.parse import urlsplit
@@ -19,6 +20,20 @@ DNS1123_SUBDOMAIN_MAX = 253
 IMAGE_REFERENCE = re.compile(r"^(.+/[^:/]+):([^:/]+)$")
 
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.google", "instance-data.ec2.internal"})
+LOCAL_ONLY = " (allowed only when the Workspace runs on the local cluster)"
+
+
+class UrlPolicy(enum.Enum):
+    """Which hosts a pod may fetch `tuning.input.urls` from on the user's behalf.
+
+    On a shared cluster a pod must not be pointed at the cluster's own network (SSRF guard, as
+    KAITO v0.12). On the embedded local cluster the user's machine is the cluster: a dataset served
+    on 127.0.0.1 or the LAN is theirs. Cloud metadata services and link-local addresses stay
+    refused under both policies: no dataset lives there, credentials do.
+    """
+
+    PUBLIC_ONLY = "public-only"
+    ALLOW_LOCAL = "allow-local"
 
 
 def is_dns1123_label(value: str) -> bool:
@@ -40,8 +55,8 @@ def image_problem(image: str, what: str) -> str | None:
     return None
 
 
-def url_problem(url: str) -> str | None:
-    """Why `url` may not be fetched by a pod on the user's behalf, or None when it may."""
+def url_problem(url: str, policy: UrlPolicy = UrlPolicy.PUBLIC_ONLY) -> str | None:
+    """Why `url` may not be fetched by a pod on the user's behalf under `policy`, or None when it may."""
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -52,20 +67,24 @@ def url_problem(url: str) -> str | None:
     if not host:
         return f"URL {url!r} has no host"
     host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return f"URL {url!r} points at localhost"
+    local_ok = policy is UrlPolicy.ALLOW_LOCAL
     if host in METADATA_HOSTS:
         return f"URL {url!r} points at a cloud metadata service"
+    if host == "localhost" or host.endswith(".localhost"):
+        return None if local_ok else f"URL {url!r} points at localhost{LOCAL_ONLY}"
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return None  # a DNS name: allowed, it is not resolved here
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    # Order matters: ::1 also counts as reserved, 169.254.0.0/16 also as private.
     if address.is_loopback or address.is_unspecified:
-        return f"URL {url!r} points at a loopback address"
+        return None if local_ok else f"URL {url!r} points at a loopback address{LOCAL_ONLY}"
     if address.is_link_local:
         return f"URL {url!r} points at a link-local address (cloud metadata services live there)"
-    if address.is_private or address.is_multicast or address.is_reserved:
-        return f"URL {url!r} points at a private or reserved address"
+    if address.is_multicast or address.is_reserved:
+        return f"URL {url!r} points at a multicast or reserved address"
+    if address.is_private:
+        return None if local_ok else f"URL {url!r} points at a private address{LOCAL_ONLY}"
     return None

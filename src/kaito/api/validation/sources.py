@@ -1,33 +1,56 @@
 """Rules for where data comes from and goes to: DataSource, DataDestination and adapters.
 
-KAITO v0.3.2 runs the per-adapter rules only on UPDATE (a TODO in its source); they run on CREATE
-here as well, so a bad adapter is rejected before any node is bought for it.
+Volumes follow KAITO v0.12, not v0.3.2 (which refused them as "not implemented yet"): a tuning
+input may be a volume, an output is exactly one of a volume or an image, and an adapter comes from
+an image or a volume (never URLs). KAITO v0.3.2 runs the per-adapter rules only on UPDATE (a TODO
+in its source); they run on CREATE here as well, so a bad adapter is rejected before any node is
+bought for it.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from kaito.api.errors import FieldError
 from kaito.api.v1alpha1 import AdapterSpec, DataDestination, DataSource
 from kaito.api.validation import names
 
 MAX_ADAPTERS = 10
-NOT_IMPLEMENTED_VOLUME = "volume sources are not supported yet; use urls or image"
 
 
-def validate_data_source(src: DataSource, path: str) -> list[FieldError]:
+def validate_volume_source(volume: dict[str, Any], path: str) -> list[FieldError]:
+    """A `volumeSource` is a Kubernetes VolumeSource: exactly one volume type, nothing else.
+
+    The API server checks the volume type's own fields; what is caught here is what would otherwise
+    surface only as a pod that never starts (an empty or doubled volumeSource).
+    """
+    kinds = sorted(volume)
+    if len(kinds) == 1:
+        return []
+    if not kinds:
+        return [
+            FieldError(
+                path, "volumeSource must name one volume type (persistentVolumeClaim, hostPath, emptyDir, ...)"
+            )
+        ]
+    return [FieldError(path, f"volumeSource must name exactly one volume type, got {', '.join(kinds)}")]
+
+
+def validate_data_source(
+    src: DataSource, path: str, url_policy: names.UrlPolicy = names.UrlPolicy.PUBLIC_ONLY
+) -> list[FieldError]:
     errs: list[FieldError] = []
     given = 0
     if src.urls:
         given += 1
         for i, url in enumerate(src.urls):
-            problem = names.url_problem(url)
+            problem = names.url_problem(url, url_policy)
             if problem:
                 errs.append(FieldError(f"{path}.urls[{i}]", problem))
     if src.volume_source is not None:
         given += 1
-        errs.append(FieldError(f"{path}.volumeSource", NOT_IMPLEMENTED_VOLUME))
+        errs += validate_volume_source(src.volume_source, f"{path}.volumeSource")
     if src.image:
         given += 1
         problem = names.image_problem(src.image, "input")
@@ -43,7 +66,7 @@ def validate_data_source(src: DataSource, path: str) -> list[FieldError]:
 def validate_data_destination(dst: DataDestination, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
     if dst.volume_source is not None:
-        errs.append(FieldError(f"{path}.volumeSource", NOT_IMPLEMENTED_VOLUME))
+        errs += validate_volume_source(dst.volume_source, f"{path}.volumeSource")
     if dst.image:
         problem = names.image_problem(dst.image, "output")
         if problem:
@@ -52,8 +75,31 @@ def validate_data_destination(dst: DataDestination, path: str) -> list[FieldErro
             errs.append(
                 FieldError(f"{path}.imagePushSecret", "imagePushSecret is required with an output image")
             )
-    if dst.volume_source is None and not dst.image:
-        errs.append(FieldError(path, "at least one of volumeSource or image must be specified"))
+    given = (dst.volume_source is not None) + bool(dst.image)
+    if given != 1:
+        errs.append(
+            FieldError(path, f"exactly one of volumeSource or image must be specified (found {given})")
+        )
+    return errs
+
+
+def validate_adapter_source(src: DataSource, path: str) -> list[FieldError]:
+    """An adapter comes from an image (copied in by an init container) or a volume (mounted)."""
+    errs: list[FieldError] = []
+    if src.urls:
+        errs.append(
+            FieldError(f"{path}.urls", "URLs are not supported as an adapter source; use image or volumeSource")
+        )
+    if src.image and src.volume_source is not None:
+        errs.append(FieldError(path, "exactly one of image or volumeSource must be specified, not both"))
+    elif not src.image and src.volume_source is None:
+        errs.append(FieldError(f"{path}.image", "adapter image or volumeSource must be specified"))
+    if src.image:
+        problem = names.image_problem(src.image, "adapter")
+        if problem:
+            errs.append(FieldError(f"{path}.image", problem))
+    if src.volume_source is not None:
+        errs += validate_volume_source(src.volume_source, f"{path}.volumeSource")
     return errs
 
 
@@ -63,7 +109,7 @@ def validate_adapter(adapter: AdapterSpec, path: str) -> list[FieldError]:
     if src is None:
         errs.append(FieldError(f"{path}.source", "adapter source is required"))
     else:
-        errs += validate_data_source(src, f"{path}.source")
+        errs += validate_adapter_source(src, f"{path}.source")
         if not src.name:
             errs.append(FieldError(f"{path}.source.name", "adapter name must be specified"))
         elif not names.is_adapter_name(src.name):
@@ -74,8 +120,6 @@ def validate_adapter(adapter: AdapterSpec, path: str) -> list[FieldError]:
                     f"(letters, digits and '-', at most {names.DNS1123_SUBDOMAIN_MAX} characters)",
                 )
             )
-        if not src.image:
-            errs.append(FieldError(f"{path}.source.image", "adapter image must be specified"))
     if adapter.strength is not None:
         label = (src.name if src and src.name else "") or path
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kaito.api.errors import FieldError
 from kaito.api.v1alpha1 import InferenceSpec, LabelSelector, ResourceSpec, TuningSpec, Workspace
-from kaito.api.validation import sources
+from kaito.api.validation import names, sources
 
 
 def selector_as_map(selector: LabelSelector) -> dict[str, str] | None:
@@ -61,17 +61,22 @@ def validate_inference_update(new: InferenceSpec, old: InferenceSpec) -> list[Fi
     return errs
 
 
-def validate_tuning_update(new: TuningSpec, old: TuningSpec) -> list[FieldError]:
+def validate_tuning_update(
+    new: TuningSpec, old: TuningSpec, url_policy: names.UrlPolicy = names.UrlPolicy.PUBLIC_ONLY
+) -> list[FieldError]:
+    """Input and output may change (a new Job runs), so the new ones pass the CREATE rules: a
+    changed URL gets the same SSRF guard as a first one."""
     errs: list[FieldError] = []
     if new.input is None:
         errs.append(FieldError("tuning.input", "tuning input is required"))
     else:
         if old.input is not None and (new.input.name or "") != (old.input.name or ""):
             errs.append(FieldError("tuning.input.name", "the input name cannot be changed once set"))
-        if new.input.volume_source is not None:
-            errs.append(FieldError("tuning.input.volumeSource", sources.NOT_IMPLEMENTED_VOLUME))
-    if new.output is not None and new.output.volume_source is not None:
-        errs.append(FieldError("tuning.output.volumeSource", sources.NOT_IMPLEMENTED_VOLUME))
+        errs += sources.validate_data_source(new.input, "tuning.input", url_policy)
+    if new.output is None:
+        errs.append(FieldError("tuning.output", "tuning output is required"))
+    else:
+        errs += sources.validate_data_destination(new.output, "tuning.output")
     new_preset = new.preset.to_dict() if new.preset else None
     old_preset = old.preset.to_dict() if old.preset else None
     if new_preset != old_preset:
@@ -81,7 +86,9 @@ def validate_tuning_update(new: TuningSpec, old: TuningSpec) -> list[FieldError]
     return errs
 
 
-def validate_update(new: Workspace, old: Workspace) -> list[FieldError]:
+def validate_update(
+    new: Workspace, old: Workspace, url_policy: names.UrlPolicy = names.UrlPolicy.PUBLIC_ONLY
+) -> list[FieldError]:
     errs: list[FieldError] = []
     for field, new_spec, old_spec in (
         ("inference", new.inference, old.inference),
@@ -97,5 +104,5 @@ def validate_update(new: Workspace, old: Workspace) -> list[FieldError]:
     if new.inference is not None and old.inference is not None:
         errs += validate_inference_update(new.inference, old.inference)
     if new.tuning is not None and old.tuning is not None:
-        errs += validate_tuning_update(new.tuning, old.tuning)
+        errs += validate_tuning_update(new.tuning, old.tuning, url_policy)
     return errs

@@ -29,7 +29,9 @@ def validate_metadata(ws: Workspace) -> list[FieldError]:
     return []
 
 
-def validate_create(ws: Workspace, facts: ModelFacts) -> list[FieldError]:
+def validate_create(
+    ws: Workspace, facts: ModelFacts, url_policy: names.UrlPolicy = names.UrlPolicy.PUBLIC_ONLY
+) -> list[FieldError]:
     errs: list[FieldError] = []
     if ws.inference is None and ws.tuning is None:
         errs.append(FieldError("inference", "either inference or tuning must be specified, not neither"))
@@ -44,18 +46,28 @@ def validate_create(ws: Workspace, facts: ModelFacts) -> list[FieldError]:
     if ws.inference is not None:
         errs += create.validate_inference_create(ws.inference, facts)
     if ws.tuning is not None:
-        errs += create.validate_tuning_create(ws.tuning, facts)
+        errs += create.validate_tuning_create(ws.tuning, facts, url_policy)
     return errs
 
 
-def validate_workspace(ws: Workspace, old: Workspace | None = None, *, facts: ModelFacts) -> list[FieldError]:
-    """All problems with `ws`: CREATE rules when `old` is None, else UPDATE rules against `old`."""
+def validate_workspace(
+    ws: Workspace,
+    old: Workspace | None = None,
+    *,
+    facts: ModelFacts,
+    url_policy: names.UrlPolicy = names.UrlPolicy.PUBLIC_ONLY,
+) -> list[FieldError]:
+    """All problems with `ws`: CREATE rules when `old` is None, else UPDATE rules against `old`.
+
+    `url_policy` is strict unless the caller knows the Workspace runs on the embedded local cluster
+    (`UrlPolicy.ALLOW_LOCAL`: the user's machine is the cluster, its own addresses are fair game).
+    """
     ws = default_workspace(ws)
     errs = validate_metadata(ws)
     if old is None:
-        errs += validate_create(ws, facts)
+        errs += validate_create(ws, facts, url_policy)
     else:
-        errs += update.validate_update(ws, default_workspace(old))
+        errs += update.validate_update(ws, default_workspace(old), url_policy)
     return _dedupe(errs)
 
 
