@@ -7,6 +7,9 @@ labels; Nodes enqueue the Workspaces whose `matchLabels` they carry (a BYO node 
 a provisioned node turning Ready). Each watch lists first, then watches from the list's
 resourceVersion, resumes from the last event it saw, and re-lists when told `Gone`. A resync
 enqueues every known Workspace; with nothing changed it costs reads only, never a write.
+
+The operator hooks in through public seams only - a custom reconciler, Workspace-event observers,
+a work-queue observer and `abort()` - so the manager's internals can change without breaking it.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kaito.api import labels
 from kaito.cluster import errors, protocol
 from kaito.cluster.protocol import Cluster, ResourceKind, WatchEvent
 from kaito.controller.observe import WorkspaceKey
-from kaito.controller.queue import WorkQueue, compute_backoff, run_workers
+from kaito.controller.queue import QueueObserver, WorkQueue, compute_backoff, run_workers
 from kaito.controller.reconciler import Reconciler
 from kaito.controller.settings import Settings
 
@@ -34,6 +37,9 @@ OWNED_WATCHES: tuple[ResourceKind, ...] = (
     protocol.SERVICE,
     protocol.CONTROLLER_REVISION,
 )
+
+# Called with every Workspace watch event (listed items arrive as ADDED), before the manager acts on it.
+WorkspaceEventObserver = Callable[[WatchEvent], None]
 
 
 def owner_key(obj: Mapping[str, Any]) -> WorkspaceKey | None:
@@ -72,11 +78,14 @@ class Manager:
         reconciler: Reconciler | None = None,
         watch_retry_base: float = 0.2,
         resync_period: float | None = 600.0,
+        on_workspace_event: Iterable[WorkspaceEventObserver] = (),
+        queue_observer: QueueObserver | None = None,
     ) -> None:
         self.cluster = cluster
         self.settings = settings
         self.reconciler = reconciler or Reconciler(cluster, settings)
-        self.queue = WorkQueue()
+        self.queue = WorkQueue(observer=queue_observer)
+        self.on_workspace_event: list[WorkspaceEventObserver] = list(on_workspace_event)
         self.watch_retry_base = watch_retry_base
         self.resync_period = resync_period
         # matchLabels of every known Workspace: which Workspaces a Node event concerns.
@@ -89,6 +98,11 @@ class Manager:
     # -- event mapping -------------------------------------------------------------------------
 
     def _on_workspace(self, event: WatchEvent) -> None:
+        for observer in self.on_workspace_event:
+            try:
+                observer(event)
+            except Exception:  # noqa: BLE001 - raising here would make the watch re-list forever
+                log.exception("Workspace event observer %r failed", observer)
         meta = event.object.get("metadata") or {}
         key = WorkspaceKey(meta.get("namespace") or protocol.DEFAULT_NAMESPACE, meta.get("name") or "")
         if event.type == "DELETED":
@@ -199,6 +213,18 @@ class Manager:
         for task in workers:
             await task
         self._tasks = []
+
+    def abort(self) -> None:
+        """Stop reconciling now (leadership lost): cancel workers and watches mid-flight.
+
+        Unlike `stop()` nothing is awaited: a replica that lost its Lease must not write again."""
+        for task in self._tasks:
+            task.cancel()
+
+    @property
+    def tasks(self) -> tuple[asyncio.Task, ...]:
+        """The watch, worker and resync tasks of the current run (empty after `stop()`)."""
+        return tuple(self._tasks)
 
     async def __aenter__(self) -> Manager:
         await self.start()

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kaito.cluster import protocol
+from kaito.cluster.protocol import WatchEvent
 from kaito.controller import operator_metrics
 from kaito.controller.leader_election import LeaderElector, LeaseConfig
 from kaito.controller.manager import Manager
 from kaito.controller.observe import WorkspaceKey
-from kaito.controller.queue import WorkQueue
 from kaito.controller.reconciler import Reconciler
 from kaito.controller.settings import Settings
 
@@ -105,28 +105,6 @@ def configure_logging(level: str = "info", stream=None) -> None:
 # -- the manager, instrumented ---------------------------------------------------------------------
 
 
-class _TimedQueue(WorkQueue):
-    """The controller's queue, recording how long each key waited (controller-runtime's metric)."""
-
-    def __init__(self, metrics: operator_metrics.OperatorMetrics, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._metrics = metrics
-        self._since: dict[Any, float] = {}
-
-    def add(self, key) -> None:
-        self._since.setdefault(key, time.monotonic())
-        super().add(key)
-        self._metrics.set_queue_depth(self.stats().queued)
-
-    async def get(self):
-        key = await super().get()
-        started = self._since.pop(key, None)
-        if started is not None:
-            self._metrics.observe_queue_latency(time.monotonic() - started)
-        self._metrics.set_queue_depth(self.stats().queued)
-        return key
-
-
 class _MeasuredReconciler(Reconciler):
     """Times each reconcile, counts results, and tags every log line inside it with the Workspace."""
 
@@ -149,33 +127,28 @@ class _MeasuredReconciler(Reconciler):
 
 
 class OperatorManager(Manager):
-    """The controller's manager plus what the operator reports: conditions of watched Workspaces."""
+    """The controller's manager plus what the operator reports: reconcile and queue metrics, and
+    the conditions of watched Workspaces - all through the manager's public hooks."""
 
     def __init__(self, cluster: protocol.Cluster, settings: Settings, metrics: operator_metrics.OperatorMetrics,
                  **kwargs: Any) -> None:
         super().__init__(cluster, settings, reconciler=_MeasuredReconciler(cluster, settings, metrics=metrics),
-                         **kwargs)
-        self.queue = _TimedQueue(metrics)
+                         queue_observer=metrics, **kwargs)
         self._conditions: dict[WorkspaceKey, list[Mapping[str, Any]]] = {}
+        self.on_workspace_event.append(self._record_conditions)
         metrics.set_condition_source(self.condition_counts)
 
-    def _on_workspace(self, event) -> None:
+    def _record_conditions(self, event: WatchEvent) -> None:
         meta = event.object.get("metadata") or {}
         key = WorkspaceKey(meta.get("namespace") or protocol.DEFAULT_NAMESPACE, meta.get("name") or "")
         if event.type == "DELETED":
             self._conditions.pop(key, None)
         else:
             self._conditions[key] = list((event.object.get("status") or {}).get("conditions") or [])
-        super()._on_workspace(event)
 
     def condition_counts(self) -> dict[tuple[str, str], int]:
         snapshot = list(self._conditions.values())  # called from the metrics thread: copy first
         return operator_metrics.compute_condition_counts({"status": {"conditions": c}} for c in snapshot)
-
-    def abort(self) -> None:
-        """Stop reconciling now (leadership lost): cancel workers and watches mid-flight."""
-        for task in self._tasks:
-            task.cancel()
 
 
 # -- the process -----------------------------------------------------------------------------------

@@ -7,15 +7,19 @@ at once (an event arriving while it is being processed marks it dirty and it is 
 worker is done), and the number of workers bounds the concurrency.
 
 The semantics follow client-go's rate-limited delaying queue, which controllers written for
-Kubernetes expect; the implementation is plain asyncio, driven by the running loop's clock.
+Kubernetes expect; the implementation is plain asyncio, driven by the running loop's clock. An
+optional `QueueObserver` hears the depth and how long each key waited (client-go's workqueue
+metrics), so the operator can export them without reaching into the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 class ShutDown(Exception):
@@ -39,10 +43,21 @@ class QueueStats:
     deduplicated: int
 
 
+class QueueObserver(Protocol):
+    """Hears what client-go's workqueue metrics report (`OperatorMetrics` is one)."""
+
+    def set_queue_depth(self, depth: int) -> None:
+        """Keys waiting to be taken, after every change."""
+
+    def observe_queue_latency(self, seconds: float) -> None:
+        """How long a key waited between being queued and a worker taking it."""
+
+
 class WorkQueue:
     """An asyncio work queue with per-key dedup, delayed adds and per-key exponential backoff."""
 
-    def __init__(self, *, backoff_base: float = 0.005, backoff_cap: float = 300.0) -> None:
+    def __init__(self, *, backoff_base: float = 0.005, backoff_cap: float = 300.0,
+                 observer: QueueObserver | None = None) -> None:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._queue: deque[Hashable] = deque()
@@ -54,6 +69,10 @@ class WorkQueue:
         self._shut_down = False
         self._adds = 0
         self._deduplicated = 0
+        self._observer = observer
+        # When each waiting key was first queued: deduplicated adds keep the earliest time, so the
+        # latency is the oldest event's wait, as client-go measures it.
+        self._queued_at: dict[Hashable, float] = {}
 
     # -- adding ------------------------------------------------------------------------------
 
@@ -66,9 +85,12 @@ class WorkQueue:
             self._deduplicated += 1
             return
         self._dirty.add(key)
+        if self._observer is not None:
+            self._queued_at[key] = time.monotonic()
         if key not in self._processing:
             self._queue.append(key)
             self._notify()
+            self._report_depth()
 
     def add_after(self, key: Hashable, delay: float) -> None:
         """Queue `key` after `delay` seconds; of several pending delays for a key the earliest wins."""
@@ -115,6 +137,10 @@ class WorkQueue:
         async with self._ready:
             self._ready.notify_all()
 
+    def _report_depth(self) -> None:
+        if self._observer is not None:
+            self._observer.set_queue_depth(len(self._queue))
+
     # -- taking ------------------------------------------------------------------------------
 
     async def get(self) -> Hashable:
@@ -127,7 +153,12 @@ class WorkQueue:
             key = self._queue.popleft()
             self._dirty.discard(key)
             self._processing.add(key)
-            return key
+        if self._observer is not None:
+            queued_at = self._queued_at.pop(key, None)
+            if queued_at is not None:
+                self._observer.observe_queue_latency(time.monotonic() - queued_at)
+            self._report_depth()
+        return key
 
     def done(self, key: Hashable) -> None:
         """Processing of `key` finished; if it was added meanwhile, it goes back in the queue."""
@@ -135,6 +166,7 @@ class WorkQueue:
         if key in self._dirty and not self._shut_down:
             self._queue.append(key)
             self._notify()
+            self._report_depth()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -146,6 +178,8 @@ class WorkQueue:
         self._timers.clear()
         self._queue.clear()
         self._dirty.clear()
+        self._queued_at.clear()
+        self._report_depth()
         async with self._ready:
             self._ready.notify_all()
 

@@ -149,3 +149,31 @@ async def test_byo_node_labelled_later_wakes_the_workspace(local_cluster):
         await wait_for(pending)
         await kubelet.add_node("gpu-node", {"apps": "byo"})
         await wait_for(lambda: succeeded(local_cluster, ["byo"]))
+
+
+async def test_workspace_observers_see_every_event_and_a_failing_one_is_contained(local_cluster):
+    seen: list[tuple[str, str]] = []
+
+    def broken(event):
+        raise RuntimeError("observer bug")
+
+    manager = Manager(local_cluster, SETTINGS, resync_period=None,
+                      on_workspace_event=[broken, lambda e: seen.append((e.type, e.object["metadata"]["name"]))])
+    kubelet = FakeKubelet(local_cluster)
+    async with manager, kubelet_running(kubelet):
+        await local_cluster.apply(make_workspace("watched"), field_manager="kubectl")
+        await wait_for(lambda: succeeded(local_cluster, ["watched"]))
+        await local_cluster.delete(protocol.WORKSPACE, "watched", "default")
+        await wait_for(lambda: asyncio.sleep(0, ("DELETED", "watched") in seen))
+        # The broken observer did not stop the watch: no re-list, and the Workspace still reconciled.
+        assert manager.relists == {}
+        assert ("ADDED", "watched") in seen and ("MODIFIED", "watched") in seen
+
+
+async def test_abort_cancels_workers_and_watches_without_waiting(local_cluster):
+    manager = Manager(local_cluster, SETTINGS, resync_period=None)
+    await manager.start()
+    assert {t.get_name() for t in manager.tasks} >= {"workers", "watch-Workspace"}
+    manager.abort()
+    await asyncio.gather(*manager.tasks, return_exceptions=True)
+    assert all(t.cancelled() for t in manager.tasks)

@@ -152,6 +152,32 @@ async def test_operator_exits_non_zero_when_leadership_is_lost(tmp_path):
         await store.apply(lease, field_manager="intruder", force=True)
         assert await asyncio.wait_for(run, timeout=5) == EXIT_LEADERSHIP_LOST
         await asyncio.sleep(0)
-        assert all(t.done() for t in operator.manager._tasks)  # workers and watches were cancelled
+        assert all(t.done() for t in operator.manager.tasks)  # workers and watches were cancelled
+    finally:
+        await store.close()
+
+
+async def test_operator_manager_feeds_queue_and_condition_metrics_from_a_real_run(tmp_path):
+    from kaito.controller.operator_process import OperatorManager
+    from kaito.controller.settings import Settings
+    from tests.integration.controller.harness import make_workspace
+
+    store = LocalCluster(tmp_path / "s.db", poll_interval=0.02)
+    metrics = OperatorMetrics()
+    manager = OperatorManager(store, Settings(pending_requeue_s=0.05, workers=2), metrics, resync_period=None)
+    try:
+        async with manager:
+            await store.apply(make_workspace("ws"), field_manager="kubectl")
+            for _ in range(200):  # the reconcile's status write comes back as a watch event
+                if manager.condition_counts().get(("ResourceReady", "False")):
+                    break
+                await asyncio.sleep(0.05)
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for f in text_string_to_metric_families(metrics.render().decode()) for s in f.samples}
+        assert manager.condition_counts()[("ResourceReady", "False")] == 1
+        assert samples[("kaito_workspaces", (("condition", "ResourceReady"), ("status", "False")))] == 1
+        assert samples[("workqueue_queue_duration_seconds_count", (("name", "workspace"),))] >= 1
+        assert samples[("controller_runtime_reconcile_total", (("controller", "workspace"), ("result", "requeue_after")))] >= 1
+        assert samples[("workqueue_depth", (("name", "workspace"),))] == 0  # stopped: nothing left waiting
     finally:
         await store.close()

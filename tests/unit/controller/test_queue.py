@@ -141,3 +141,52 @@ async def test_unexpected_exception_is_reported_and_retried():
     await asyncio.wait_for(workers, 2)
     assert reported == [("a", RuntimeError)]
     assert q.failures("a") == 0
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.depths: list[int] = []
+        self.waits: list[float] = []
+
+    def set_queue_depth(self, depth: int) -> None:
+        self.depths.append(depth)
+
+    def observe_queue_latency(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+async def test_observer_hears_depth_and_one_wait_per_taken_key():
+    seen = RecordingObserver()
+    q = WorkQueue(observer=seen)
+    q.add("a")
+    q.add("a")  # deduplicated: no second wait, no depth change
+    q.add("b")
+    assert seen.depths == [1, 2]
+    assert await q.get() == "a"
+    assert seen.depths[-1] == 1 and len(seen.waits) == 1
+    q.add("a")  # arrives while "a" is processing: queued (and measured) only after done
+    assert seen.depths[-1] == 1
+    q.done("a")
+    assert seen.depths[-1] == 2
+    assert await q.get() == "b"
+    assert await q.get() == "a"
+    assert seen.depths[-1] == 0
+    assert len(seen.waits) == 3 and all(w >= 0 for w in seen.waits)
+
+
+async def test_observer_wait_counts_from_the_first_add():
+    seen = RecordingObserver()
+    q = WorkQueue(observer=seen)
+    q.add("a")
+    await asyncio.sleep(0.05)
+    q.add("a")  # a later duplicate must not reset the clock
+    await q.get()
+    assert seen.waits[0] >= 0.05
+
+
+async def test_shut_down_reports_an_empty_queue():
+    seen = RecordingObserver()
+    q = WorkQueue(observer=seen)
+    q.add("a")
+    await q.shut_down()
+    assert seen.depths[-1] == 0
