@@ -28,6 +28,7 @@ class ConditionType(StrEnum):
 
 
 class ConditionReason(StrEnum):
+    # KAITO v0.3.2's reasons (api/v1alpha1/workspace_condition_types.go and the controller).
     CREATE_MACHINE_PENDING = "CreateMachinePending"
     CREATE_NODE_CLAIM_PENDING = "CreateNodeClaimPending"
     MACHINE_FAILED_CREATION = "machineFailedCreation"
@@ -45,6 +46,15 @@ class ConditionReason(StrEnum):
     WORKSPACE_SUCCEEDED = "workspaceSucceeded"
     WORKSPACE_PENDING = "workspacePending"
     WORKSPACE_DELETED = "workspaceDeleted"
+    # Pending states: v0.3.2 blocked inside a reconcile and never reported them; we requeue, so
+    # each wait needs a reason. KAITO v0.12 has these three (reference kaito.md §3.5) ...
+    NODE_CLAIM_NOT_READY = "NodeClaimNotReady"
+    INFERENCE_STATUS_PENDING = "WorkspaceInferenceStatusPending"
+    TUNING_JOB_STATUS_PENDING = "WorkspaceTuningJobStatusPending"
+    # ... and these are ours alone (no KAITO version has them), named in KAITO's style.
+    RESOURCE_STATUS_PENDING = "workspaceResourceStatusPending"
+    VALIDATION_FAILED = "workspaceValidationFailed"  # the spec fails validation at reconcile time
+    WORKLOAD_REJECTED = "workloadRejected"  # the API server refused the generated workload
 
 
 # KAITO's fixed success messages (§1.2), so status text matches what KAITO users see.

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kaito.api.conditions import ConditionType
+from kaito.api.conditions import ConditionReason, ConditionType
 from kaito.cluster import errors
 from kaito.cluster.protocol import Cluster
 from kaito.controller import plan as plan_mod
@@ -66,7 +66,7 @@ class Reconciler:
         except errors.Invalid as exc:
             # The API server refused an object we built from the user's spec (e.g. a bad pod
             # template): only a spec change can fix that, so record it and wait for one.
-            problem = (ConditionType.INFERENCE_READY, plan_mod.REASON_INVALID_WORKLOAD, str(exc))
+            problem = (ConditionType.INFERENCE_READY, ConditionReason.WORKLOAD_REJECTED, str(exc))
             facts = status_mod.StatusFacts(
                 kind=plan_mod.compute_kind_of_raw(observed.workspace),
                 generation=(observed.workspace.get("metadata") or {}).get("generation"),
