@@ -108,9 +108,7 @@ def build_container(inputs: InferenceInputs) -> dict[str, Any]:
     env = adapters.build_adapter_env(adapter_specs)
     if inputs.multi_node:
         env += _build_rank_env(inputs)
-    mounts = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}]
-    if adapters.has_adapters(adapter_specs):
-        mounts.append(adapters.build_adapter_volume_mount())
+    mounts = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}, *adapters.build_adapter_volume_mounts(adapter_specs)]
     container: dict[str, Any] = {
         "name": ws.name,
         "image": image,
@@ -130,9 +128,10 @@ def build_pod_spec(inputs: InferenceInputs) -> dict[str, Any]:
     adapter_specs = ws.inference.adapters if ws.inference else None
     _, secrets = build_image(inputs)
     # Always a memory-backed /dev/shm: torch's data loaders and NCCL use it even on one node.
-    volumes: list[dict[str, Any]] = [{"name": SHM_VOLUME, "emptyDir": {"medium": "Memory"}}]
-    if adapters.has_adapters(adapter_specs):
-        volumes.append(adapters.build_adapter_volume())
+    volumes: list[dict[str, Any]] = [
+        {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory"}},
+        *adapters.build_adapter_volumes(adapter_specs),
+    ]
     spec: dict[str, Any] = {
         "containers": [build_container(inputs)],
         "tolerations": placement.build_tolerations(),

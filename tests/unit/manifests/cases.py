@@ -56,6 +56,22 @@ inference:
     strength: "0.2"
   - source: {name: phi-3-second, image: "myregistry.azurecr.io/adapters/phi-3-second:0.0.1"}
 """,
+    # Adapters from a volume (KAITO v0.12) beside one from an image: the volume is mounted read-only
+    # at /mnt/adapter/<name> (no init container); the image adapter is still copied in.
+    "inference-volume-adapters-phi-3": """
+metadata: {name: workspace-phi-3-volume-adapters, namespace: default}
+resource:
+  instanceType: Standard_NC24ads_A100_v4
+  labelSelector: {matchLabels: {apps: phi-3}}
+inference:
+  preset: {name: phi-3-mini-128k-instruct}
+  adapters:
+  - source:
+      name: Tuned-Dolly
+      volumeSource: {persistentVolumeClaim: {claimName: adapters-pvc, readOnly: true}}
+    strength: "0.5"
+  - source: {name: phi-3-adapter, image: "myregistry.azurecr.io/adapters/phi-3-adapter:0.0.1"}
+""",
     # `kaito.sh/enablelb: "True"` makes the Service a LoadBalancer; vLLM engine picked by annotation.
     "inference-enablelb-vllm": """
 metadata:

@@ -173,6 +173,37 @@ def test_adapters_get_init_containers_volume_and_strength_env_with_default() -> 
     assert spec["imagePullSecrets"] == [{"name": "adapter-secret"}]
 
 
+def test_volume_adapters_are_mounted_in_the_adapters_dir_without_a_copy() -> None:
+    ws = cases.make_workspace("""
+metadata: {name: ws, namespace: default}
+resource: {instanceType: Standard_NC24ads_A100_v4, labelSelector: {matchLabels: {apps: a}}}
+inference:
+  preset: {name: phi-3-mini-128k-instruct}
+  adapters:
+  - source: {name: tuned, volumeSource: {hostPath: {path: /adapters/tuned}}, imagePullSecrets: [unused]}
+  - source: {name: volume, volumeSource: {persistentVolumeClaim: {claimName: pvc}}}
+  - source: {name: Tuned, volumeSource: {emptyDir: {}}}
+""")
+    before = ws.model_dump()
+    spec = inference.build_pod_spec(inference.InferenceInputs(workspace=ws, preset=get_preset("phi-3-mini-128k-instruct")))
+    assert ws.model_dump() == before  # inputs untouched
+    assert "initContainers" not in spec and "imagePullSecrets" not in spec
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["adapter-volume"] == {"name": "adapter-volume", "emptyDir": {}}
+    assert volumes["adapter-src-tuned"] == {"name": "adapter-src-tuned", "hostPath": {"path": "/adapters/tuned"}}
+    # `volume` cannot take the adapters dir's own name; `Tuned` is not `tuned`.
+    assert volumes["adapter-src-volume"]["persistentVolumeClaim"] == {"claimName": "pvc"}
+    assert len(volumes) == 5 and all(len(n) <= 63 and n == n.lower() for n in volumes)
+    mounts = {m["mountPath"]: m for m in spec["containers"][0]["volumeMounts"]}
+    assert mounts["/mnt/adapter"]["name"] == "adapter-volume"
+    assert mounts["/mnt/adapter/tuned"] == {"name": "adapter-src-tuned", "mountPath": "/mnt/adapter/tuned", "readOnly": True}
+    assert mounts["/mnt/adapter/Tuned"]["name"] not in ("adapter-src-tuned", "adapter-volume")
+    assert spec["containers"][0]["env"] == [
+        {"name": "tuned", "value": "1.0"}, {"name": "volume", "value": "1.0"}, {"name": "Tuned", "value": "1.0"}
+    ]
+    assert "--adapters-dir=/mnt/adapter" in spec["containers"][0]["args"]
+
+
 @pytest.mark.parametrize(("value", "kind"), [("True", "LoadBalancer"), ("true", "ClusterIP"), ("yes", "ClusterIP")])
 def test_enablelb_needs_exactly_True(value: str, kind: str) -> None:
     ws = cases.workspace("inference-falcon-7b")
