@@ -147,6 +147,40 @@ async def test_job_exit_codes_become_job_status(env):
     assert "exited with code 3" in failed["conditions"][0]["message"]
 
 
+async def test_a_volume_mounted_inside_another_is_listed_there(env):
+    """As in a container: the model server lists /mnt/adapter and finds the adapter volume in it."""
+    cluster, _, home = env
+    tuned = home / "volumes" / "hostpath" / "adapters" / "tuned"
+    tuned.mkdir(parents=True)
+    (tuned / "adapter_config.json").write_text("{}")
+    script = ("import os; open('/mnt/out/seen', 'w').write(','.join(sorted(os.listdir('/mnt/adapter'))) + ':' "
+              "+ ','.join(os.listdir('/mnt/adapter/tuned')))")
+    job = {"name": "lister", "image": IMAGE, "command": ["python", "-c", script],
+           "volumeMounts": [{"name": "out", "mountPath": "/mnt/out"}, {"name": "adapters", "mountPath": "/mnt/adapter"},
+                            {"name": "tuned", "mountPath": "/mnt/adapter/tuned", "readOnly": True}]}
+    await cluster.apply(_workload("Job", "lister", [job], backoffLimit=0, pod={
+        "restartPolicy": "Never",
+        "volumes": [{"name": "out", "hostPath": {"path": "/out"}}, {"name": "adapters", "emptyDir": {}},
+                    {"name": "tuned", "hostPath": {"path": "/adapters/tuned"}}]}))
+
+    async def succeeded():
+        return ((await cluster.get(protocol.JOB, "lister")).get("status") or {}).get("succeeded")
+
+    await _until("the listing Job", succeeded)
+    assert (home / "volumes" / "hostpath" / "out" / "seen").read_text() == "tuned:adapter_config.json"
+    links = list((home / "volumes" / "pods" / "default").glob("lister*/adapters/tuned"))
+    assert len(links) == 1 and links[0].is_symlink()
+    await cluster.delete(protocol.JOB, "lister", "default")
+    await _until("the pod's folders to go", _async_not_exists(home / "volumes" / "pods" / "default"))
+    assert (tuned / "adapter_config.json").is_file()  # removing the pod's link left the volume alone
+
+
+def _async_not_exists(path):
+    async def probe():
+        return not any(path.glob("lister*"))
+    return probe
+
+
 async def test_crashing_container_restarts_with_backoff(env):
     cluster, runner, _ = env
     crash = {"name": "crash", "image": IMAGE, "command": ["python", "-c", "raise SystemExit(1)"]}

@@ -108,6 +108,21 @@ def test_volumes_map_to_state_folders(tmp_path):
                           pod_name="p", lookup=_lookup({}))
 
 
+def test_a_volume_mounted_inside_another_is_linked_into_it(tmp_path):
+    spec = {"volumes": [{"name": "adapters", "emptyDir": {}}, {"name": "tuned", "hostPath": {"path": "/adapters/t"}},
+                        {"name": "deep", "persistentVolumeClaim": {"claimName": "d"}}]}
+    plan = pods.plan_volumes(spec, volumes_root=tmp_path, namespace="ns", pod_name="p", lookup=_lookup({}))
+    container = {"volumeMounts": [{"name": "adapters", "mountPath": "/mnt/adapter"},
+                                  {"name": "tuned", "mountPath": "/mnt/adapter/tuned", "readOnly": True},
+                                  {"name": "deep", "mountPath": "/mnt/adapter/tuned/extra/deep"},
+                                  {"name": "adapters", "mountPath": "/mnt/adapterx"}]}  # a sibling, not nested
+    assert pods.plan_nested_mounts(container, plan) == [
+        (plan.dirs["adapters"] / "tuned", plan.dirs["tuned"]),
+        (plan.dirs["tuned"] / "extra" / "deep", plan.dirs["deep"]),  # nearest enclosing mount
+    ]
+    assert pods.plan_nested_mounts({"volumeMounts": container["volumeMounts"][:1]}, plan) == []
+
+
 MACHINE = provisioner.MachineFacts("host", 8, 32 * 2**30, (provisioner.GPUInfo("NVIDIA-A100", 81920),))
 CLAIM = {"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
          "metadata": {"name": "ws1-0", "labels": {"apps": "phi", "kaito.sh/workspace": "ws"}},

@@ -200,6 +200,24 @@ def build_path_map(container: Mapping[str, Any], plan: VolumePlan, image_dir: Pa
     return mapping
 
 
+def plan_nested_mounts(container: Mapping[str, Any], plan: VolumePlan) -> list[tuple[Path, Path]]:
+    """(link, target) for each volume a container mounts inside another of its mounts.
+
+    In a container, a volume mounted at `/mnt/adapter/a` shows up when `/mnt/adapter` is listed.
+    Here each volume is its own folder, so the parent's folder gets a symlink `a` to the nested
+    volume: a program that lists the parent (the model server looking for adapters) finds it; one
+    that opens the full path goes straight to the volume through the path map.
+    """
+    mounts = build_path_map(container, plan, None)
+    out = []
+    for path, local in sorted(mounts.items()):
+        parents = [p for p in mounts if path.startswith(p + "/")]
+        if parents:
+            parent = max(parents, key=len)
+            out.append((Path(mounts[parent]) / path[len(parent) + 1:], Path(local)))
+    return out
+
+
 def rewrite_paths(text: str, mapping: Mapping[str, str]) -> str:
     """Replace container paths by local ones, longest first, in one pass (no double rewriting)."""
     if not mapping:

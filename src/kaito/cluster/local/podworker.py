@@ -152,6 +152,9 @@ class PodWorker:
             path.write_text(text, encoding="utf-8")
         inits = list(self.spec.get("initContainers") or [])
         mains = list(self.spec.get("containers") or [])
+        for c in inits + mains:
+            for link, target in pods.plan_nested_mounts(c, plan):
+                _link_nested_mount(link, target)
         ways = {}
         for c in inits + mains:
             way = pods.classify_container(c, is_runtime_image=self.ctx.is_runtime_image,
@@ -264,6 +267,22 @@ class PodWorker:
                 if ready != self.state.ready:
                     self._set(ready=ready)
                 await asyncio.sleep(PROBE_INTERVAL_S)
+
+
+def _link_nested_mount(link: Path, target: Path) -> None:
+    """Make `link` point at `target` (see `pods.plan_nested_mounts`); a real file there is kept.
+
+    Removing the pod's folders later removes the link, never the volume behind it (shutil.rmtree
+    does not follow symlinks)."""
+    if link.is_symlink():
+        if link.readlink() == target:
+            return
+        link.unlink()
+    elif link.exists():
+        log.warning("cannot show volume %s at %s: something else is there", target, link)
+        return
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target, target_is_directory=True)
 
 
 def decode_secret(obj: Mapping[str, Any]) -> dict[str, str]:
