@@ -185,3 +185,20 @@ def test_no_file_at_all_is_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["validate"])
     assert result.exit_code == 2
     assert "-f FILE" in result.output
+
+
+def test_local_urls_only_with_allow_local_urls(runner: CliRunner, tmp_path: Path) -> None:
+    """Strict by default, as the webhook; `--allow-local-urls` is the local cluster's answer."""
+    tuning = yaml.safe_load((EXAMPLES / "tuning" / "phi-3-mini-128k-instruct-qlora.yaml").read_text())
+    tuning["tuning"]["input"] = {"urls": ["http://127.0.0.1:8000/train.jsonl"]}
+    path = tmp_path / "local.yaml"
+    path.write_text(yaml.safe_dump(tuning))
+    strict = runner.invoke(app, ["validate", "-f", str(path)])
+    assert strict.exit_code == 1
+    assert "tuning.input.urls[0]" in strict.output and "loopback" in strict.output
+    relaxed = runner.invoke(app, ["validate", "--allow-local-urls", "-f", str(path)])
+    assert relaxed.exit_code == 0, relaxed.output
+    tuning["tuning"]["input"] = {"urls": ["http://169.254.169.254/latest/meta-data"]}
+    path.write_text(yaml.safe_dump(tuning))
+    metadata = runner.invoke(app, ["validate", "--allow-local-urls", "-f", str(path)])
+    assert metadata.exit_code == 1 and "link-local" in metadata.output

@@ -97,6 +97,7 @@ class ControlPlane:
         self.paths.pidfile.write_text(f"{os.getpid()}\n")
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
+        from kaito.api.validation import UrlPolicy
         from kaito.cluster.local import LocalCluster
         from kaito.cluster.local.provisioner import LocalProvisioner, read_machine_facts
         from kaito.cluster.local.runner import LocalRunner
@@ -106,7 +107,9 @@ class ControlPlane:
 
         self.cluster = LocalCluster(self.paths.store)
         self.machine = read_machine_facts()
-        settings = Settings(provisioner="karpenter", pending_requeue_s=self.requeue_s)
+        # This machine is the cluster: a dataset it serves on 127.0.0.1 is the user's own.
+        settings = Settings(provisioner="karpenter", pending_requeue_s=self.requeue_s,
+                            url_policy=UrlPolicy.ALLOW_LOCAL)
         manager = Manager(self.cluster, settings, resync_period=30.0)
         provisioner = LocalProvisioner(self.cluster, self.machine, resync_s=5.0)
         self.runner = LocalRunner(self.cluster, self.paths.home, is_runtime_image=images.is_runtime_image,

@@ -46,11 +46,19 @@ def _facts(cloud: str):
     return CatalogFacts(cloud=cloud, local_model_size=hub_cache.read_model_size)
 
 
-def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure") -> int:
-    """Validate every Workspace in `names`; print problems; return the exit code."""
+def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", allow_local_urls: bool = False) -> int:
+    """Validate every Workspace in `names`; print problems; return the exit code.
+
+    `allow_local_urls`: the Workspaces go to the local cluster, where URLs on this machine or its
+    network are the user's own (strict otherwise, as the admission webhook is)."""
     from kaito.api.documents import parse_documents
     from kaito.api.errors import FieldError
-    from kaito.api.validation import default_configmap_name, validate_tuning_config, validate_workspace
+    from kaito.api.validation import (
+        UrlPolicy,
+        default_configmap_name,
+        validate_tuning_config,
+        validate_workspace,
+    )
 
     inputs, unreadable = _expand(names)
     for line in unreadable:
@@ -82,7 +90,8 @@ def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure") ->
         if ws is None:
             continue
         checked += 1
-        errs = validate_workspace(ws, facts=facts)
+        policy = UrlPolicy.ALLOW_LOCAL if allow_local_urls else UrlPolicy.PUBLIC_ONLY
+        errs = validate_workspace(ws, facts=facts, url_policy=policy)
         if ws.tuning is not None:
             name = ws.tuning.config or default_configmap_name(ws.tuning.method)
             cm = configmaps.get((ws.namespace, name))
@@ -124,6 +133,11 @@ def register(app: typer.Typer) -> None:
         more: list[str] = typer.Argument(None, help="more files or directories (so `-f examples/*.yaml` works)"),
         quiet: bool = typer.Option(False, "-q", "--quiet", help="show errors only, not warnings"),
         cloud: str = typer.Option("azure", "--cloud", help="SKU table for instance types: azure, aws or arc"),
+        allow_local_urls: bool = typer.Option(
+            False, "--allow-local-urls",
+            help="admit tuning input URLs on localhost or private addresses, as the local cluster does "
+            "(a shared cluster refuses them)",
+        ),
     ) -> None:
         """Check Workspace YAML against KAITO's admission rules (exit 1 on any error)."""
         names = [*filename, *(more or [])]
@@ -131,7 +145,7 @@ def register(app: typer.Typer) -> None:
             typer.echo("kaito validate: give at least one file with -f FILE (or - for stdin)", err=True)
             raise typer.Exit(2)
         try:
-            code = run_validate(names, quiet, cloud)
+            code = run_validate(names, quiet, cloud, allow_local_urls)
         except Exception as exc:  # the rules never raise; this guards the promise of no traceback
             typer.echo(f"kaito validate: internal error: {exc}", err=True)
             code = 2

@@ -167,7 +167,8 @@ async def _apply(files: list[str], kubeconfig, context, home, wait: bool, timeou
     from kaito.cli.validate import _expand, run_validate
     from kaito.cluster import protocol
 
-    if run_validate(files, quiet=True) != 0:
+    # To the local cluster (no kubeconfig or context), URLs on this machine are the user's own.
+    if run_validate(files, quiet=True, allow_local_urls=kubeconfig is None and context is None) != 0:
         return 1
     inputs, _ = _expand(files)
     docs = [d for source, text in inputs for d in parse_documents(text or "", source)[0]]

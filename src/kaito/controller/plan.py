@@ -269,7 +269,9 @@ def _find_problem(ws: Workspace, settings: Settings) -> tuple[str, str, str] | N
     (a Workspace may have been stored without the webhook, or the catalog changed since)."""
     problems = [
         p
-        for p in validate_workspace(ws, facts=catalog_facts.CatalogFacts(settings.cloud))
+        for p in validate_workspace(
+            ws, facts=catalog_facts.CatalogFacts(settings.cloud), url_policy=settings.url_policy
+        )
         if p.severity == "error"
     ]
     if not problems:

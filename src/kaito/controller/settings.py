@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from kaito.api.validation import UrlPolicy
+
 Provisioner = Literal["karpenter", "byo"]
 Cloud = Literal["azure", "aws"]
 
@@ -36,6 +38,9 @@ class Settings:
     pending_requeue_s: float = 5.0
     max_revision_history: int = 10
     workers: int = 5
+    # Hosts `tuning.input.urls` may name. Strict (the SSRF guard) on a real cluster; the local
+    # control plane of `kaito up` relaxes it, since there the user's machine is the cluster.
+    url_policy: UrlPolicy = UrlPolicy.PUBLIC_ONLY
 
     @property
     def provisions_nodes(self) -> bool:

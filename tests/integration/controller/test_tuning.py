@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kaito.api import labels
+from kaito.api.validation import UrlPolicy
 from kaito.cluster import protocol
 from kaito.controller.observe import WorkspaceKey
 from tests.integration.controller.harness import conditions, converge, make_workspace
@@ -90,17 +91,45 @@ async def test_each_input_kind_runs(cluster, kubelet, make_reconciler, input_kin
     )
 
 
-@pytest.mark.parametrize(("input_kind", "output_kind"), [("volume", "image"), ("urls", "volume")])
-async def test_volume_sources_are_a_condition_as_in_kaito_v032(
-    cluster, kubelet, make_reconciler, input_kind, output_kind
-):
-    """KAITO v0.3.2's rules reject volume sources; the controller records that instead of retrying."""
+@pytest.mark.parametrize(
+    ("input_kind", "output_kind"), [("volume", "volume"), ("volume", "image"), ("urls", "volume")]
+)
+async def test_volume_sources_run_as_in_kaito_v012(cluster, kubelet, make_reconciler, input_kind, output_kind):
+    """KAITO v0.3.2 refused volumes ("not implemented yet"); v0.12 mounts them, and so do we."""
     await cluster.inner.apply(tuning_ws(input_kind, output_kind), field_manager="kubectl")
+    await converge(make_reconciler(), kubelet, [KEY], jobs="succeed")
+    job = await cluster.get(protocol.JOB, "tune", "default")
+    pod = job["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    trainer = next(c for c in pod.get("initContainers", []) + pod["containers"] if c["name"] == "tune")
+    mounts = {m["name"]: m for m in trainer["volumeMounts"]}
+    if input_kind == "volume":
+        assert volumes["data-volume"]["persistentVolumeClaim"] == {"claimName": "data"}
+        assert mounts["data-volume"] == {"name": "data-volume", "mountPath": "/mnt/data", "readOnly": True}
+        assert "--data=/mnt/data" in trainer["args"]
+    if output_kind == "volume":
+        assert volumes["results-volume"]["persistentVolumeClaim"] == {"claimName": "results"}
+        assert [c["name"] for c in pod["containers"]] == ["tune"]  # nothing to push
+    c = conditions(await cluster.get(protocol.WORKSPACE, "tune", "default"))
+    assert c["JobStarted"] == ("True", "WorkspaceTuningJobStatusStarted")
+    assert c["WorkspaceSucceeded"] == ("True", "workspaceSucceeded")
+
+
+async def test_loopback_url_is_a_condition_unless_the_cluster_is_local(cluster, kubelet, make_reconciler):
+    """The SSRF guard holds on a cluster; the local control plane's settings admit this machine."""
+    local_input = {"urls": ["http://127.0.0.1:8000/train.jsonl"]}
+    await cluster.inner.apply(tuning_ws(input=local_input), field_manager="kubectl")
     assert await make_reconciler().reconcile(KEY) is None
     c = conditions(await cluster.get(protocol.WORKSPACE, "tune", "default"))
     assert c["JobStarted"] == ("False", "workspaceValidationFailed")
     assert (await cluster.list(protocol.JOB, "default")).items == []
     assert (await cluster.list(protocol.NODECLAIM)).items == []
+
+    await converge(make_reconciler(url_policy=UrlPolicy.ALLOW_LOCAL), kubelet, [KEY], jobs="succeed")
+    job = await cluster.get(protocol.JOB, "tune", "default")
+    assert "--data=http://127.0.0.1:8000/train.jsonl" in str(job)
+    c = conditions(await cluster.get(protocol.WORKSPACE, "tune", "default"))
+    assert c["WorkspaceSucceeded"] == ("True", "workspaceSucceeded")
 
 
 async def test_spec_change_replaces_the_job(cluster, kubelet, make_reconciler):

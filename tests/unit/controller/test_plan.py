@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from kaito.api import labels
+from kaito.api.validation import UrlPolicy
 from kaito.cluster import protocol
 from kaito.controller import plan as plan_mod
 from kaito.controller.observe import Observed, WorkspaceKey
@@ -73,3 +74,23 @@ def test_deleting_with_claims_deletes_them_and_keeps_the_finalizer():
     assert p.workspace_patch is None
     p = plan_mod.plan_workspace(Observed(WorkspaceKey("default", "ws"), raw), Settings(), NOW)
     assert p.workspace_patch["metadata"]["finalizers"] == []
+
+
+def test_url_policy_comes_from_the_settings():
+    """Strict by default (a real cluster); the local control plane's settings admit 127.0.0.1."""
+    raw = raw_ws()
+    del raw["inference"]
+    raw["tuning"] = {
+        "preset": {"name": "phi-3-mini-128k-instruct"},
+        "method": "qlora",
+        "input": {"urls": ["http://127.0.0.1:8000/train.jsonl"]},
+        "output": {"volumeSource": {"hostPath": {"path": "/adapters/phi"}}},
+    }
+    key = WorkspaceKey("default", "ws")
+    strict = plan_mod.plan_workspace(Observed(key, raw), Settings(), NOW)
+    cond = {c["type"]: c for c in strict.status["conditions"]}["JobStarted"]
+    assert cond["status"] == "False" and "tuning.input.urls[0]" in cond["message"] and "loopback" in cond["message"]
+    assert strict.nodeclaims == ()
+    local = plan_mod.plan_workspace(Observed(key, raw), Settings(url_policy=UrlPolicy.ALLOW_LOCAL), NOW)
+    assert [c["kind"] for c in local.nodeclaims] == ["NodeClaim"]  # admitted: on to buying a node
+    assert "JobStarted" not in {c["type"] for c in local.status["conditions"]}
