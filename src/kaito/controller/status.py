@@ -39,6 +39,18 @@ MESSAGE_NODE_CLAIM_READY = "nodeClaim plugins have been installed successfully"
 
 _OWNED_STATUS_FIELDS = ("workerNodes", "conditions")
 
+# Workload conditions that waiting will not fix: a Deployment whose rollout stalled
+# (`Progressing=False`: ProgressDeadlineExceeded, or the local runner's ImageNeedsCluster, which it
+# also sets on StatefulSets) or that cannot create its pods (`ReplicaFailure=True`). KAITO v0.3.2
+# failed the Workspace on `Progressing=False` as well; the reason and message are passed on as they
+# are, so the Workspace says why.
+STALLED_WORKLOAD_CONDITIONS = (("Progressing", "False"), ("ReplicaFailure", "True"))
+# Reasons Kubernetes gives a Job whose pods ran and failed: KAITO's tuningJobStatusFailed covers
+# them. Any other reason on `Failed=True` (ImageNeedsCluster) says why the Job could not run at all.
+JOB_RAN_AND_FAILED_REASONS = frozenset(
+    {"", "BackoffLimitExceeded", "DeadlineExceeded", "PodFailurePolicy", "MaxFailedIndexesExceeded", "FailedIndexes"}
+)
+
 WorkloadKind = Literal["inference", "tuning"]
 
 
@@ -66,10 +78,16 @@ class WorkloadFacts:
     replicas: int = 0
     ready_replicas: int = 0
     rolled_out: bool = False  # the workload controller has acted on the latest spec
+    stalled: tuple[str, str] | None = None  # (reason, message) of a STALLED_WORKLOAD_CONDITIONS entry
 
     @property
     def ready(self) -> bool:
         return self.exists and self.current and self.rolled_out and self.ready_replicas >= self.replicas
+
+    @property
+    def failed(self) -> bool:
+        """Stalled on the spec we want: an older revision's or generation's stall says nothing."""
+        return self.stalled is not None and self.exists and self.current and self.rolled_out and not self.ready
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,7 @@ class JobFacts:
     succeeded: int = 0
     failed: bool = False
     failure_message: str = ""
+    failure_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,12 +131,21 @@ def compute_workload_facts(obj: Mapping[str, Any] | None, current_revision: str 
     updated = st.get("updatedReplicas")
     if updated is not None and int(updated) < replicas:
         rolled_out = False
+    stalled = next(
+        (
+            (str(c.get("reason") or c.get("type")), str(c.get("message") or c.get("reason") or c.get("type")))
+            for c in st.get("conditions") or []
+            if (c.get("type"), c.get("status")) in STALLED_WORKLOAD_CONDITIONS
+        ),
+        None,
+    )
     return WorkloadFacts(
         exists=True,
         current=current,
         replicas=replicas,
         ready_replicas=int(st.get("readyReplicas") or 0),
         rolled_out=rolled_out,
+        stalled=stalled,
     )
 
 
@@ -128,10 +156,10 @@ def compute_job_facts(obj: Mapping[str, Any] | None, current_revision: str | Non
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     current = current_revision is None or annotations.get(labels.ANNOTATION_REVISION) == current_revision
     st = obj.get("status") or {}
-    failed, message = False, ""
+    failed, message, reason = False, "", ""
     for cond in st.get("conditions") or []:
         if cond.get("type") == "Failed" and cond.get("status") == "True":
-            failed, message = True, cond.get("message") or cond.get("reason") or ""
+            failed, message, reason = True, cond.get("message") or cond.get("reason") or "", cond.get("reason") or ""
     return JobFacts(
         exists=True,
         current=current,
@@ -140,6 +168,7 @@ def compute_job_facts(obj: Mapping[str, Any] | None, current_revision: str | Non
         succeeded=int(st.get("succeeded") or 0),
         failed=failed,
         failure_message=message,
+        failure_reason=reason,
     )
 
 
@@ -244,6 +273,11 @@ def _put_inference(put, wl: WorkloadFacts) -> None:
             MESSAGE_WORKSPACE_SUCCEEDED,
         )
         return
+    if wl.failed and wl.stalled is not None:
+        reason, message = wl.stalled
+        put(ConditionType.INFERENCE_READY, "False", reason, message)
+        put(ConditionType.WORKSPACE_SUCCEEDED, "False", ConditionReason.WORKSPACE_FAILED, message)
+        return
     if not wl.exists or not wl.current or not wl.rolled_out:
         message = "inference workload is being rolled out"
     else:
@@ -260,7 +294,12 @@ def _put_inference(put, wl: WorkloadFacts) -> None:
 def _put_tuning(put, job: JobFacts) -> None:
     if job.exists and job.current and job.failed:
         message = f"tuning job failed: {job.failure_message}" if job.failure_message else "tuning job failed"
-        put(ConditionType.JOB_STARTED, "False", ConditionReason.TUNING_JOB_STATUS_FAILED, message)
+        reason = (
+            ConditionReason.TUNING_JOB_STATUS_FAILED
+            if job.failure_reason in JOB_RAN_AND_FAILED_REASONS
+            else job.failure_reason
+        )
+        put(ConditionType.JOB_STARTED, "False", reason, message)
         put(ConditionType.WORKSPACE_SUCCEEDED, "False", ConditionReason.WORKSPACE_FAILED, message)
         return
     started = job.exists and job.current and (job.active or job.ready or job.succeeded)

@@ -133,3 +133,73 @@ def test_unowned_status_fields_are_kept():
         {"targetNodeCount": 2}, st.StatusFacts(kind="inference", generation=1, deleting=True), NOW
     )
     assert out["targetNodeCount"] == 2
+
+
+def _inference_conds(obj, revision="1"):
+    facts = st.StatusFacts(
+        kind="inference", generation=1, resource=ready_resource(), workload=st.compute_workload_facts(obj, revision)
+    )
+    out = st.compute_status(None, facts, NOW)
+    return conds(out), {c["type"]: c["message"] for c in out["conditions"]}
+
+
+def _workload(kind="Deployment", conditions=(), ready=0, generation=1, observed=1, revision="1"):
+    return {
+        "kind": kind,
+        "metadata": {"generation": generation, "annotations": {"workspace.kaito.io/revision": revision}},
+        "spec": {"replicas": 1},
+        "status": {"observedGeneration": observed, "readyReplicas": ready, "conditions": list(conditions)},
+    }
+
+
+NEEDS_CLUSTER = {
+    "type": "Progressing",
+    "status": "False",
+    "reason": "ImageNeedsCluster",
+    "message": "container web: image nginx:1.27 is not kaito's runtime image; it needs a Kubernetes cluster",
+}
+
+
+def test_stalled_workload_conditions_fail_the_workspace_with_their_reason():
+    deadline = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                "message": 'ReplicaSet "ws-1" has timed out progressing.'}  # fmt: skip
+    quota = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": "exceeded quota"}
+    for kind, cond in [("Deployment", deadline), ("Deployment", NEEDS_CLUSTER), ("StatefulSet", NEEDS_CLUSTER),
+                       ("Deployment", quota)]:  # fmt: skip
+        c, messages = _inference_conds(_workload(kind, [{"type": "Available", "status": "False"}, cond]))
+        assert c["InferenceReady"] == ("False", cond["reason"]), kind
+        assert messages["InferenceReady"] == cond["message"]
+        assert c["WorkspaceSucceeded"] == ("False", "workspaceFailed")
+        assert messages["WorkspaceSucceeded"] == cond["message"]
+
+
+def test_progressing_workload_or_a_stale_stall_is_only_pending():
+    progressing = {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}
+    no_failure = {"type": "ReplicaFailure", "status": "False", "reason": "Fine"}
+    for obj, revision in [
+        (_workload(conditions=[progressing, no_failure]), "1"),
+        (_workload(conditions=[NEEDS_CLUSTER], generation=2, observed=1), "1"),  # not yet seen the new spec
+        (_workload(conditions=[NEEDS_CLUSTER], revision="1"), "2"),  # the stall of an older revision
+    ]:
+        c, _ = _inference_conds(obj, revision)
+        assert c["InferenceReady"] == ("False", st.REASON_INFERENCE_PENDING)
+        assert c["WorkspaceSucceeded"] == ("False", "workspacePending")
+    c, _ = _inference_conds(_workload(conditions=[NEEDS_CLUSTER], ready=1))  # ready wins
+    assert c["InferenceReady"] == ("True", "WorkspaceInferenceStatusSuccess")
+
+
+def test_a_job_that_could_not_run_names_why():
+    def run(reason):
+        cond = {"type": "Failed", "status": "True", "reason": reason, "message": "image nginx:1 needs a cluster"}
+        job = st.compute_job_facts({"metadata": {}, "status": {"failed": 1, "conditions": [cond]}}, None)
+        out = st.compute_status(
+            None, st.StatusFacts(kind="tuning", generation=1, resource=ready_resource(), job=job), NOW
+        )
+        return conds(out), {c["type"]: c["message"] for c in out["conditions"]}
+
+    c, messages = run("ImageNeedsCluster")
+    assert c["JobStarted"] == ("False", "ImageNeedsCluster")
+    assert c["WorkspaceSucceeded"] == ("False", "workspaceFailed")
+    assert "nginx:1 needs a cluster" in messages["JobStarted"] and "nginx:1" in messages["WorkspaceSucceeded"]
+    for ran in ("BackoffLimitExceeded", "DeadlineExceeded"):  # it ran and failed: KAITO's reason
+        assert run(ran)[0]["JobStarted"] == ("False", "WorkspaceTuningJobStatusFailed")
