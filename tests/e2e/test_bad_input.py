@@ -81,5 +81,17 @@ def test_foreign_image_written_past_the_cli_gets_a_clear_condition(local_cluster
 
     text = wait_for("the ImageNeedsCluster event", described, timeout=60)
     assert "nginx:1.27" in text and "needs a Kubernetes cluster" in text
+
+    def failed() -> dict | None:
+        conditions = {c["type"]: c for c in (kaito.workspace("web").get("status") or {}).get("conditions", [])}
+        done = conditions.get("WorkspaceSucceeded") or {}
+        return conditions if done.get("reason") == "workspaceFailed" else None
+
+    conditions = wait_for("the Workspace's ImageNeedsCluster condition", failed, timeout=60)
+    inference = conditions["InferenceReady"]
+    assert (inference["status"], inference["reason"]) == ("False", "ImageNeedsCluster")
+    assert "nginx:1.27" in inference["message"] and "needs a Kubernetes cluster" in inference["message"]
+    assert conditions["WorkspaceSucceeded"]["status"] == "False"
+    assert "nginx:1.27" in conditions["WorkspaceSucceeded"]["message"]
     assert kaito.pod_processes() == {}
     assert kaito("delete", "workspace", "web", timeout=60).returncode == 0

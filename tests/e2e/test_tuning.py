@@ -1,10 +1,13 @@
-"""e2e: a tuning Workspace reads its data from a URL (a local HTTP server) and publishes its adapter;
-a second Workspace serves the base model with that adapter, and answers differently from the base.
+"""e2e: tuning Workspaces read their data from a URL served on 127.0.0.1 and write an adapter to a
+volume (and, the other one, to an image); a second Workspace serves the base model with those
+adapters, and answers differently from the base model.
 
-Locally, an output image is a folder under `$KAITO_HOME/images` (the push sidecar is replaced by a
-copy) and the adapter's init container copies from that folder, so both ends are the real
-Workspace YAML a cluster would take. The URL's host is this machine's name: the admission rules
-refuse loopback addresses by design (they guard cluster pods against SSRF).
+The local cluster is this machine, so `kaito apply` and the control plane of `kaito up` admit a
+URL on 127.0.0.1 (a shared cluster's webhook refuses it: SSRF guard). A `hostPath` volume is a
+folder under `$KAITO_HOME/volumes/hostpath`, the same folder for the Job that writes the adapter and
+the model server that mounts it. An output image is a folder under `$KAITO_HOME/images` (the push
+sidecar is replaced by a copy) and the adapter's init container copies from it. Both ends are the
+real Workspace YAML a cluster would take.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import socket
 import threading
 
 import pytest
@@ -20,18 +22,12 @@ import pytest
 from tests.e2e.conftest import workspace_yaml
 
 ADAPTER_IMAGE = "registry.local/adapters/tiny-kaito:0.1"
+ADAPTER_PATH = "/adapters/tiny-kaito"  # hostPath of the volume output, and of the volume adapter
 PROMPT = [{"role": "user", "content": "say the word"}]
 
 
 @pytest.fixture
 def data_server(tmp_path):
-    host = socket.gethostname()
-    try:
-        loopback = socket.gethostbyname(host).startswith("127.")
-    except OSError:
-        loopback = False
-    if not loopback:
-        pytest.skip(f"this machine's name {host!r} does not resolve to a loopback address")
     folder = tmp_path / "data"
     folder.mkdir()
     rows = [{"messages": [*PROMPT, {"role": "assistant", "content": "kaito kaito kaito kaito"}]}] * 8
@@ -39,11 +35,13 @@ def data_server(tmp_path):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://{host}:{server.server_address[1]}/train.jsonl"
+    yield f"http://127.0.0.1:{server.server_address[1]}/train.jsonl"
     server.shutdown()
 
 
-def _tuning_yaml(model: str, url: str) -> str:
+def _tuning_yaml(name: str, model: str, url: str, output: str) -> str:
+    """The push Secret, a fast LoRA config and the tuning Workspace (applying the first two again is
+    a no-op, so each tuning file carries them)."""
     return f"""apiVersion: v1
 kind: Secret
 metadata:
@@ -79,12 +77,12 @@ data:
 apiVersion: kaito.sh/v1alpha1
 kind: Workspace
 metadata:
-  name: tune
+  name: {name}
 resource:
   instanceType: Standard_NC6s_v3
   labelSelector:
     matchLabels:
-      apps: tune
+      apps: {name}
 tuning:
   preset:
     name: {model}
@@ -94,45 +92,66 @@ tuning:
     urls:
       - {url}
   output:
-    image: {ADAPTER_IMAGE}
+{output}"""
+
+VOLUME_OUTPUT = f"""    volumeSource:
+      hostPath:
+        path: {ADAPTER_PATH}
+"""
+IMAGE_OUTPUT = f"""    image: {ADAPTER_IMAGE}
     imagePushSecret: push-secret
 """
 
 
-def _answer(kaito, name: str) -> str:
+def _answer(kaito, name: str, model: str | None = None) -> str:
     from openai import OpenAI
 
     endpoint = kaito("endpoint", name, check=True).stdout.strip()
     client = OpenAI(base_url=endpoint + "/v1", api_key="unused")
-    reply = client.chat.completions.create(model=client.models.list().data[0].id, messages=PROMPT,
+    reply = client.chat.completions.create(model=model or client.models.list().data[0].id, messages=PROMPT,
                                            max_tokens=12, temperature=0)
     return reply.choices[0].message.content
 
 
 def test_tuned_adapter_changes_the_answers(local_cluster, tiny_model, data_server):
     kaito = local_cluster
-    tuning = kaito.write("tune.yaml", _tuning_yaml(tiny_model.repo_id, data_server))
+    assert data_server.startswith("http://127.0.0.1:")
+    tune = kaito.write("tune.yaml", _tuning_yaml("tune", tiny_model.repo_id, data_server, VOLUME_OUTPUT))
+    tune_image = kaito.write("tune-image.yaml", _tuning_yaml("tune-image", tiny_model.repo_id, data_server,
+                                                             IMAGE_OUTPUT))
     base = kaito.write("base.yaml", workspace_yaml("base", tiny_model.repo_id))
     adapted = kaito.write("adapted.yaml", workspace_yaml("adapted", tiny_model.repo_id, extra=f"""  adapters:
     - source:
-        name: kaito-adapter
+        name: volume-adapter
+        volumeSource:
+          hostPath:
+            path: {ADAPTER_PATH}
+      strength: "1.0"
+    - source:
+        name: image-adapter
         image: {ADAPTER_IMAGE}
       strength: "1.0"
 """))
-    result = kaito("apply", "-f", tuning, "-f", base, "--wait", "--timeout", "240", timeout=260)
+    result = kaito("apply", "-f", tune, "-f", tune_image, "-f", base, "--wait", "--timeout", "300", timeout=320)
     assert result.returncode == 0, result.stderr + kaito("logs", "tune").stdout[-3000:]
-    tune = kaito.workspace("tune")
-    assert {c["type"]: c["status"] for c in tune["status"]["conditions"]}["JobStarted"] == "True"
+    for name in ("tune", "tune-image"):
+        conditions = {c["type"]: c["status"] for c in kaito.workspace(name)["status"]["conditions"]}
+        assert conditions["JobStarted"] == conditions["WorkspaceSucceeded"] == "True", (name, conditions)
+    volume = kaito.home / "volumes" / "hostpath" / ADAPTER_PATH.strip("/")
     image_data = kaito.home / "images" / "registry.local" / "adapters" / "tiny-kaito" / "0.1" / "data"
-    assert (image_data / "adapter_config.json").is_file()
-    assert (image_data / "adapter_model.safetensors").is_file()
-    assert "kaito.runtime.tuning" in kaito("logs", "tune").stdout or (image_data / "fine_tuning_completed.txt").exists()
+    for folder in (volume, image_data):
+        assert (folder / "adapter_config.json").is_file(), folder
+        assert (folder / "adapter_model.safetensors").is_file(), folder
+        assert (folder / "fine_tuning_completed.txt").is_file(), folder
 
     result = kaito("apply", "-f", adapted, "--wait", "--timeout", "180", timeout=200)
     assert result.returncode == 0, result.stderr
-    assert "Adapter added: kaito-adapter" in kaito("logs", "adapted").stdout
-    base_answer, adapted_answer = _answer(kaito, "base"), _answer(kaito, "adapted")
-    assert base_answer != adapted_answer, (base_answer, adapted_answer)
-    for name in ("adapted", "base", "tune"):
+    assert "Adapter added: image-adapter, volume-adapter" in kaito("logs", "adapted").stdout
+    base_answer = _answer(kaito, "base")
+    volume_answer = _answer(kaito, "adapted", model="volume-adapter")  # that adapter alone
+    assert base_answer != volume_answer, (base_answer, volume_answer)
+    assert base_answer != _answer(kaito, "adapted")  # KAITO's default: the weighted mix of both
+    for name in ("adapted", "base", "tune", "tune-image"):
         assert kaito("delete", "workspace", name, timeout=150).returncode == 0
     assert kaito.pod_processes() == {}
+    assert (volume / "adapter_config.json").is_file()  # the volume outlives the Workspaces, as a PV would
