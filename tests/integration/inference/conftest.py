@@ -2,7 +2,8 @@
 
 `server` is the main one: an adapter `alpha` (a LoRA built here with non-zero weights) sits in its
 adapters directory with strength 0, so the default model must answer like the base model while
-`model: alpha` must not. `gated_server` wraps the engine so a test can hold loading and admission.
+`model: alpha` must not. `mixed_server` serves the same adapter at strength 1 or 0.5, so a test
+can tell a mix that was applied from one that was ignored. `gated_server` wraps the engine so a test can hold loading and admission.
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ def server(tiny_model, adapters_dir):
     running = start_server(settings)
     running.wait_ready()
     yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module", params=[1.0, 0.5], ids=["strength1", "strength0.5"])
+def mixed_server(request, tiny_model, adapters_dir):
+    settings = ServerSettings(model=tiny_model.repo_id, served_model_name=SERVED, adapters_dir=adapters_dir,
+                              adapter_strengths={"alpha": request.param}, host="127.0.0.1", port=0, max_running=4)
+    running = start_server(settings)
+    running.wait_ready()
+    yield request.param, running
     running.stop()
 
 

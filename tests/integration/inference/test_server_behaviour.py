@@ -8,6 +8,7 @@ import time
 
 import httpx
 import openai
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.inference.conftest import SERVED
@@ -39,6 +40,10 @@ def test_kaito_chat_text_generation_with_generate_kwargs(server):
         "prompt": "hello world", "return_full_text": False,
         "generate_kwargs": {"max_new_tokens": 6, "do_sample": False, "min_new_tokens": 6}}, timeout=60)
     assert "hello world" + short.json()["Result"] == result
+    as_string = httpx.post(server.base_url + "/chat", json={
+        "prompt": "hello world", "generate_kwargs": {"max_new_tokens": 6, "do_sample": "False", "min_new_tokens": 6}},
+        timeout=60)
+    assert as_string.json()["Result"] == result  # "False" is greedy, as the boolean is
 
 
 def test_kaito_chat_missing_prompt_and_bad_kwargs_are_400(server):
@@ -47,6 +52,8 @@ def test_kaito_chat_missing_prompt_and_bad_kwargs_are_400(server):
     assert "prompt" in missing.json()["detail"]
     beams = httpx.post(server.base_url + "/chat", json={"prompt": "hi", "generate_kwargs": {"num_beams": 4}})
     assert beams.status_code == 400 and "num_beams" in beams.json()["detail"]
+    vague = httpx.post(server.base_url + "/chat", json={"prompt": "hi", "generate_kwargs": {"do_sample": "nope"}})
+    assert vague.status_code == 400 and "generate_kwargs.do_sample" in vague.json()["detail"]
 
 
 def test_health_routes_after_load(server):
@@ -113,29 +120,47 @@ def test_metrics_parse_and_counters_move(server):
 
 
 # --- adapters ------------------------------------------------------------------------------------
-def test_adapter_changes_output_and_strength_zero_is_base(server, tiny_model):
+_ADAPTER_MESSAGES = [{"role": "user", "content": "hello world"}]
+
+
+def ask_greedy(base_url: str, model: str) -> str:
+    reply = httpx.post(base_url + "/v1/chat/completions", json={
+        "model": model, "messages": _ADAPTER_MESSAGES, "max_tokens": 10, "temperature": 0, "min_tokens": 10},
+        timeout=60)
+    assert reply.status_code == 200, reply.text
+    return reply.json()["choices"][0]["message"]["content"]
+
+
+@pytest.fixture(scope="module")
+def base_greedy(tiny_model) -> str:
+    """The base model's greedy answer, computed with plain transformers outside the server."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    messages = [{"role": "user", "content": "hello world"}]
-
-    def ask(model: str) -> str:
-        reply = httpx.post(server.base_url + "/v1/chat/completions", json={
-            "model": model, "messages": messages, "max_tokens": 10, "temperature": 0, "min_tokens": 10},
-            timeout=60)
-        assert reply.status_code == 200, reply.text
-        return reply.json()["choices"][0]["message"]["content"]
-
     tokenizer = AutoTokenizer.from_pretrained(tiny_model.path)
     base = AutoModelForCausalLM.from_pretrained(tiny_model.path)
-    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    prompt = tokenizer.apply_chat_template(_ADAPTER_MESSAGES, add_generation_prompt=True, tokenize=False)
     ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
     with torch.no_grad():
         out = base.generate(ids, max_new_tokens=10, min_new_tokens=10, do_sample=False)
-    expected = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
 
-    assert ask(SERVED) == expected  # the KAITO mix with strength 0 is the base model
-    assert ask("alpha") != expected  # the adapter by name is the adapter alone
+
+def test_adapter_changes_output_and_strength_zero_is_base(server, base_greedy):
+    assert ask_greedy(server.base_url, SERVED) == base_greedy  # the KAITO mix with strength 0 is the base model
+    assert ask_greedy(server.base_url, "alpha") != base_greedy  # the adapter by name is the adapter alone
+
+
+def test_adapter_mix_at_nonzero_strength_is_applied(mixed_server, base_greedy):
+    strength, running = mixed_server
+    mixed = ask_greedy(running.base_url, SERVED)
+    alone = ask_greedy(running.base_url, "alpha")
+    assert alone != base_greedy
+    assert mixed != base_greedy  # a mix that were never applied would answer like the base model
+    if strength == 1.0:
+        assert mixed == alone  # one adapter at full strength is that adapter
+    else:
+        assert mixed != alone  # half strength is neither the base nor the full adapter
 
 
 # --- bad input -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ repr of `{'role': 'assistant', 'content': ...}`; clients parse that, so we retur
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,34 +55,79 @@ def build_kaito_sampling(kwargs: dict[str, Any], prompt_tokens: int) -> Sampling
                 continue
             raise InvalidRequest(f"generate_kwargs.{key}={value!r} is not supported by this server")
         raise InvalidRequest(f"generate_kwargs.{key} is not a supported generation parameter")
-    try:
-        if "max_new_tokens" in kwargs:
-            max_new = int(kwargs["max_new_tokens"])
-        else:
-            max_new = int(kwargs.get("max_length", 200)) - prompt_tokens
-        if "min_new_tokens" in kwargs:
-            min_new = int(kwargs["min_new_tokens"])
-        else:
-            min_new = max(int(kwargs.get("min_length", 0)) - prompt_tokens, 0)
-        do_sample = bool(kwargs.get("do_sample", True))
-        temperature = float(kwargs.get("temperature", 1.0)) if do_sample else 0.0
-        top_k = int(kwargs.get("top_k", 10))
-        top_p = float(kwargs.get("top_p", 1.0))
-        penalty = float(kwargs.get("repetition_penalty", 1.0))
-        seed = None if kwargs.get("seed") is None else int(kwargs["seed"])
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequest(f"generate_kwargs: {exc}") from None
+    if "max_new_tokens" in kwargs:
+        max_new = compute_int(kwargs, "max_new_tokens")
+    else:
+        max_new = compute_int(kwargs, "max_length", 200) - prompt_tokens
+    if "min_new_tokens" in kwargs:
+        min_new = compute_int(kwargs, "min_new_tokens")
+    else:
+        min_new = max(compute_int(kwargs, "min_length", 0) - prompt_tokens, 0)
+    do_sample = compute_bool(kwargs, "do_sample", True)
+    temperature = compute_float(kwargs, "temperature", 1.0) if do_sample else 0.0
+    top_k = compute_int(kwargs, "top_k", 10)
+    top_p = compute_float(kwargs, "top_p", 1.0)
+    penalty = compute_float(kwargs, "repetition_penalty", 1.0)
+    seed = None if kwargs.get("seed") is None else compute_int(kwargs, "seed")
     if max_new < 1:
         raise InvalidRequest(f"generate_kwargs.max_length must exceed the prompt length ({prompt_tokens} tokens)")
     if do_sample and temperature <= 0:
         raise InvalidRequest("generate_kwargs.temperature must be > 0 when do_sample is true")
     if not 0 < top_p <= 1 or penalty <= 0 or top_k < 0:
         raise InvalidRequest("generate_kwargs: top_p must be in (0, 1], top_k >= 0, repetition_penalty > 0")
-    stops = kwargs.get("stop_strings") or ()
-    stops = (stops,) if isinstance(stops, str) else tuple(str(s) for s in stops)
+    stops = kwargs.get("stop_strings")
+    if stops is None:
+        stops = ()
+    elif isinstance(stops, str):
+        stops = (stops,) if stops else ()  # an empty stop string would end every answer at once
+    elif isinstance(stops, list) and all(isinstance(s, str) for s in stops):
+        stops = tuple(s for s in stops if s)
+    else:
+        raise InvalidRequest(f"generate_kwargs.stop_strings must be a string or a list of strings, got {stops!r}")
     return SamplingParams(max_tokens=max_new, temperature=temperature, top_p=top_p, top_k=top_k,
                           repetition_penalty=penalty, seed=seed, stop=stops,
-                          ignore_eos=bool(kwargs.get("ignore_eos", False)), min_tokens=min(min_new, max_new))
+                          ignore_eos=compute_bool(kwargs, "ignore_eos", False), min_tokens=min(min_new, max_new))
+
+
+# Clients send generate_kwargs as JSON, often built from strings ("false", "0.7"). Python's bool()
+# and int() would read "false" as True and 5.5 as 5, so each value is checked against its key's type
+# and a mismatch is a 400 naming `generate_kwargs.<key>`.
+def compute_bool(kwargs: dict[str, Any], key: str, default: bool) -> bool:
+    value = kwargs.get(key, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise InvalidRequest(f"generate_kwargs.{key} must be true or false, got {value!r}")
+
+
+def compute_int(kwargs: dict[str, Any], key: str, default: int | None = None) -> int:
+    value = kwargs.get(key, default)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise InvalidRequest(f"generate_kwargs.{key} must be an integer, got {value!r}")
+
+
+def compute_float(kwargs: dict[str, Any], key: str, default: float) -> float:
+    value = kwargs.get(key, default)
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number):
+        raise InvalidRequest(f"generate_kwargs.{key} must be a finite number, got {value!r}")
+    return number
 
 
 def build_kaito_result(pipeline: str, prompt: str, generated: str, return_full_text: bool) -> dict[str, str]:

@@ -76,7 +76,7 @@ _FLAGS: dict[str, tuple[str, ...]] = {
     "revision": ("--revision",),
     "served_model_name": ("--served-model-name", "--served_model_name"),
     "dtype": ("--dtype", "--torch_dtype"),
-    "device": ("--device", "--device_map"),
+    "device": ("--device",),
     "engine": ("--engine",),
     "trust_remote_code": ("--trust-remote-code", "--trust_remote_code"),
     "load_in_4bit": ("--load-in-4bit", "--load_in_4bit"),
@@ -93,6 +93,7 @@ _FLAGS: dict[str, tuple[str, ...]] = {
     "api_key": ("--api-key",),
 }
 _BOOL_FIELDS = {"trust_remote_code", "load_in_4bit", "load_in_8bit"}
+_DEVICES = ("auto", "cpu", "cuda")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -117,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(*flags, dest=name, nargs="?", const=True, default=None, type=_parse_bool)
         else:
             parser.add_argument(*flags, dest=name, default=None)
+    # KAITO's --device_map is from_pretrained's device_map, which may be an accelerate map
+    # ("balanced", "sequential"); our --device is only where the engine runs, so the two stay apart.
+    parser.add_argument("--device_map", dest="device_map", default=None, metavar="MAP",
+                        help="KAITO's device_map: auto, cpu, cuda, or an accelerate map passed to from_pretrained")
     parser.add_argument("--adapter-strength", dest="adapter_strength", action="append", default=[],
                         metavar="NAME=STRENGTH", help="strength of one adapter in the default mix")
     return parser
@@ -173,11 +178,17 @@ def build_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
         flag_value = getattr(args, name)
         if flag_value is not None:
             values[name] = flag_value
-    if values.get("device") not in (None, "auto", "cpu", "cuda"):
-        # KAITO's --device_map may hold an accelerate map such as "balanced": keep it for from_pretrained.
-        values.setdefault("model_kwargs", {})
-        values["model_kwargs"] = {"device_map": values.pop("device")}
-    values["model_kwargs"] = {**values.get("model_kwargs", {}), **build_extra_kwargs(extra)}  # type: ignore[dict-item]
+    if values.get("device") not in (None, *_DEVICES):
+        source = "--device" if args.device is not None else f"{ENV_PREFIX}DEVICE"
+        raise SettingsError(f"{source}: invalid device {values['device']!r} (use auto, cpu or cuda; "
+                            "an accelerate device map goes in --device_map)")
+    model_kwargs: dict[str, str | bool] = {}
+    if args.device_map in _DEVICES:
+        if args.device is None:  # an explicit --device wins; --device_map beats the environment
+            values["device"] = args.device_map
+    elif args.device_map is not None:
+        model_kwargs["device_map"] = args.device_map
+    values["model_kwargs"] = {**model_kwargs, **build_extra_kwargs(extra)}
     values["model_kwargs"].pop("allow_remote_files", None)  # type: ignore[union-attr]
     if values.get("dtype") not in (None, "auto", "bfloat16", "float16", "float32"):
         raise SettingsError(f"--dtype/--torch_dtype: invalid torch dtype {values['dtype']!r} "

@@ -75,3 +75,45 @@ def test_kaito_result_shapes():
     assert protocol_kaito.build_kaito_result("text-generation", "p", "g", False) == {"Result": "g"}
     assert protocol_kaito.build_kaito_result("conversational", "p", "g", True) == {
         "Result": "{'role': 'assistant', 'content': 'g'}"}
+
+
+@pytest.mark.parametrize("raw,greedy", [(False, True), (True, False), ("false", True), ("False", True),
+                                        ("FALSE", True), ("true", False), ("True", False)])
+def test_kaito_do_sample_accepts_booleans_and_their_strings(raw, greedy):
+    params = protocol_kaito.build_kaito_sampling({"do_sample": raw}, prompt_tokens=10)
+    assert params.greedy is greedy
+
+
+@pytest.mark.parametrize("raw", ["no", "", "0", 0, 1, None, [True], {"x": 1}])
+def test_kaito_do_sample_other_values_are_400_naming_the_key(raw):
+    with pytest.raises(InvalidRequest, match=r"generate_kwargs\.do_sample"):
+        protocol_kaito.build_kaito_sampling({"do_sample": raw}, prompt_tokens=10)
+
+
+def test_kaito_ignore_eos_reads_strings_like_do_sample():
+    assert protocol_kaito.build_kaito_sampling({"ignore_eos": "false"}, 10).ignore_eos is False
+    assert protocol_kaito.build_kaito_sampling({"ignore_eos": "TRUE"}, 10).ignore_eos is True
+    with pytest.raises(InvalidRequest, match=r"generate_kwargs\.ignore_eos"):
+        protocol_kaito.build_kaito_sampling({"ignore_eos": "maybe"}, 10)
+
+
+def test_kaito_numbers_accept_numeric_strings():
+    params = protocol_kaito.build_kaito_sampling(
+        {"max_new_tokens": "7", "top_k": "5", "temperature": "0.5", "top_p": "0.9", "seed": "3"}, 10)
+    assert (params.max_tokens, params.top_k, params.temperature, params.top_p, params.seed) == (7, 5, 0.5, 0.9, 3)
+
+
+@pytest.mark.parametrize("kwargs,key", [
+    ({"max_new_tokens": True}, "max_new_tokens"),  # a boolean is not a count
+    ({"max_new_tokens": 5.5}, "max_new_tokens"),  # int() would silently truncate
+    ({"top_k": "ten"}, "top_k"),
+    ({"seed": [1]}, "seed"),
+    ({"temperature": "nan"}, "temperature"),
+    ({"repetition_penalty": float("inf")}, "repetition_penalty"),
+    ({"temperature": False}, "temperature"),
+    ({"stop_strings": 5}, "stop_strings"),
+    ({"stop_strings": ["a", 1]}, "stop_strings"),
+])
+def test_kaito_bad_numbers_and_stops_name_the_key(kwargs, key):
+    with pytest.raises(InvalidRequest, match=rf"generate_kwargs\.{key}"):
+        protocol_kaito.build_kaito_sampling(kwargs, prompt_tokens=10)

@@ -65,6 +65,8 @@ def test_environment_then_flags_win():
     (["--adapter-strength", "x"], "NAME=STRENGTH"),
     (["--adapter-strength", "x=-1"], "x"),
     (["--engine", "tgi"], "--engine"),
+    (["--device", "tpu"], "--device"),
+    (["--device", "balanced"], "--device"),
 ])
 def test_bad_values_name_the_flag(argv, needle):
     with pytest.raises(SettingsError, match=needle):
@@ -116,6 +118,28 @@ def test_chat_template_override_from_file_or_text(tmp_path):
     assert build_chat_template(None) is None
     with pytest.raises(LoadError, match="chat-template"):
         build_chat_template(str(tmp_path / "absent.jinja"))
+
+
+def test_device_map_alone_passes_accelerate_maps():
+    s = build_settings(["--device_map", "balanced"], env={})
+    assert (s.device, s.model_kwargs) == ("auto", {"device_map": "balanced"})
+    assert build_settings(["--device_map", "cpu"], env={}).device == "cpu"
+    assert build_settings(["--device_map", "auto"], env={}).model_kwargs == {}
+    assert build_settings(["--device", "cuda"], env={}).device == "cuda"
+    assert build_settings(["--device_map", "cpu"], env={"KAITO_DEVICE": "cuda"}).device == "cpu"
+    assert build_settings(["--device", "cuda", "--device_map", "cpu"], env={}).device == "cuda"
+
+
+def test_device_from_environment_is_checked_too():
+    with pytest.raises(SettingsError, match="KAITO_DEVICE"):
+        build_settings([], env={"KAITO_DEVICE": "tpu"})
+
+
+def test_main_exits_2_on_bad_device(capsys):
+    from kaito.runtime.inference.__main__ import main
+
+    assert main(["--device", "tpu"]) == 2
+    assert "--device" in capsys.readouterr().err
 
 
 def test_empty_adapters_dir_turns_adapters_off():
