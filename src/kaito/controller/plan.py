@@ -22,7 +22,7 @@ from typing import Any
 import pydantic
 
 from kaito.api import labels
-from kaito.api.conditions import ConditionType
+from kaito.api.conditions import ConditionReason, ConditionType
 from kaito.api.v1alpha1 import Workspace
 from kaito.api.validation.workspace import validate_workspace
 from kaito.catalog import facts as catalog_facts
@@ -34,8 +34,8 @@ from kaito.controller.observe import Observed
 from kaito.controller.settings import Settings
 from kaito.manifests import revision as revisions
 
-REASON_INVALID_WORKSPACE = "workspaceValidationFailed"
-REASON_INVALID_WORKLOAD = "workloadRejected"
+REASON_INVALID_WORKSPACE = ConditionReason.VALIDATION_FAILED
+REASON_INVALID_WORKLOAD = ConditionReason.WORKLOAD_REJECTED
 
 
 @dataclass(frozen=True)

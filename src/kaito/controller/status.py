@@ -29,12 +29,12 @@ from kaito.api.conditions import (
 from kaito.api.meta import Condition
 from kaito.api.v1alpha1 import WorkspaceStatus
 
-# Pending reasons: KAITO v0.3.2 had none (it blocked instead); these are v0.12's names where it has
-# them. They could move to `kaito.api.conditions` beside the others.
-REASON_RESOURCE_PENDING = "workspaceResourceStatusPending"
-REASON_INFERENCE_PENDING = "WorkspaceInferenceStatusPending"
-REASON_TUNING_JOB_PENDING = "WorkspaceTuningJobStatusPending"
-REASON_NODE_CLAIM_NOT_READY = "NodeClaimNotReady"
+# Pending reasons: KAITO v0.3.2 had none (it blocked instead); `kaito.api.conditions` keeps them,
+# with v0.12's names where it has them. Short local names for the status rules below.
+REASON_RESOURCE_PENDING = ConditionReason.RESOURCE_STATUS_PENDING
+REASON_INFERENCE_PENDING = ConditionReason.INFERENCE_STATUS_PENDING
+REASON_TUNING_JOB_PENDING = ConditionReason.TUNING_JOB_STATUS_PENDING
+REASON_NODE_CLAIM_NOT_READY = ConditionReason.NODE_CLAIM_NOT_READY
 MESSAGE_NODE_CLAIM_READY = "nodeClaim plugins have been installed successfully"
 
 _OWNED_STATUS_FIELDS = ("workerNodes", "conditions")
