@@ -92,6 +92,27 @@ _FLAGS: dict[str, tuple[str, ...]] = {
     "port": ("--port",),
     "api_key": ("--api-key",),
 }
+_HELP: dict[str, str] = {
+    "model": "Hugging Face repo id or local model directory (default: KAITO's /workspace/tfs/weights)",
+    "revision": "model revision: a branch, tag or commit (default: main)",
+    "served_model_name": "name clients put in `model` (default: the model's name)",
+    "dtype": "auto, bfloat16, float16 or float32 (default: auto)",
+    "device": "auto, cpu or cuda (default: auto: cuda when there is one)",
+    "engine": "auto, transformers or vllm (default: auto: vllm on CUDA when installed)",
+    "trust_remote_code": "run the model repo's own modelling code",
+    "load_in_4bit": "load weights in 4 bits with bitsandbytes (CUDA only)",
+    "load_in_8bit": "load weights in 8 bits with bitsandbytes (CUDA only)",
+    "pipeline": "KAITO's /chat mode: text-generation or conversational",
+    "chat_template": "a Jinja chat template, or a file holding one (default: the tokenizer's)",
+    "adapters_dir": "folder of PEFT adapters, one subfolder each (default: /mnt/adapter; '' turns off)",
+    "combination_type": "how adapters are combined into the default model (peft; default: svd)",
+    "max_model_len": "longest prompt plus completion in tokens (default: the model's limit)",
+    "max_running": "requests decoded together in one batch (default: 16)",
+    "max_queued": "requests waiting beyond those; more get 429 (default: 256)",
+    "host": "address to listen on (default: 0.0.0.0)",
+    "port": "port to listen on (default: 5000, as KAITO)",
+    "api_key": "require `Authorization: Bearer KEY` on every route but health",
+}
 _BOOL_FIELDS = {"trust_remote_code", "load_in_4bit", "load_in_8bit"}
 _DEVICES = ("auto", "cpu", "cuda")
 _TRUE = {"1", "true", "yes", "on"}
@@ -115,9 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, flags in _FLAGS.items():
         if name in _BOOL_FIELDS:
-            parser.add_argument(*flags, dest=name, nargs="?", const=True, default=None, type=_parse_bool)
+            parser.add_argument(*flags, dest=name, nargs="?", const=True, default=None, type=_parse_bool,
+                                help=_HELP[name])
         else:
-            parser.add_argument(*flags, dest=name, default=None)
+            parser.add_argument(*flags, dest=name, default=None, help=_HELP[name])
     # KAITO's --device_map is from_pretrained's device_map, which may be an accelerate map
     # ("balanced", "sequential"); our --device is only where the engine runs, so the two stay apart.
     parser.add_argument("--device_map", dest="device_map", default=None, metavar="MAP",
