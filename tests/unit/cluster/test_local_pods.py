@@ -108,6 +108,36 @@ def test_volumes_map_to_state_folders(tmp_path):
                           pod_name="p", lookup=_lookup({}))
 
 
+@pytest.mark.parametrize("volume", [
+    {"name": "v", "hostPath": {"path": "/../../../../tmp/escape"}},
+    {"name": "v", "hostPath": {"path": "models/../../../../x"}},
+    {"name": "v", "persistentVolumeClaim": {"claimName": "../../../x"}},
+])
+def test_volumes_cannot_leave_the_sandbox(tmp_path, volume):
+    with pytest.raises(pods.PodConfigError, match="volume v: .* leads outside the local volumes folder"):
+        pods.plan_volumes({"volumes": [volume]}, volumes_root=tmp_path / "vols", namespace="ns", pod_name="p",
+                          lookup=_lookup({}))
+
+
+def test_a_symlink_in_the_sandbox_cannot_lead_out(tmp_path):
+    (tmp_path / "vols" / "hostpath").mkdir(parents=True)
+    (tmp_path / "vols" / "hostpath" / "out").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(pods.PodConfigError, match="outside"):
+        pods.plan_volumes({"volumes": [{"name": "v", "hostPath": {"path": "/out/x"}}]}, volumes_root=tmp_path / "vols",
+                          namespace="ns", pod_name="p", lookup=_lookup({}))
+
+
+def test_separate_flag_values_are_rewritten_like_joined_ones():
+    container = {"command": ["python", "-m", "srv"],
+                 "args": ["--port", "5000", "--host", "0.0.0.0", "--device_map", "cuda", "--name", "--port",
+                          "--device_map=cuda", "--other", "5000"]}
+    argv = pods.build_argv(container, {}, ports={5000: 41000}, has_gpu=False)
+    assert argv[3:] == ["--port", "41000", "--host", "127.0.0.1", "--device_map", "cpu", "--name", "--port",
+                        "--device_map=cpu", "--other", "5000"]
+    on_gpu = pods.build_argv(container, {}, ports={5000: 41000}, has_gpu=True)
+    assert on_gpu[7:9] == ["--device_map", "cuda"] and on_gpu[3:5] == ["--port", "41000"]
+
+
 def test_a_volume_mounted_inside_another_is_linked_into_it(tmp_path):
     spec = {"volumes": [{"name": "adapters", "emptyDir": {}}, {"name": "tuned", "hostPath": {"path": "/adapters/t"}},
                         {"name": "deep", "persistentVolumeClaim": {"claimName": "d"}}]}

@@ -2,8 +2,9 @@
 
 A container becomes a command line: `python`/`python3` becomes this interpreter, `/bin/sh -c`
 runs through the system shell. Paths the container would see (volume mount paths, an image's own
-files) are rewritten to folders under `$KAITO_HOME`, container port 5000 becomes a free local port,
-`--host=0.0.0.0` becomes 127.0.0.1 and `--device=cuda` becomes `cpu` on a machine without GPUs.
+files) are rewritten to folders under `$KAITO_HOME` (hostPath and PVC volumes never outside it),
+container port 5000 becomes a free local port (`--port=5000` or `--port 5000`), `--host=0.0.0.0`
+becomes 127.0.0.1 and `--device`/`--device_map cuda` becomes `cpu` on a machine without GPUs.
 Which containers can run here at all is `classify_container`'s answer.
 """
 
@@ -155,10 +156,11 @@ def plan_volumes(pod_spec: Mapping[str, Any], *, volumes_root: Path, namespace: 
             dirs[name] = pod_dir / name
         elif "hostPath" in vol:
             # Sandboxed under the state directory: a Workspace never writes to the real /etc.
-            dirs[name] = volumes_root / "hostpath" / str((vol["hostPath"] or {}).get("path", name)).strip("/")
+            path = str((vol["hostPath"] or {}).get("path", name)).strip("/")
+            dirs[name] = _inside(volumes_root / "hostpath", path, f"volume {name}: hostPath {path!r}")
         elif "persistentVolumeClaim" in vol:
-            claim = (vol["persistentVolumeClaim"] or {}).get("claimName") or name
-            dirs[name] = volumes_root / "pvc" / namespace / claim
+            claim = str((vol["persistentVolumeClaim"] or {}).get("claimName") or name)
+            dirs[name] = _inside(volumes_root / "pvc" / namespace, claim, f"volume {name}: claimName {claim!r}")
         elif "configMap" in vol or "secret" in vol or "projected" in vol:
             dirs[name] = pod_dir / name
             sources = ((vol.get("projected") or {}).get("sources") or []) if "projected" in vol else [vol]
@@ -181,6 +183,15 @@ def plan_volumes(pod_spec: Mapping[str, Any], *, volumes_root: Path, namespace: 
         else:
             raise PodConfigError(f"volume {name}: this kind of volume needs a cluster")
     return VolumePlan(dirs, files)
+
+
+def _inside(root: Path, relative: str, what: str) -> Path:
+    """`root/relative`, refused when `..` or a symlink would lead it out of `root` (the sandbox)."""
+    path = root / relative
+    resolved, base = path.resolve(), root.resolve()
+    if resolved != base and base not in resolved.parents:
+        raise PodConfigError(f"{what} leads outside the local volumes folder {root}; refused")
+    return path
 
 
 def build_path_map(container: Mapping[str, Any], plan: VolumePlan, image_dir: Path | None) -> dict[str, str]:
@@ -239,17 +250,35 @@ def build_argv(container: Mapping[str, Any], mapping: Mapping[str, str], *, port
     elif command[0] in SHELLS:
         command[0] = "/bin/sh"
     argv = [rewrite_paths(part, mapping) for part in command + args]
-    out = []
+    out: list[str] = []
+    pending: str | None = None  # a flag written as `--port 5000` whose value is the next part
     for part in argv:
+        if pending is not None and not part.startswith("-"):
+            out.append(_rewrite_flag_value(pending, part, ports=ports, has_gpu=has_gpu) or part)
+            pending = None
+            continue
         flag, eq, value = part.partition("=")
-        if eq and flag == "--port" and value.isdigit() and int(value) in ports:
-            part = f"--port={ports[int(value)]}"
-        elif eq and flag == "--host" and value in ("0.0.0.0", "::"):
-            part = f"--host={LOCAL_HOST}"
-        elif eq and flag == "--device" and value == "cuda" and not has_gpu:
-            part = "--device=cpu"
-        out.append(part)
+        if eq:
+            new = _rewrite_flag_value(flag, value, ports=ports, has_gpu=has_gpu)
+            out.append(f"{flag}={new}" if new is not None else part)
+        else:
+            pending = part if part in _REWRITTEN_FLAGS else None
+            out.append(part)
     return out
+
+
+_REWRITTEN_FLAGS = ("--port", "--host", "--device", "--device_map", "--device-map")
+
+
+def _rewrite_flag_value(flag: str, value: str, *, ports: Mapping[int, int], has_gpu: bool) -> str | None:
+    """The local value of one flag (`--port=N` and `--port N` alike), or None to keep it."""
+    if flag == "--port" and value.isdigit() and int(value) in ports:
+        return str(ports[int(value)])
+    if flag == "--host" and value in ("0.0.0.0", "::"):
+        return LOCAL_HOST
+    if flag in ("--device", "--device_map", "--device-map") and value == "cuda" and not has_gpu:
+        return "cpu"
+    return None
 
 
 def container_ports(containers: Sequence[Mapping[str, Any]]) -> list[int]:
