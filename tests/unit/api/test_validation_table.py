@@ -446,6 +446,28 @@ CASES = [
         [(f"{INPUT}.urls[1]", "loopback")],
     ),
     Case("url-public-ip", "url", T(tuning__input={"urls": ["https://8.8.8.8/data"]})),
+    # Numeric host forms resolvers turn into addresses (inet_aton): they must not pass as DNS names.
+    *(
+        Case(f"url-numeric-{n}", "url", T(tuning__input={"urls": [u]}), [(f"{INPUT}.urls[0]", phrase)])
+        for n, (u, phrase) in enumerate(
+            [
+                ("http://2130706433/x", "loopback"),
+                ("http://0x7f000001/x", "loopback"),
+                ("http://127.1/x", "loopback"),
+                ("http://0177.0.0.1/x", "loopback"),
+                ("http://0/", "loopback"),
+                ("http://0xa9fea9fe/latest", "link-local"),
+                ("http://0300.0250.1.1/x", "private"),
+                ("http://[0:0:0:0:0:0:0:1]/x", "loopback"),
+                ("http://[::ffff:7f00:1]/x", "loopback"),
+                ("http://[v1.x]/x", "IPv6"),
+                ("http://100.64.0.1/x", "shared address"),
+                ("http://100.100.100.200/latest", "metadata"),
+            ]
+        )
+    ),
+    Case("url-hex-letters-dns-name", "url", T(tuning__input={"urls": ["https://cafe.be/data"]})),
+    Case("url-digits-dns-name", "url", T(tuning__input={"urls": ["https://1.2.3.4.5/data"]})),
     # --- DataDestination (create)
     Case("output-none", "dd", T(tuning__output={}), [(OUTPUT, "exactly one of volumeSource or image")]),
     Case(
@@ -669,6 +691,19 @@ URL_POLICY_CASES = [
     ("http://224.0.0.1/x", "multicast", "multicast"),
     ("file:///etc/passwd", "http or https", "http or https"),
     ("http:///train.jsonl", "no host", "no host"),
+    ("http://2130706433/train.jsonl", "loopback", None),
+    ("http://0x7f000001/train.jsonl", "loopback", None),
+    ("http://127.1/train.jsonl", "loopback", None),
+    ("http://0177.0.0.1/train.jsonl", "loopback", None),
+    ("http://0/", "loopback", None),
+    ("http://0300.0250.1.1/x", "private", None),
+    ("http://[::ffff:7f00:1]/x", "loopback", None),
+    ("http://0xa9fea9fe/latest", "link-local", "link-local"),
+    ("http://169.254.43518/latest", "link-local", "link-local"),
+    ("http://100.64.0.1/x", "shared address", None),
+    ("http://100.100.100.200/latest", "metadata", "metadata"),
+    ("http://[fd00:ec2::254]/latest", "metadata", "metadata"),
+    ("http://[v1.x]/x", "IPv6", "IPv6"),
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
+import socket
 from urllib.parse import urlsplit
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -20,6 +21,14 @@ DNS1123_SUBDOMAIN_MAX = 253
 IMAGE_REFERENCE = re.compile(r"^(.+/[^:/]+):([^:/]+)$")
 
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.google", "instance-data.ec2.internal"})
+# Metadata services outside link-local: Alibaba's (in carrier-grade NAT space) and EC2's IPv6 one
+# (a unique-local address, so the local cluster would otherwise admit it as private).
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("100.100.100.200", "fd00:ec2::254"))
+# RFC 6598 shared address space: inside a provider's network, never a public dataset host.
+CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
+# Hosts a resolver reads as a number (inet_aton: 2130706433, 0x7f000001, 127.1, 0177.0.0.1) rather
+# than a DNS name; a name with any other letter, like "example", can never be one.
+NUMERIC_HOST = re.compile(r"^[0-9][0-9a-fx.]*$")
 LOCAL_ONLY = " (allowed only when the Workspace runs on the local cluster)"
 
 
@@ -55,6 +64,30 @@ def image_problem(image: str, what: str) -> str | None:
     return None
 
 
+def compute_host_address(host: str, bracketed: bool) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address `host` denotes without DNS, or None when it is a DNS name.
+
+    Resolvers accept the BSD inet_aton forms (decimal, hex, octal, fewer than four parts), so a host
+    made only of such characters is parsed the same way; `ipaddress` alone knows only dotted quads.
+    Raises ValueError for a bracketed host that is not an IPv6 address: it cannot be a DNS name.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if bracketed or ":" in host:
+            raise ValueError(f"{host!r} is not a valid IPv6 address") from None
+        if not NUMERIC_HOST.match(host):
+            return None
+        try:
+            # inet_aton is a pure parse (no lookup); the pattern above keeps out the spaces it stops at.
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None  # e.g. 1.2.3.4.5 or 08: not a number, so a resolver looks it up as a name
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address
+
+
 def url_problem(url: str, policy: UrlPolicy = UrlPolicy.PUBLIC_ONLY) -> str | None:
     """Why `url` may not be fetched by a pod on the user's behalf under `policy`, or None when it may."""
     try:
@@ -73,18 +106,24 @@ def url_problem(url: str, policy: UrlPolicy = UrlPolicy.PUBLIC_ONLY) -> str | No
     if host == "localhost" or host.endswith(".localhost"):
         return None if local_ok else f"URL {url!r} points at localhost{LOCAL_ONLY}"
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+        address = compute_host_address(host, bracketed=parts.netloc.rpartition("@")[2].startswith("["))
+    except ValueError as exc:
+        return f"invalid URL {url!r}: {exc}"
+    if address is None:
         return None  # a DNS name: allowed, it is not resolved here
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    # Say which address a numeric spelling such as 0x7f000001 stands for.
+    shown = "" if str(address) == host else f" ({address})"
+    if address in METADATA_ADDRESSES:
+        return f"URL {url!r} points at a cloud metadata service{shown}"
     # Order matters: ::1 also counts as reserved, 169.254.0.0/16 also as private.
     if address.is_loopback or address.is_unspecified:
-        return None if local_ok else f"URL {url!r} points at a loopback address{LOCAL_ONLY}"
+        return None if local_ok else f"URL {url!r} points at a loopback address{shown}{LOCAL_ONLY}"
     if address.is_link_local:
-        return f"URL {url!r} points at a link-local address (cloud metadata services live there)"
+        return f"URL {url!r} points at a link-local address{shown} (cloud metadata services live there)"
     if address.is_multicast or address.is_reserved:
-        return f"URL {url!r} points at a multicast or reserved address"
+        return f"URL {url!r} points at a multicast or reserved address{shown}"
     if address.is_private:
-        return None if local_ok else f"URL {url!r} points at a private address{LOCAL_ONLY}"
+        return None if local_ok else f"URL {url!r} points at a private address{shown}{LOCAL_ONLY}"
+    if address in CARRIER_GRADE_NAT:
+        return None if local_ok else f"URL {url!r} points at a shared address (carrier-grade NAT){shown}{LOCAL_ONLY}"
     return None
