@@ -15,6 +15,7 @@ from kaito.runtime.tuning import settings, trainer
 from kaito.runtime.tuning.__main__ import main
 
 PATTERN = "the quick brown fox"
+PATTERN_FLAGS = ("--max-steps", "30", "--learning-rate", "2e-2", "--lora-r", "16", "--set", "LoraConfig.lora_alpha=32")
 
 
 def _events(text: str) -> list[dict]:
@@ -86,8 +87,7 @@ def pattern_adapter(tiny_model, tmp_path_factory):
 
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        _tune(tiny_model, [data], root / "adapters" / "pattern", "--max-steps", "30", "--logging-steps", "1",
-              "--learning-rate", "2e-2", "--lora-r", "16", "--set", "LoraConfig.lora_alpha=32")
+        _tune(tiny_model, [data], root / "adapters" / "pattern", *PATTERN_FLAGS, "--logging-steps", "1")
     return root / "adapters" / "pattern", _events(stdout.getvalue())
 
 
@@ -104,10 +104,27 @@ def test_loss_falls_on_a_learnable_pattern(pattern_adapter):
 def test_rerun_of_a_finished_output_does_nothing(tiny_model, pattern_adapter, capsys):
     adapter, _ = pattern_adapter
     before = outputs.read_marker(adapter)
-    again = _tune(tiny_model, [adapter.parent.parent / "qa.csv"], adapter, "--max-steps", "30")
+    # The same settings; only how it logs differs, which does not change the adapter.
+    again = _tune(tiny_model, [adapter.parent.parent / "qa.csv"], adapter, *PATTERN_FLAGS, "--logging-steps", "7")
     assert again == before  # same marker: nothing retrained, nothing rewritten
     (event,) = _events(capsys.readouterr().out)
     assert event["event"] == "done" and event["already_complete"] is True and event["steps"] == 30
+
+
+def test_rerun_of_a_finished_output_with_other_settings_is_refused(tiny_model, pattern_adapter, capsys):
+    adapter, _ = pattern_adapter
+    before = (adapter / "adapter_model.safetensors").read_bytes()
+    argv = ["--model", tiny_model.repo_id, "--output", str(adapter), "--batch-size", "4",
+            "--data", str(adapter.parent.parent / "qa.csv"), "--set", "ModelConfig.torch_dtype=float32",
+            *PATTERN_FLAGS, "--lora-r", "8", "--max-steps", "31"]
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 5 and captured.out == ""
+    assert "finished with different settings" in captured.err
+    assert "lora.r 16→8" in captured.err and "training.max_steps 30→31" in captured.err
+    assert "learning_rate" not in captured.err and "use a new --output or delete it" in captured.err
+    assert (adapter / "adapter_model.safetensors").read_bytes() == before
+    assert outputs.read_marker(adapter)["lora_r"] == 16
 
 
 def _completion_nll(model, tokenizer, prompt: str) -> float:

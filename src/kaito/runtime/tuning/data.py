@@ -57,9 +57,10 @@ def resolve_files(sources: list[str], config: DatasetSection, download_dir: Path
         else:
             sources = [os.environ.get("DATASET_FOLDER_PATH", DEFAULT_DATA_FOLDER)]
     files: list[Path] = []
-    for source in sources:
+    for index, source in enumerate(sources):
         if downloads.is_url(source):
-            files.append(downloads.download(source, download_dir, config.max_download_bytes))
+            name = downloads.compute_download_name(index, source)
+            files.append(downloads.download(source, download_dir, config.max_download_bytes, name=name))
             continue
         path = Path(source)
         if path.is_dir():
@@ -82,10 +83,10 @@ def _format_of(path: Path, config: DatasetSection) -> str | None:
     return EXTENSIONS.get(path.suffix.lower())
 
 
-def read_rows(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
+def read_rows(path: Path, fmt: str, columns: Columns | None = None) -> Iterator[tuple[int, Any]]:
     """(row number from 1, row) for every row of a file; unreadable rows raise DataError."""
     if fmt in ("jsonl", "json"):
-        yield from _read_json(path, fmt)
+        yield from _read_json(path, columns or Columns())
     elif fmt == "csv":
         with path.open(newline="", encoding="utf-8") as handle:
             yield from enumerate(csv.DictReader(handle), start=1)
@@ -93,15 +94,25 @@ def read_rows(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
         yield from enumerate(_read_table(path, fmt).to_pylist(), start=1)
 
 
-def _read_json(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
+_JSON_SHAPES = "expected a JSON array of rows, JSON lines (one object per line), or an object holding the rows " \
+               "under one list-valued key such as \"data\""
+
+
+def _read_json(path: Path, columns: Columns) -> Iterator[tuple[int, Any]]:
+    """Either extension holds either shape: one JSON document (an array of rows, an object with the
+    rows under one key as in `{"data": [...]}`, or a single row) or JSON lines."""
     text = path.read_text(encoding="utf-8")
-    if fmt == "json" and text.lstrip().startswith("["):
+    head = text.lstrip()[:1]
+    if head in ("[", "{"):
         try:
-            rows = json.loads(text)
+            document = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
-        yield from enumerate(rows, start=1)
-        return
+            # JSON lines when the first line is a whole object; else a document that is broken.
+            if head == "[" or not _is_json(text.lstrip().splitlines()[0]):
+                raise DataError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}; {_JSON_SHAPES}") from None
+        else:
+            yield from enumerate(_rows_of_document(path, document, columns), start=1)
+            return
     number = 0
     for line in text.splitlines():
         if not line.strip():
@@ -110,7 +121,28 @@ def _read_json(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
         try:
             yield number, json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: row {number} is not valid JSON: {exc.msg}") from None
+            raise DataError(f"{path}: row {number} is not valid JSON: {exc.msg}; {_JSON_SHAPES}") from None
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _rows_of_document(path: Path, document: Any, columns: Columns) -> list[Any]:
+    if isinstance(document, list):
+        return document
+    row_keys = {columns.messages, columns.prompt, columns.completion, columns.text}
+    lists = [key for key, value in document.items() if isinstance(value, list)]
+    if row_keys & set(document) or not lists:
+        return [document]  # one row (a one-line JSON lines file, or one pretty-printed row)
+    if len(lists) == 1:
+        return document[lists[0]]
+    raise DataError(f"{path}: a JSON object with several lists ({', '.join(map(repr, lists))}) and no row "
+                    f"field; {_JSON_SHAPES}")
 
 
 def _read_table(path: Path, fmt: str):
@@ -200,7 +232,7 @@ def load_examples(files: list[Path], config: DatasetSection, tokenizer) -> Loade
             for block in iter(lambda h=handle: h.read(1 << 20), b""):
                 digest.update(block)
         try:
-            for number, row in read_rows(path, fmt):
+            for number, row in read_rows(path, fmt, columns):
                 try:
                     examples.append(build_example(row, columns, tokenizer))
                 except ValueError as exc:

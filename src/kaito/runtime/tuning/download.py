@@ -30,13 +30,20 @@ def compute_file_name(url: str) -> str:
     return re.sub(r"[?=&]", "_", base)
 
 
-def download(url: str, folder: Path, max_bytes: int, timeout_s: float = 60.0) -> Path:
-    """Download `url` into `folder`; refuse bodies above `max_bytes`; return the file's path."""
+def compute_download_name(index: int, url: str) -> str:
+    """The file name of the `index`-th URL of a run: URLs often share a base name (`a/train.jsonl`,
+    `b/train.jsonl`), so the index keeps each its own file; the suffix still names the format."""
+    return f"{index:03d}-{compute_file_name(url)}"
+
+
+def download(url: str, folder: Path, max_bytes: int, timeout_s: float = 60.0, name: str | None = None) -> Path:
+    """Download `url` into `folder` as `name` (default: the URL's file name); refuse bodies above
+    `max_bytes`; return the file's path."""
     import httpx
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / compute_file_name(url)
+    target = folder / (name or compute_file_name(url))
     partial = target.with_name(target.name + ".part")
     try:
         with httpx.stream("GET", url, follow_redirects=True, timeout=timeout_s) as response:

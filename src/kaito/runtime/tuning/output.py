@@ -63,18 +63,64 @@ def find_resume_checkpoint(output: Path) -> Path | None:
     return None
 
 
+# Keys a restart may change and still resume: how long to train (a pod restarted with a longer
+# run, or a killed run continued to a new step count).
+RESUMABLE_CHANGES = ("training.max_steps", "training.num_train_epochs")
+_SHOWN_CHANGES = 8
+_UNSET = object()
+
+
+def compute_changes(previous: dict[str, Any], current: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
+    """`key old→new` for every setting that differs, nested keys dotted (`lora.r 8→16`)."""
+    before, after = _flatten(json.loads(json.dumps(previous, default=str))), _flatten(
+        json.loads(json.dumps(current, default=str)))
+    return [f"{key} {_show(before.get(key, _UNSET))}→{_show(after.get(key, _UNSET))}"
+            for key in sorted(set(before) | set(after))
+            if key not in ignore and before.get(key, _UNSET) != after.get(key, _UNSET)]
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def _show(value: Any) -> str:
+    if value is _UNSET:
+        return "unset"
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 24 else text[:12] + "…"  # digests and long lists stay readable
+
+
+def _summary(changes: list[str]) -> str:
+    more = len(changes) - _SHOWN_CHANGES
+    return ", ".join(changes[:_SHOWN_CHANGES]) + (f", and {more} more" if more > 0 else "")
+
+
+def ensure_finished_matches(output: Path, marker: dict[str, Any], fingerprint: dict[str, Any]) -> None:
+    """A finished output is reused only for the very same run; any other settings are refused,
+    so a changed config never silently returns the old adapter."""
+    changes = compute_changes(marker.get("settings") or {}, fingerprint)
+    if changes:
+        raise OutputError(f"output directory {output} already holds an adapter finished with different "
+                          f"settings: {_summary(changes)}; use a new --output or delete it")
+
+
 def ensure_same_run(output: Path, fingerprint: dict[str, Any]) -> None:
-    """Refuse to resume checkpoints made from another model or dataset; record ours otherwise."""
+    """Refuse to resume checkpoints made with other settings (model, data, LoRA, training);
+    record ours otherwise. Only the length of training may change across a restart."""
     folder = checkpoints_dir(output)
     folder.mkdir(parents=True, exist_ok=True)
     run_file = folder / RUN_FILE
-    if run_file.is_file():
-        previous = json.loads(run_file.read_text())
-        changed = sorted(k for k in fingerprint if previous.get(k) != fingerprint[k])
-        if changed and any(folder.glob("checkpoint-*")):
-            raise OutputError(f"output directory {output} holds checkpoints of a different run "
-                              f"({', '.join(changed)} changed); use a new --output or delete {folder}")
-    _write_atomic(run_file, json.dumps(fingerprint, indent=2, sort_keys=True))
+    if run_file.is_file() and any(folder.glob("checkpoint-*")):
+        changes = compute_changes(json.loads(run_file.read_text()), fingerprint, ignore=RESUMABLE_CHANGES)
+        if changes:
+            raise OutputError(f"output directory {output} holds checkpoints made with different settings: "
+                              f"{_summary(changes)}; use a new --output or delete {folder}")
+    _write_atomic(run_file, json.dumps(fingerprint, indent=2, sort_keys=True, default=str))
 
 
 def _write_atomic(path: Path, text: str) -> None:

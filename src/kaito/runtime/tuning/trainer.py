@@ -135,11 +135,34 @@ def _resumed_step(checkpoint: Path | None) -> int:
     return int(json.loads((checkpoint / "trainer_state.json").read_text()).get("global_step", 0))
 
 
-def _same_run(marker: dict[str, Any], fingerprint: dict[str, Any]) -> bool:
-    """Whether a finished output came from this model, revision, data and method."""
-    keys = ("base_model", "dataset_digest", "method")
-    return (all(marker.get(k) == fingerprint[k] for k in keys)
-            and marker.get("requested_revision") == fingerprint["revision"])
+# TrainingArguments that change where and how a run reports or saves, never the adapter it makes.
+_BOOKKEEPING_ARGS = frozenset({
+    "output_dir", "overwrite_output_dir", "logging_dir", "logging_steps", "logging_strategy", "logging_first_step",
+    "log_level", "log_level_replica", "save_strategy", "save_steps", "save_total_limit", "save_only_model",
+    "report_to", "disable_tqdm", "run_name", "include_num_input_tokens_seen", "ddp_find_unused_parameters",
+    "dataloader_num_workers", "dataloader_pin_memory", "dataloader_persistent_workers",
+    "dataloader_prefetch_factor", "eval_strategy", "eval_steps", "per_device_eval_batch_size", "push_to_hub",
+    "hub_model_id", "hub_strategy", "hub_private_repo"})
+
+
+def build_fingerprint(config: configs.TrainingConfig, dataset_digest: str, environ: dict[str, str]) -> dict[str, Any]:
+    """Everything that shapes the adapter: model, data, method and the resolved config sections.
+
+    A finished output is reused only when this matches; checkpoints resume only when it matches
+    up to the length of training (`output.RESUMABLE_CHANGES`).
+    """
+    quant = config.QuantizationConfig
+    data = config.DatasetConfig.model_dump(include={"shuffle_dataset", "shuffle_seed", "context_column",
+                                                    "response_column", "messages_column", "train_test_split",
+                                                    "max_seq_length"})
+    return {"base_model": config.ModelConfig.pretrained_model_name_or_path,
+            "revision": config.ModelConfig.revision, "dataset_digest": dataset_digest,
+            "method": "qlora" if quant.enabled else "lora",
+            "model": {"torch_dtype": config.ModelConfig.torch_dtype},
+            "quantization": quant.model_dump() if quant.enabled else None,
+            "lora": build_lora_kwargs(config, environ),
+            "training": {k: v for k, v in config.TrainingArguments.model_dump().items() if k not in _BOOKKEEPING_ARGS},
+            "data": {**data, "pad_to_multiple_of": config.DataCollator.pad_to_multiple_of}}
 
 
 def run(settings: TuneSettings) -> dict[str, Any]:
@@ -155,12 +178,10 @@ def run(settings: TuneSettings) -> dict[str, Any]:
 
     from kaito.runtime.tuning import metrics
 
-    fingerprint = {"base_model": config.ModelConfig.pretrained_model_name_or_path,
-                   "revision": config.ModelConfig.revision, "dataset_digest": loaded.digest,
-                   "method": "qlora" if config.QuantizationConfig.enabled else "lora",
-                   "lora": build_lora_kwargs(config, dict(os.environ))}
+    fingerprint = build_fingerprint(config, loaded.digest, dict(os.environ))
     done = outputs.read_marker(output)
-    if done is not None and _same_run(done, fingerprint):
+    if done is not None:
+        outputs.ensure_finished_matches(output, done, fingerprint)
         metrics.emit("done", already_complete=True, output=str(output), steps=done.get("steps"))
         return done
     outputs.ensure_same_run(output, fingerprint)
@@ -203,14 +224,15 @@ def _train(config, settings, output, fingerprint, loaded, train_ds, eval_ds, tok
         if gauges:
             gauges.close()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    metadata = {**{k: v for k, v in fingerprint.items() if k != "lora"},
-                "revision": compute_revision(config.ModelConfig),
+    metadata = {"base_model": fingerprint["base_model"], "dataset_digest": fingerprint["dataset_digest"],
+                "method": fingerprint["method"], "revision": compute_revision(config.ModelConfig),
                 "requested_revision": fingerprint["revision"],
                 "dataset_files": [p.name for p in loaded.files], "rows": len(loaded.examples),
                 "steps": trainer.state.global_step, "final_loss": losses[-1] if losses else result.training_loss,
                 "train_loss": result.training_loss, "lora_r": config.LoraConfig.r,
                 "train_runtime_s": result.metrics.get("train_runtime"),
-                "train_samples_per_second": result.metrics.get("train_samples_per_second")}
+                "train_samples_per_second": result.metrics.get("train_samples_per_second"),
+                "settings": fingerprint}
 
     def write(staging: Path) -> None:
         trainer.model.save_pretrained(staging, save_embedding_layers=False)

@@ -89,6 +89,33 @@ def test_invalid_json_line_names_the_row(tmp_path):
         datas.load_examples([path], DatasetSection(), PlainTokenizer())
 
 
+@pytest.mark.parametrize("name", ["train.json", "train.jsonl"])
+def test_json_documents_of_rows_are_read(tmp_path, name):
+    path = tmp_path / name
+    for document in (ROWS, {"data": ROWS}, {"version": 2, "train": ROWS}):
+        path.write_text(json.dumps(document, indent=2))
+        loaded = datas.load_examples([path], DatasetSection(), PlainTokenizer())
+        assert [e.text for e in loaded.examples] == [datas.build_example(r, datas.Columns(), PlainTokenizer()).text
+                                                     for r in ROWS], document
+    path.write_text(json.dumps(ROWS[0], indent=2))  # one pretty-printed conversation is one row
+    assert len(datas.load_examples([path], DatasetSection(), PlainTokenizer()).examples) == 1
+
+
+@pytest.mark.parametrize("text, why", [
+    (json.dumps({"train": ROWS, "test": ROWS}, indent=2), "several lists ('train', 'test') and no row field"),
+    ('{\n  "data": [\n    {"text": "a"},\n  ]\n}\n', "not valid JSON (line 4)"),
+    ('[{"text": "a"},\n', "not valid JSON (line 2)"),
+])
+def test_unusable_json_documents_say_what_is_expected(tmp_path, text, why):
+    path = tmp_path / "train.json"
+    path.write_text(text)
+    with pytest.raises(DataError) as err:
+        datas.load_examples([path], DatasetSection(), PlainTokenizer())
+    message = str(err.value)
+    assert message.startswith(f"{path}: ") and why in message and "row 1" not in message
+    assert "expected a JSON array of rows, JSON lines (one object per line)" in message
+
+
 def test_every_file_type_reads_the_same_rows(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 
 import pytest
@@ -17,6 +18,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         if self.path.startswith("/missing"):
             self.send_error(404)
+            return
+        if self.path.startswith("/same/"):  # one row that says which URL it came from
+            body = json.dumps({"text": f"from {self.path}"}).encode() + b"\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         self.send_response(200)
         if not self.path.startswith("/chunked"):
@@ -71,4 +79,20 @@ def test_url_sources_are_downloaded_for_loading(server, tmp_path):
     from kaito.runtime.tuning.config import DatasetSection
 
     files = datas.resolve_files([f"{server}/rows.jsonl"], DatasetSection(), tmp_path / "dl")
-    assert files == [tmp_path / "dl" / "rows.jsonl"] and files[0].read_bytes() == BODY
+    assert files == [tmp_path / "dl" / "000-rows.jsonl"] and files[0].read_bytes() == BODY
+
+
+def test_urls_with_the_same_file_name_are_both_kept(server, tmp_path):
+    from types import SimpleNamespace
+
+    from kaito.runtime.tuning import data as datas
+    from kaito.runtime.tuning.config import DatasetSection
+
+    local = tmp_path / "train.jsonl"
+    local.write_text(json.dumps({"text": "from the local file"}) + "\n")
+    urls = [f"{server}/same/x/train.jsonl", str(local), f"{server}/same/y/train.jsonl"]
+    files = datas.resolve_files(urls, DatasetSection(), tmp_path / "dl")
+    assert [f.name for f in files] == ["000-train.jsonl", "train.jsonl", "002-train.jsonl"]
+    loaded = datas.load_examples(files, DatasetSection(), SimpleNamespace(eos_token="", chat_template=None))
+    assert [e.text for e in loaded.examples] == ["from /same/x/train.jsonl", "from the local file",
+                                                 "from /same/y/train.jsonl"]

@@ -58,13 +58,36 @@ def test_resume_picks_newest_complete_checkpoint(tmp_path):
 
 
 def test_checkpoints_of_another_run_are_refused(tmp_path):
-    outputs.ensure_same_run(tmp_path, {"dataset_digest": "a", "base_model": "m"})
+    first = {"dataset_digest": "a", "base_model": "m", "lora": {"r": 8}, "training": {"max_steps": 10}}
+    outputs.ensure_same_run(tmp_path, first)
     (outputs.checkpoints_dir(tmp_path) / "checkpoint-5").mkdir()
-    outputs.ensure_same_run(tmp_path, {"dataset_digest": "a", "base_model": "m"})
-    with pytest.raises(OutputError, match="dataset_digest changed"):
-        outputs.ensure_same_run(tmp_path, {"dataset_digest": "b", "base_model": "m"})
+    outputs.ensure_same_run(tmp_path, first)
+    with pytest.raises(OutputError, match="different settings: dataset_digest a→b; use a new --output"):
+        outputs.ensure_same_run(tmp_path, {**first, "dataset_digest": "b"})
+    with pytest.raises(OutputError, match="lora.r 8→16"):
+        outputs.ensure_same_run(tmp_path, {**first, "lora": {"r": 16}})
     run = json.loads((outputs.checkpoints_dir(tmp_path) / outputs.RUN_FILE).read_text())
-    assert run["dataset_digest"] == "a"
+    assert run == first
+    # Training longer is how a killed or finished-early run is continued: it resumes.
+    outputs.ensure_same_run(tmp_path, {**first, "training": {"max_steps": 20}})
+
+
+def test_finished_output_with_other_settings_is_refused(tmp_path):
+    settings = {"base_model": "m", "dataset_digest": "d" * 64, "lora": {"r": 8, "target_modules": None},
+                "training": {"max_steps": 2, "learning_rate": 5e-5}, "quantization": None}
+    marker = outputs.publish_adapter(tmp_path, _adapter, {"steps": 2, "settings": settings})
+    outputs.ensure_finished_matches(tmp_path, outputs.read_marker(tmp_path), settings)
+    changed = {**settings, "dataset_digest": "e" * 64, "lora": {"r": 16, "target_modules": ["q_proj"]},
+               "training": {"max_steps": 4, "learning_rate": 1e-3}}
+    with pytest.raises(OutputError) as err:
+        outputs.ensure_finished_matches(tmp_path, marker, changed)
+    assert str(err.value) == (
+        f"output directory {tmp_path} already holds an adapter finished with different settings: "
+        f"dataset_digest dddddddddddd…→eeeeeeeeeeee…, lora.r 8→16, lora.target_modules null→[\"q_proj\"], "
+        "training.learning_rate 5e-05→0.001, training.max_steps 2→4; use a new --output or delete it")
+    # A marker that recorded no settings (or others) is never taken for this run.
+    with pytest.raises(OutputError, match="lora.r unset→8"):
+        outputs.ensure_finished_matches(tmp_path, {"steps": 2}, settings)
 
 
 def test_stale_staging_is_removed(tmp_path):
