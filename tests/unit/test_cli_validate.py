@@ -202,3 +202,56 @@ def test_local_urls_only_with_allow_local_urls(runner: CliRunner, tmp_path: Path
     path.write_text(yaml.safe_dump(tuning))
     metadata = runner.invoke(app, ["validate", "--allow-local-urls", "-f", str(path)])
     assert metadata.exit_code == 1 and "link-local" in metadata.output
+
+
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: my-config\ndata:\n  a: b\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "why"),
+    [
+        ("empty", "", "the file is empty"),
+        ("comments", "# nothing here\n---\n", "the file is empty"),
+        ("configmap", CONFIGMAP, "found ConfigMap"),
+        ("typo", GOOD.replace("kind: Workspace", "kind: Workspce"), "found Workspce"),
+    ],
+)
+def test_file_without_a_workspace_is_an_error(
+    name: str, text: str, why: str, runner: CliRunner, tmp_path: Path
+) -> None:
+    """A mistyped or empty file must not pass CI as '0 workspace(s): valid'."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    result = runner.invoke(app, ["validate", "-f", str(path)])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith(f"{path}: error: no Workspace found")]
+    assert len(lines) == 1 and why in lines[0], result.output
+    assert "0 workspace(s) in 1 file(s): invalid (1 error(s) in 1 file(s))" in result.output
+    result = runner.invoke(app, ["validate", "-f", "-"], input=text)
+    assert result.exit_code == 1 and "<stdin>: error: no Workspace found" in result.output
+
+
+def test_each_file_without_a_workspace_is_named_beside_a_good_one(runner: CliRunner, tmp_path: Path) -> None:
+    good, empty = tmp_path / "good.yaml", tmp_path / "empty.yaml"
+    good.write_text(GOOD)
+    empty.write_text("")
+    result = runner.invoke(app, ["validate", "-f", str(good), "-f", str(empty)])
+    assert result.exit_code == 1
+    assert f"{empty}: error: no Workspace found" in result.output and f"{good}:" not in result.output
+
+
+def test_configmap_file_beside_a_workspace_file_is_fine(runner: CliRunner, tmp_path: Path) -> None:
+    good, configmap = tmp_path / "good.yaml", tmp_path / "cm.yaml"
+    good.write_text(GOOD)
+    configmap.write_text(CONFIGMAP)
+    result = runner.invoke(app, ["validate", "-f", str(good), "-f", str(configmap)])
+    assert result.exit_code == 0, result.output
+    assert "1 workspace(s) in 2 file(s): valid" in result.output
+
+
+def test_broken_file_is_not_also_told_it_has_no_workspace(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "syntax.yaml"
+    path.write_text(BROKEN["syntax"][0])
+    result = runner.invoke(app, ["validate", "-f", str(path)])
+    assert result.exit_code == 1 and "YAML syntax error" in result.output
+    assert "no Workspace found" not in result.output

@@ -46,6 +46,34 @@ def _facts(cloud: str):
     return CatalogFacts(cloud=cloud, local_model_size=hub_cache.read_model_size)
 
 
+def _kind(doc) -> str | None:
+    return doc.data.get("kind") if isinstance(doc.data, dict) else None
+
+
+def _without_workspace(by_source: dict) -> list:
+    """An error for each file that holds no Workspace, so an empty or mistyped file fails CI.
+
+    A ConfigMap-only file is fine beside a Workspace (it may be that Workspace's `tuning.config`);
+    a file that already has an error (YAML syntax, a bad Workspace) is not told twice.
+    """
+    from kaito.api.documents import Problem
+    from kaito.api.errors import FieldError
+    from kaito.api.v1alpha1 import KIND
+
+    any_workspace = any(_kind(d) == KIND for docs, _ in by_source.values() for d in docs)
+    out = []
+    for source, (docs, file_problems) in by_source.items():
+        kinds = [str(_kind(d)) for d in docs]
+        own = [*file_problems, *(p for d in docs for p in d.problems)]
+        if KIND in kinds or any(p.error.severity == "error" for p in own):
+            continue
+        if any_workspace and set(kinds) == {"ConfigMap"}:
+            continue
+        why = f"found {', '.join(dict.fromkeys(kinds))}" if kinds else "the file is empty"
+        out.append(Problem(source, None, FieldError("", f"no Workspace found ({why})")))
+    return out
+
+
 def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", allow_local_urls: bool = False) -> int:
     """Validate every Workspace in `names`; print problems; return the exit code.
 
@@ -68,11 +96,12 @@ def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", al
     except ValueError as exc:  # an unknown --cloud
         typer.echo(f"kaito validate: {exc}", err=True)
         return 2
-    documents, problems = [], []
+    documents, problems, by_source = [], [], {}
     for source, text in inputs:
         docs, file_problems = parse_documents(text or "", source)
         documents += docs
         problems += file_problems
+        by_source[source] = (docs, file_problems)
     configmaps = {
         (
             (d.data.get("metadata") or {}).get("namespace") or "default",
@@ -107,6 +136,7 @@ def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", al
                     )
                 )
         problems += [doc.place(e) for e in errs]
+    problems += _without_workspace(by_source)
     n_errors = sum(p.error.severity == "error" for p in problems) + len(unreadable)
     for problem in problems:
         if quiet and problem.error.severity == "warning":
