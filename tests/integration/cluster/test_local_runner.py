@@ -255,3 +255,87 @@ async def test_new_template_replaces_the_pod(env):
     assert second.startswith("roll-") and second != first
     after = set(processes.find_strays(home))
     assert len(after) == 1 and not after & before
+
+
+class _SlowStatusWrites:
+    """The store, with each Pod status write of a not-yet-running pod held until the pod's process runs.
+
+    That is the race the runner must survive: the worker's state changes while a write of an
+    older state is in flight."""
+
+    def __init__(self, cluster, runner_ref):
+        self._cluster, self._runner_ref = cluster, runner_ref
+        self.held = 0
+
+    def __getattr__(self, name):
+        return getattr(self._cluster, name)
+
+    async def apply_status(self, obj, **kwargs):
+        if obj["kind"] == "Pod" and obj["status"]["phase"] == "Pending" and not obj["status"].get("localPid"):
+            key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+            worker = self._runner_ref[0].workers.get(key)
+            for _ in range(200):
+                if worker is None or worker.state.phase == "Running":
+                    break
+                await asyncio.sleep(0.02)
+            self.held += worker is not None and worker.state.phase == "Running"
+        return await self._cluster.apply_status(obj, **kwargs)
+
+
+async def test_a_running_pod_that_never_gets_ready_is_running_in_the_store(tmp_path):
+    store = LocalCluster(tmp_path / "store.db", poll_interval=0.02)
+    await store.apply({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+                       "metadata": {"name": "c-0", "labels": {"apps": "t"}}, "spec": {"requirements": []}})
+    await LocalProvisioner(store, MachineFacts("host", 2, 2**30)).sync()
+    runner_ref: list = []
+    slow = _SlowStatusWrites(store, runner_ref)
+    runner = LocalRunner(slow, tmp_path / "home", is_runtime_image=_is_runtime, resync_s=0.3)
+    runner_ref.append(runner)
+    container = {"name": "srv", "image": IMAGE, "command": ["python", "-c", SERVER], "args": ["--port=5000"],
+                 "ports": [{"containerPort": 5000}], "readinessProbe": {"httpGet": {"path": "/nowhere/", "port": 5000}}}
+    await store.apply(_workload("Deployment", "stuck", [container], replicas=1))
+    task = asyncio.create_task(runner.run())
+    try:
+        async def running():
+            pods = (await store.list(protocol.POD, "default")).items
+            return pods and (pods[0].get("status") or {}).get("phase") == "Running" and pods[0]
+
+        pod = await _until("the Pod to be Running in the store", running, timeout=20)
+        conds = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+        assert conds["Initialized"] == "True" and conds["Ready"] == "False"
+        assert pod["status"]["localPid"] == runner.workers[("default", pod["metadata"]["name"])].state.pid
+        assert slow.held >= 1  # the race really happened: a Pending write landed after the process ran
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await store.close()
+    assert processes.find_strays(tmp_path / "home") == {}
+
+
+async def test_a_named_probe_port_is_resolved_and_an_unknown_one_reported(env):
+    cluster, _, _ = env
+
+    def container(port):
+        return {"name": "srv", "image": IMAGE, "command": ["python", "-c", SERVER], "args": ["--port=5000"],
+                "ports": [{"name": "http", "containerPort": 5000}],
+                "readinessProbe": {"httpGet": {"path": "/", "port": port}}}
+
+    await cluster.apply(_workload("Deployment", "named", [container("http")], replicas=1))
+    await cluster.apply(_workload("Deployment", "typo", [container("htp")], replicas=1))
+
+    async def ready(name):
+        st = (await cluster.get(protocol.DEPLOYMENT, name)).get("status") or {}
+        return st.get("readyReplicas") == 1
+
+    await _until("the named-port Deployment to be ready", lambda: ready("named"))
+
+    async def probe_error():
+        pods = (await cluster.list(protocol.POD, "default", labels={"kaito.sh/workspace": "typo"})).items
+        conds = [c for p in pods for c in (p.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"]
+        return conds and conds[0]["reason"] == "ReadinessProbeError" and conds[0]
+
+    cond = await _until("the probe error on the pod", probe_error)
+    assert cond["status"] == "False" and "'htp' is not a named container port (named ports: http)" in cond["message"]
+    events = (await cluster.list(protocol.EVENT, "default")).items
+    assert any(e["reason"] == "Unhealthy" and "'htp'" in e["message"] for e in events)

@@ -283,3 +283,16 @@ def _rewrite_flag_value(flag: str, value: str, *, ports: Mapping[int, int], has_
 
 def container_ports(containers: Sequence[Mapping[str, Any]]) -> list[int]:
     return sorted({int(p["containerPort"]) for c in containers for p in c.get("ports") or [] if p.get("containerPort")})
+
+
+def compute_probe_port(http_get: Mapping[str, Any], containers: Sequence[Mapping[str, Any]]) -> int:
+    """The container port an httpGet probe targets: a number, or the name of a container port."""
+    port = http_get.get("port")
+    if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
+        return int(port)
+    named = {p.get("name"): int(p["containerPort"]) for c in containers for p in c.get("ports") or []
+             if p.get("name") and p.get("containerPort")}
+    if port not in named:
+        known = ", ".join(sorted(named)) or "none"
+        raise PodConfigError(f"httpGet port {port!r} is not a named container port (named ports: {known})")
+    return named[port]

@@ -40,11 +40,8 @@ class PodState:
     exit_code: int | None = None
     pid: int | None = None
     started: bool = False
+    probe_error: str = ""  # why the readiness probe cannot run at all (e.g. an unknown named port)
     ports: dict[int, int] = field(default_factory=dict)
-
-    def signature(self) -> tuple:
-        return (self.phase, self.ready, self.reason, self.message, self.restarts, self.exit_code, self.pid,
-                tuple(sorted(self.ports.items())))
 
 
 @dataclass(frozen=True)
@@ -253,7 +250,11 @@ class PodWorker:
         if not get:
             self._set(ready=True)
             return
-        port = self.state.ports.get(int(get.get("port") or 0))
+        try:
+            port = self.state.ports.get(pods.compute_probe_port(get, containers))
+        except pods.PodConfigError as exc:
+            self._set(probe_error=f"Readiness probe errored: {exc}")
+            return
         url = f"http://{pods.LOCAL_HOST}:{port}{get.get('path') or '/'}"
         failures = 0
         async with httpx.AsyncClient(timeout=2.0) as client:

@@ -163,28 +163,44 @@ class LocalRunner:
 
     async def _delete_pod(self, namespace: str, name: str) -> None:
         self._written.pop(("Pod", namespace, name), None)
+        self._written.pop(("PodStatus", namespace, name), None)
+        self._written.pop(("ProbeError", namespace, name), None)
         with contextlib.suppress(errors.NotFound):
             await self.cluster.delete(protocol.POD, name, namespace)
 
     async def _write_pod(self, key: tuple[str, str], worker: PodWorker) -> None:
+        """Write the Pod and its status where they differ from what the store last returned.
+
+        Both bodies are built from one snapshot of the worker's state before any await, and what
+        counts as written is read back from the store's answer: the worker changes its state while
+        a write is in flight (PodInitializing → Running), and remembering the state *after* the
+        write as written would lose that change until the next one, forever for a pod that never
+        becomes ready.
+        """
         want = self._owners[key]
-        st = worker.state
-        tag = ("Pod", *key)
-        if self._written.get(tag) == st.signature():
+        meta = dict(want.template.get("metadata") or {})
+        body = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": key[1], "namespace": key[0], "labels": dict(meta.get("labels") or {}),
+                         "ownerReferences": [_owner_ref(want.workload)],
+                         "annotations": {ANNOTATION_PORTS: json.dumps({str(k): v for k, v in worker.state.ports.items()}),
+                                         ANNOTATION_LOG: str(worker.log_path)}},
+            "spec": {**(want.template.get("spec") or {}), "nodeName": worker.node or ""},
+        }
+        status = _pod_status(worker)
+        probe_error = worker.state.probe_error
+        obj_tag, status_tag = ("Pod", *key), ("PodStatus", *key)
+        if self._written.get(obj_tag) != _signature(body, body):
+            stored = await self.cluster.apply(body, field_manager=KUBELET)
+            self._written[obj_tag] = _signature(stored, body)
+        sent = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": key[1], "namespace": key[0]}, "status": status}
+        if self._written.get(status_tag) == _signature(sent["status"], sent["status"]):
             return
-        if tag not in self._written:
-            meta = dict(want.template.get("metadata") or {})
-            await self.cluster.apply({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": key[1], "namespace": key[0], "labels": dict(meta.get("labels") or {}),
-                             "ownerReferences": [_owner_ref(want.workload)],
-                             "annotations": {ANNOTATION_PORTS: json.dumps({str(k): v for k, v in st.ports.items()}),
-                                             ANNOTATION_LOG: str(worker.log_path)}},
-                "spec": {**(want.template.get("spec") or {}), "nodeName": worker.node or ""},
-            }, field_manager=KUBELET)
-        await self.cluster.apply_status({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": key[1], "namespace": key[0]},
-                                         "status": _pod_status(worker)}, field_manager=KUBELET)
-        self._written[tag] = st.signature()
+        stored = await self.cluster.apply_status(sent, field_manager=KUBELET)
+        self._written[status_tag] = _signature(stored.get("status") or {}, sent["status"])
+        if probe_error and self._written.get(("ProbeError", *key)) != probe_error:
+            await self.cluster.emit_event(dict(stored), "Warning", "Unhealthy", probe_error)
+            self._written[("ProbeError", *key)] = probe_error
 
     async def _write_workload(self, kind: protocol.ResourceKind, obj: Mapping[str, Any]) -> None:
         meta = obj["metadata"]
@@ -264,6 +280,17 @@ def _pick_node(template: Mapping[str, Any], nodes: list[Mapping[str, Any]]) -> s
     return next((n["metadata"]["name"] for n in nodes if pods.node_fits(spec, n)), None)
 
 
+def _project(value: Any, shape: Any) -> Any:
+    """`value` cut to the keys of `shape` (dicts recursively): what a write changed, not what the store added."""
+    if isinstance(value, dict) and isinstance(shape, dict):
+        return {k: _project(value.get(k), v) for k, v in shape.items()}
+    return value
+
+
+def _signature(value: Any, shape: Any) -> str:
+    return json.dumps(_timeless(_project(value, shape)), sort_keys=True)
+
+
 def _timeless(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _timeless(v) for k, v in value.items() if not k.endswith("Time")}
@@ -288,11 +315,13 @@ def _pod_status(worker: PodWorker) -> dict[str, Any]:
                                           "reason": st.reason, "message": st.message}}
     else:
         container_state = {"waiting": {"reason": st.reason, "message": st.message}}
+    unready = ("ReadinessProbeError", st.probe_error) if st.probe_error and not st.ready else ("", "")
     return {
         "phase": st.phase, "reason": st.reason, "message": st.message,
         "podIP": pods.LOCAL_HOST, "hostIP": pods.LOCAL_HOST,
         "conditions": [_cond("PodScheduled", scheduled, "" if scheduled else "Unschedulable"),
-                       _cond("Initialized", st.started), _cond("ContainersReady", st.ready), _cond("Ready", st.ready)],
+                       _cond("Initialized", st.started),
+                       _cond("ContainersReady", st.ready, *unready), _cond("Ready", st.ready, *unready)],
         "containerStatuses": [{"name": c.get("name"), "image": c.get("image"), "ready": st.ready,
                                "restartCount": st.restarts, "state": container_state}
                               for c in (worker.template.get("spec") or {}).get("containers") or []],
