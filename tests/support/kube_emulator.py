@@ -21,7 +21,9 @@ This subclass therefore serves the object endpoints itself with API-server seman
 
 * ownerReference garbage collection, done at once when an owner is removed (a real cluster's
   GC controller does it a moment later), so controller scenarios behave as on a cluster;
-  `gc=False` turns it off.
+  `gc=False` turns it off. As on a real API server, a `batch/v1` Job deleted without a
+  `propagationPolicy` (or with `Orphan`) leaves its pods; every DELETE is recorded in `deletes`
+  with the policy it carried (query parameter or DeleteOptions body).
 
 Not emulated: strategic merge of lists, `metadata.managedFields` in responses, namespace
 existence, PUT, field selectors.
@@ -85,6 +87,15 @@ def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
+@dataclass(frozen=True)
+class DeleteCall:
+    kind: str
+    namespace: str
+    name: str
+    propagation: str | None  # None: the client sent none (the server default: Orphan for batch/v1 Jobs)
+    options: dict[str, Any]
+
+
 @attrs.define(kw_only=True)
 class KaitoKubeEmulator(kmock.KubernetesEmulator):
     """The emulator; use `server_config(url)` to point a lightkube client at it."""
@@ -95,6 +106,7 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
     rv: int = attrs.field(default=0, init=False)
     compacted: int = attrs.field(default=0, init=False)
     faults: list[tuple[int, float | None]] = attrs.field(factory=list, init=False)
+    deletes: list[DeleteCall] = attrs.field(factory=list, init=False)  # every DELETE, with its policy
     writes: int = attrs.field(default=0, init=False)
     _changed: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     _drop_epoch: int = attrs.field(default=0, init=False)
@@ -251,6 +263,10 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
 
     def _delete(self, kind: ResourceKind, request: kmock.Request) -> dict[str, Any]:
         key = self._key(kind, request.namespace, request.name or "")
+        # The policy comes as a query parameter or in a DeleteOptions body; None is the server default.
+        options = json.loads(request.body or b"{}") if request.body else {}
+        policy = (request.params or {}).get("propagationPolicy") or options.get("propagationPolicy")
+        self.deletes.append(DeleteCall(kind.kind, key[1], key[2], policy, options))
         entry = self.store.get(key)
         if entry is None:
             raise _Reject(404, "NotFound", f"{kind.plural} {request.name!r} not found")
@@ -262,13 +278,16 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
                 self.store[key] = (obj, managed)
                 self._record(kind, "MODIFIED", obj)
             return obj
-        self._remove(kind, key, copy.deepcopy(obj))
+        # As the API server does: a Job deleted without a policy (or with Orphan) leaves its pods.
+        orphan = policy == "Orphan" or (policy is None and kind.kind == "Job" and kind.api_version == "batch/v1")
+        self._remove(kind, key, copy.deepcopy(obj), orphan=orphan)
         return status_body(200, "", "") | {"status": "Success"}
 
-    def _remove(self, kind: ResourceKind, key: tuple[str, str, str], obj: dict[str, Any]) -> None:
+    def _remove(self, kind: ResourceKind, key: tuple[str, str, str], obj: dict[str, Any], *,
+                orphan: bool = False) -> None:
         del self.store[key]
         self._record(kind, "DELETED", obj)
-        if not self.gc:
+        if not self.gc or orphan:
             return
         alive = {o["metadata"]["uid"] for o, _ in self.store.values()}
         for dep_key, (dep, managed) in list(self.store.items()):

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx2
+import yaml
 from lightkube import AsyncClient, ConfigError, KubeConfig
 from lightkube.config.kubeconfig import SingleConfig
-from lightkube.types import PatchType
+from lightkube.types import CascadeType, PatchType
 
 from kaito.cluster import errors
 from kaito.cluster.events import build_event, now_rfc3339
@@ -33,6 +34,7 @@ from kaito.cluster.protocol import (
     FIELD_MANAGER,
     Object,
     ObjectList,
+    Propagation,
     ResourceKind,
     WatchEvent,
     kind_of,
@@ -41,6 +43,26 @@ from kaito.cluster.protocol import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _ALL_NAMESPACES = "*"  # lightkube's marker for cluster-wide list/watch of a namespaced kind
+
+
+def compute_kubeconfig_problem(data: Any) -> str | None:
+    """What a parsed kubeconfig lacks for lightkube to read it, in words; None when its shape is sound."""
+    if not isinstance(data, dict):
+        return f"not a kubeconfig: the file holds {type(data).__name__ if data is not None else 'nothing'}, " \
+               "not a mapping with clusters, contexts and users"
+    for section, inner in (("clusters", "cluster"), ("contexts", "context"), ("users", "user")):
+        entries = data.get(section)
+        if not isinstance(entries, list):
+            return f"no '{section}' list (a kubeconfig needs clusters, contexts and users)"
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not entry.get("name"):
+                return f"{section}[{i}] has no 'name'"
+            if not isinstance(entry.get(inner), dict):
+                return f"{section}[{i}] ({entry['name']}) has no '{inner}' mapping"
+    for i, entry in enumerate(data["contexts"]):
+        if not entry["context"].get("cluster"):
+            return f"contexts[{i}] ({entry['name']}) names no cluster"
+    return None
 
 
 class KubeCluster:
@@ -72,12 +94,22 @@ class KubeCluster:
     @classmethod
     def from_kubeconfig(cls, path: str | Path | None = None, context: str | None = None, **kwargs: Any) -> KubeCluster:
         """From a kubeconfig file (default: in-cluster, then `$KUBECONFIG`, then ~/.kube/config)."""
+        where = f"kubeconfig {path}" if path is not None else "kubeconfig"
         try:
+            if path is not None:
+                problem = compute_kubeconfig_problem(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+                if problem:
+                    raise errors.Invalid(f"{where}: {problem}")
             config = KubeConfig.from_file(path) if path is not None else KubeConfig.from_env()
             single = config.get(context_name=context)
-        except (ConfigError, OSError, KeyError) as exc:
-            where = f"kubeconfig {path}" if path is not None else "kubeconfig"
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            raise errors.Invalid(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}{at}") from exc
+        except (ConfigError, OSError) as exc:
             raise errors.Invalid(f"{where}: {exc}") from exc
+        except (KeyError, AttributeError, TypeError) as exc:  # lightkube's reading of a malformed file
+            raise errors.Invalid(f"{where}: not a valid kubeconfig ({type(exc).__name__}: {exc})") from exc
         if single is None or single.user is None:
             raise errors.Invalid("kubeconfig: the context has no user entry (lightkube needs one, even if empty)")
         return cls(single, **kwargs)
@@ -202,8 +234,14 @@ class KubeCluster:
         )
         return to_plain(result)
 
-    async def delete(self, kind: ResourceKind, name: str, namespace: str | None = None) -> None:
-        await self._retrying(lambda: self._client.delete(resource_class(kind), name, namespace=self._ns(kind, namespace)))
+    async def delete(
+        self, kind: ResourceKind, name: str, namespace: str | None = None, *, propagation: Propagation = "Background"
+    ) -> None:
+        # Always explicit: without a policy the API server orphans a batch/v1 Job's pods.
+        cascade = CascadeType(propagation)
+        await self._retrying(
+            lambda: self._client.delete(resource_class(kind), name, namespace=self._ns(kind, namespace), cascade=cascade)
+        )
 
     async def emit_event(self, involved: Object, type: str, reason: str, message: str) -> None:
         event = build_event(involved, type, reason, message)

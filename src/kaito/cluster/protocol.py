@@ -30,6 +30,8 @@ Semantics every backend honours (the contract suite in `tests/integration/cluste
   only `status` of the applied object is used; `spec` and `metadata` are left alone (except a
   stale `metadata.resourceVersion`, which raises `Conflict`). The object must exist (`NotFound`).
 * **delete.** Idempotent only in the sense the caller chooses: a missing object raises `NotFound`.
+  Dependents always follow (`propagation` Background or Foreground, never the API server's
+  per-kind default, which orphans the pods of a `batch/v1` Job).
   An object with finalizers gets `metadata.deletionTimestamp` (a MODIFIED event) and stays until
   its finalizers are removed by apply; without finalizers it is removed (a DELETED event).
   Dependents (objects whose `metadata.ownerReferences` name its uid) are garbage-collected after
@@ -56,6 +58,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 Object = dict[str, Any]
 WatchEventType = Literal["ADDED", "MODIFIED", "DELETED"]
+# How a delete treats dependents (Kubernetes' propagationPolicy; Orphan is never used by kaito).
+Propagation = Literal["Background", "Foreground"]
 
 DEFAULT_NAMESPACE = "default"
 FIELD_MANAGER = "kaito"
@@ -195,8 +199,14 @@ class Cluster(Protocol):
         """Server-side apply of `status` only (the status subresource)."""
         ...
 
-    async def delete(self, kind: ResourceKind, name: str, namespace: str | None = None) -> None:
-        """Delete (or mark for deletion when finalizers remain); `NotFound` if absent."""
+    async def delete(
+        self, kind: ResourceKind, name: str, namespace: str | None = None, *, propagation: Propagation = "Background"
+    ) -> None:
+        """Delete (or mark for deletion when finalizers remain); `NotFound` if absent.
+
+        `propagation` is sent to a real API server as `propagationPolicy` (Foreground: the owner
+        stays until its dependents are gone, as KAITO deletes a Job it replaces); the local store
+        removes dependents in the same transaction either way."""
         ...
 
     async def emit_event(self, involved: Object, type: str, reason: str, message: str) -> None:

@@ -9,7 +9,7 @@ import yaml
 
 from kaito.cluster import errors
 from kaito.cluster.kube import KubeCluster
-from kaito.cluster.protocol import DEPLOYMENT
+from kaito.cluster.protocol import DEPLOYMENT, JOB, POD
 from tests.integration.cluster.builders import make_deployment
 from tests.support.kube_emulator import server_config
 
@@ -124,6 +124,42 @@ def test_bad_kubeconfig_is_invalid_not_a_traceback(tmp_path) -> None:
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(errors.Invalid, match="user"):
         KubeCluster.from_kubeconfig(path)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("foo: bar\n", "no 'clusters' list"),
+    ("- a\n", "the file holds list, not a mapping"),
+    ("", "the file holds nothing"),
+    ("clusters: [{name: x}]\ncontexts: []\nusers: []\n", r"clusters\[0\] \(x\) has no 'cluster' mapping"),
+    ("clusters: []\ncontexts: [{name: c}]\nusers: []\n", r"contexts\[0\] \(c\) has no 'context' mapping"),
+    ("{{{", r"not valid YAML: expected the node content.* \(line 1, column 4\)$"),
+])
+def test_garbage_kubeconfig_says_what_is_missing_naming_the_file(tmp_path, text, problem) -> None:
+    path = tmp_path / "kc2"
+    path.write_text(text)
+    with pytest.raises(errors.Invalid, match=f"^kubeconfig {path}: .*{problem}") as caught:
+        KubeCluster.from_kubeconfig(path)
+    assert "KeyError" not in str(caught.value)
+
+
+async def test_deleting_a_job_sends_a_propagation_policy_so_its_pod_goes_too(kube_env) -> None:
+    cluster = kube_env.cluster
+    job = await cluster.apply({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "tune", "namespace": "default"},
+                               "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}],
+                                                              "restartPolicy": "Never"}}}})
+    for name in ("tune-a", "tune-b"):
+        await cluster.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": name, "namespace": "default", "ownerReferences": [{
+                "apiVersion": "batch/v1", "kind": "Job", "name": "tune", "uid": job["metadata"]["uid"],
+                "controller": True}]}, "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    await cluster.delete(JOB, "tune", "default")
+    assert [(d.kind, d.name, d.propagation) for d in kube_env.emulator.deletes] == [("Job", "tune", "Background")]
+    assert kube_env.emulator.get_object(POD, "tune-a", "default") is None  # not orphaned
+    assert kube_env.emulator.get_object(POD, "tune-b", "default") is None
+    await cluster.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lone", "namespace": "default"},
+                         "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    await cluster.delete(POD, "lone", "default", propagation="Foreground")
+    assert kube_env.emulator.deletes[-1].propagation == "Foreground"
 
 
 async def test_unreachable_server_is_unavailable(tmp_path) -> None:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from kaito.cluster import errors
 from kaito.cluster.events import build_event
 from kaito.cluster.local.store import ObjectStore
-from kaito.cluster.protocol import FIELD_MANAGER, Object, ObjectList, ResourceKind, WatchEvent
+from kaito.cluster.protocol import FIELD_MANAGER, Object, ObjectList, Propagation, ResourceKind, WatchEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -140,7 +140,10 @@ class LocalCluster:
     async def apply_status(self, obj: Object, *, field_manager: str = FIELD_MANAGER) -> Object:
         return await self._write(self._store.apply, obj, field_manager, force=True, status=True)
 
-    async def delete(self, kind: ResourceKind, name: str, namespace: str | None = None) -> None:
+    async def delete(
+        self, kind: ResourceKind, name: str, namespace: str | None = None, *, propagation: Propagation = "Background"
+    ) -> None:
+        # Both policies are the store's cascade: dependents go in the deleting transaction.
         await self._write(self._store.delete, kind, name, namespace)
 
     async def emit_event(self, involved: Object, type: str, reason: str, message: str) -> None:
