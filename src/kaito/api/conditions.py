@@ -6,10 +6,17 @@ typo cannot silently create a new condition type that `kubectl get wk` would not
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from kaito.api.meta import Condition, ConditionStatus
+from kaito.api.meta import (
+    CONDITION_MESSAGE_MAX,
+    CONDITION_REASON_MAX,
+    CONDITION_REASON_PATTERN,
+    Condition,
+    ConditionStatus,
+)
 
 
 class ConditionType(StrEnum):
@@ -65,6 +72,26 @@ MESSAGE_WORKSPACE_SUCCEEDED = "workspace succeeds"
 MESSAGE_WORKSPACE_DELETING = "workspace is being deleted"
 
 
+TRUNCATED = "... (truncated)"
+_NOT_IN_REASON = re.compile(r"[^A-Za-z0-9_,:]")
+
+
+def compute_condition_reason(reason: str) -> str:
+    """`reason` made to fit metav1's pattern: a reason copied from a Job or Deployment condition is
+    not checked by anyone, and one that broke the pattern would make the whole status unwritable."""
+    if re.match(CONDITION_REASON_PATTERN, reason) and len(reason) <= CONDITION_REASON_MAX:
+        return reason
+    cleaned = _NOT_IN_REASON.sub("", reason).lstrip("0123456789_,:")[:CONDITION_REASON_MAX].rstrip(",:")
+    return cleaned or "Unknown"
+
+
+def compute_condition_message(message: str) -> str:
+    """`message` cut to metav1's 32768 characters (a failure message may carry a long log)."""
+    if len(message) <= CONDITION_MESSAGE_MAX:
+        return message
+    return message[: CONDITION_MESSAGE_MAX - len(TRUNCATED)] + TRUNCATED
+
+
 def set_condition(
     conditions: list[Condition] | None,
     type: str,
@@ -80,6 +107,7 @@ def set_condition(
     a reconcile that sees the same state writes the same object (and a no-op makes no write).
     """
     when = (now or datetime.now(UTC)).replace(microsecond=0)
+    reason, message = compute_condition_reason(reason), compute_condition_message(message)
     out: list[Condition] = []
     found = False
     for cond in conditions or []:

@@ -20,6 +20,12 @@ CATEGORIES = ["workspace"]
 # them with KAITO's own words (rules 16 and 17) instead of a bare "field required".
 _EXTRA_REQUIRED = {"TuningSpec": ["input", "output"]}
 _SCHEMALESS = {"x-kubernetes-preserve-unknown-fields": True, "type": "object"}
+# Value constraints a field declares (metav1.Condition's reason pattern and lengths, say) go into the
+# CRD as they are, so the API server refuses what the model refuses.
+_CONSTRAINTS = {
+    "string": ("minLength", "maxLength", "pattern"),
+    "integer": ("minimum", "maximum", "format"),
+}
 
 
 def _condition_column(name: str) -> dict[str, Any]:
@@ -46,6 +52,10 @@ def _structural(schema: dict[str, Any], defs: dict[str, Any], name: str | None =
         if len(options) != 1:
             raise ValueError(f"cannot make a structural schema of a union: {schema}")
         merged = _structural(options[0], defs)
+        # pydantic puts a field's own schema extras (an int's "format") beside the anyOf, not in it.
+        merged.update(
+            (key, schema[key]) for key in _CONSTRAINTS.get(merged.get("type"), ()) if key in schema
+        )
         if "default" in schema and schema["default"] is not None:
             merged["default"] = schema["default"]
         return merged
@@ -72,6 +82,7 @@ def _structural(schema: dict[str, Any], defs: dict[str, Any], name: str | None =
         out = {"type": "string", "format": "date-time"}
     elif kind in ("string", "integer", "boolean", "number"):
         out = {"type": kind}
+        out.update((key, schema[key]) for key in _CONSTRAINTS.get(kind, ()) if key in schema)
     else:
         raise ValueError(f"no structural form for schema node {schema}")
     if "default" in schema and schema["default"] is not None:

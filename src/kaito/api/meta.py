@@ -65,13 +65,26 @@ class LabelSelector(KaitoModel):
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
+# metav1.Condition's validation markers, verbatim: the API server refuses a status that breaks them,
+# so the model (and the CRD generated from it) refuses it first.
+CONDITION_TYPE_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
+CONDITION_TYPE_MAX = 316
+CONDITION_REASON_PATTERN = "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+CONDITION_REASON_MAX = 1024
+CONDITION_MESSAGE_MAX = 32768
+
 
 class Condition(KaitoModel):
-    """metav1.Condition."""
+    """metav1.Condition: all five of type, status, lastTransitionTime, reason, message required."""
 
-    type: str
+    type: str = Field(max_length=CONDITION_TYPE_MAX, pattern=CONDITION_TYPE_PATTERN)
     status: ConditionStatus
-    observed_generation: int | None = Field(default=None, alias="observedGeneration")
+    observed_generation: int | None = Field(
+        default=None, alias="observedGeneration", ge=0, json_schema_extra={"format": "int64"}
+    )
     last_transition_time: datetime = Field(alias="lastTransitionTime")
-    reason: str = ""
-    message: str = ""
+    reason: str = Field(min_length=1, max_length=CONDITION_REASON_MAX, pattern=CONDITION_REASON_PATTERN)
+    message: str = Field(max_length=CONDITION_MESSAGE_MAX)
