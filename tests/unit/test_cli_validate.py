@@ -255,3 +255,22 @@ def test_broken_file_is_not_also_told_it_has_no_workspace(runner: CliRunner, tmp
     result = runner.invoke(app, ["validate", "-f", str(path)])
     assert result.exit_code == 1 and "YAML syntax error" in result.output
     assert "no Workspace found" not in result.output
+
+
+def test_other_kubernetes_objects_beside_a_workspace_are_skipped_not_errors(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A GitOps folder holds Deployments beside Workspaces; a kaito.sh typo is still an error."""
+    good, deploy = tmp_path / "good.yaml", tmp_path / "deploy.yaml"
+    good.write_text(GOOD)
+    deploy.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n")
+    result = runner.invoke(app, ["validate", "-f", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"{deploy}: warning: no Workspace found (found Deployment): skipped" in result.output
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(GOOD.replace("kind: Workspace", "kind: Workspce"))
+    result = runner.invoke(app, ["validate", "-f", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{typo}: error: no Workspace found (found Workspce)" in result.output
+    alone = runner.invoke(app, ["validate", "-f", str(deploy)])
+    assert alone.exit_code == 1 and "error: no Workspace found (found Deployment)" in alone.output

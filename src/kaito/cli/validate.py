@@ -50,6 +50,11 @@ def _kind(doc) -> str | None:
     return doc.data.get("kind") if isinstance(doc.data, dict) else None
 
 
+def _group(doc) -> str:
+    api_version = doc.data.get("apiVersion") if isinstance(doc.data, dict) else None
+    return str(api_version).split("/")[0] if api_version and "/" in str(api_version) else ""
+
+
 def _without_workspace(by_source: dict) -> list:
     """An error for each file that holds no Workspace, so an empty or mistyped file fails CI.
 
@@ -70,7 +75,12 @@ def _without_workspace(by_source: dict) -> list:
         if any_workspace and set(kinds) == {"ConfigMap"}:
             continue
         why = f"found {', '.join(dict.fromkeys(kinds))}" if kinds else "the file is empty"
-        out.append(Problem(source, None, FieldError("", f"no Workspace found ({why})")))
+        # Other Kubernetes objects beside Workspaces are normal in a GitOps folder: say they were
+        # skipped. Alone, or under kaito.sh (a mistyped kind), they mean the file is not what was meant.
+        foreign = bool(docs) and not any(_group(d) == "kaito.sh" for d in docs)
+        severity = "warning" if any_workspace and foreign else "error"
+        message = f"no Workspace found ({why})" + (": skipped" if severity == "warning" else "")
+        out.append(Problem(source, None, FieldError("", message, severity)))
     return out
 
 
