@@ -339,3 +339,48 @@ async def test_a_named_probe_port_is_resolved_and_an_unknown_one_reported(env):
     assert cond["status"] == "False" and "'htp' is not a named container port (named ports: http)" in cond["message"]
     events = (await cluster.list(protocol.EVENT, "default")).items
     assert any(e["reason"] == "Unhealthy" and "'htp'" in e["message"] for e in events)
+
+
+async def test_pods_are_not_ready_once_the_runner_stops_nor_after_a_restart_until_probed(tmp_path):
+    store = LocalCluster(tmp_path / "store.db", poll_interval=0.02)
+    await store.apply({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+                       "metadata": {"name": "c-0", "labels": {"apps": "t"}}, "spec": {"requirements": []}})
+    await LocalProvisioner(store, MachineFacts("host", 2, 2**30)).sync()
+    container = {"name": "srv", "image": IMAGE, "command": ["python", "-c", SERVER], "args": ["--port=5000"],
+                 "ports": [{"containerPort": 5000}], "readinessProbe": {"httpGet": {"path": "/", "port": 5000}}}
+    await store.apply(_workload("Deployment", "srv", [container], replicas=1))
+
+    def ready_of(pod):
+        return next(c["status"] for c in pod["status"]["conditions"] if c["type"] == "Ready")
+
+    async def ready_pod():
+        pods = (await store.list(protocol.POD, "default")).items
+        return pods and pods[0].get("status") and ready_of(pods[0]) == "True" and pods[0]
+
+    try:
+        runner = LocalRunner(store, tmp_path / "home", is_runtime_image=_is_runtime, resync_s=0.3)
+        task = asyncio.create_task(runner.run())
+        await _until("a ready pod", ready_pod)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        pod = (await store.list(protocol.POD, "default")).items[0]
+        assert ready_of(pod) == "False" and "localPid" not in pod["status"]
+        assert pod["status"]["phase"] == "Unknown" and pod["status"]["reason"] == "ControlPlaneStopped"
+
+        # A SIGKILLed control plane leaves Ready=True behind; the next one starts by marking it stale.
+        await store.apply_status({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": pod["metadata"]["name"], "namespace": "default"}, "status": {
+            "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}], "localPid": 1}}, field_manager="kubelet")
+        second = LocalRunner(store, tmp_path / "home", is_runtime_image=_is_runtime, resync_s=0.3)
+        assert await second.mark_pods_stopped("ControlPlaneRestarted", "stale") == 1
+        stale = await store.get(protocol.POD, pod["metadata"]["name"], "default")
+        assert ready_of(stale) == "False" and "localPid" not in stale["status"]
+        task = asyncio.create_task(second.run())
+        await _until("the pod ready again under the new runner", ready_pod)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await store.close()
+    assert processes.find_strays(tmp_path / "home") == {}

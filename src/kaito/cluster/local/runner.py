@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kaito.cluster import errors, protocol
-from kaito.cluster.events import now_rfc3339
-from kaito.cluster.local import pods, processes
+from kaito.cluster.local import pods, processes, statuses
 from kaito.cluster.local.podworker import PodContext, PodWorker, decode_secret
 from kaito.cluster.local.provisioner import LABEL_LOCAL_NODE
 from kaito.cluster.protocol import Cluster
@@ -187,7 +186,7 @@ class LocalRunner:
                                          ANNOTATION_LOG: str(worker.log_path)}},
             "spec": {**(want.template.get("spec") or {}), "nodeName": worker.node or ""},
         }
-        status = _pod_status(worker)
+        status = statuses.build_pod_status(worker)
         probe_error = worker.state.probe_error
         obj_tag, status_tag = ("Pod", *key), ("PodStatus", *key)
         if self._written.get(obj_tag) != _signature(body, body):
@@ -207,10 +206,10 @@ class LocalRunner:
         ns = meta.get("namespace") or "default"
         mine = [w for k, w in self.workers.items()
                 if k[0] == ns and self._owners[k].workload["metadata"].get("uid") == meta.get("uid")]
-        status = _job_status(mine, obj) if kind == protocol.JOB else _workload_status(mine, obj)
+        status = statuses.build_job_status(mine, obj) if kind == protocol.JOB else statuses.build_workload_status(mine, obj)
         tag = (kind.kind, ns, meta["name"])
-        signature = json.dumps(_timeless(status), sort_keys=True)
-        if self._written.get(tag) == signature or _timeless(obj.get("status") or {}) == _timeless(status):
+        signature = json.dumps(statuses.compute_timeless(status), sort_keys=True)
+        if self._written.get(tag) == signature or statuses.compute_timeless(obj.get("status") or {}) == statuses.compute_timeless(status):
             self._written[tag] = signature
             return
         with contextlib.suppress(errors.NotFound):
@@ -242,10 +241,16 @@ class LocalRunner:
                 await asyncio.sleep(1.0)
 
     async def run(self) -> None:
-        """Until cancelled. Leftover processes of an earlier control plane are killed first."""
+        """Until cancelled. Leftover processes of an earlier control plane are killed first, and the
+        Pods it left in the store are not ready until this runner has started and probed them."""
         stale = processes.kill_strays(self.home)
         if stale:
             log.info("stopped %d leftover pod process(es) of an earlier control plane: %s", len(stale), stale)
+        try:
+            await self.mark_pods_stopped("ControlPlaneRestarted", "left by an earlier local control plane; "
+                                         "not ready until its process is started and probed again")
+        except errors.ClusterError as exc:
+            log.warning("could not mark earlier Pods not ready: %s", exc)
         kinds = (*WORKLOADS, protocol.NODE, protocol.CONFIGMAP, protocol.SECRET)
         watchers = [asyncio.create_task(self._watch(k), name=f"runner-watch-{k.kind}") for k in kinds]
         try:
@@ -264,9 +269,32 @@ class LocalRunner:
             await self.shutdown()
 
     async def shutdown(self) -> None:
-        """Stop every pod process (the store keeps the Pod objects; the next start replaces them)."""
+        """Stop every pod process; the store keeps the Pod objects, marked not ready (no dead endpoints)."""
         await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
         self.workers.clear()
+        self._written.clear()
+        try:
+            await self.mark_pods_stopped("ControlPlaneStopped", "the local control plane stopped, and its pod "
+                                         "processes with it")
+        except errors.ClusterError as exc:
+            log.warning("could not mark Pods not ready at shutdown: %s", exc)
+
+    async def mark_pods_stopped(self, reason: str, message: str) -> int:
+        """Mark every Pod in the store whose process this runner does not run as not ready; returns how many."""
+        count = 0
+        for obj in (await self.cluster.list(protocol.POD)).items:
+            meta = obj["metadata"]
+            if (meta.get("namespace") or "default", meta["name"]) in self.workers:
+                continue
+            status = statuses.build_stopped_status(obj.get("status") or {}, reason, message)
+            if statuses.compute_timeless(status) == statuses.compute_timeless(obj.get("status") or {}):
+                continue
+            with contextlib.suppress(errors.NotFound):
+                await self.cluster.apply_status({"apiVersion": "v1", "kind": "Pod", "metadata": {
+                    "name": meta["name"], "namespace": meta.get("namespace") or "default"}, "status": status},
+                    field_manager=KUBELET)
+                count += 1
+        return count
 
 
 def _node_ready(node: Mapping[str, Any]) -> bool:
@@ -288,82 +316,4 @@ def _project(value: Any, shape: Any) -> Any:
 
 
 def _signature(value: Any, shape: Any) -> str:
-    return json.dumps(_timeless(_project(value, shape)), sort_keys=True)
-
-
-def _timeless(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _timeless(v) for k, v in value.items() if not k.endswith("Time")}
-    if isinstance(value, list):
-        return [_timeless(v) for v in value]
-    return value
-
-
-def _cond(type_: str, ok: bool, reason: str = "", message: str = "") -> dict[str, Any]:
-    return {"type": type_, "status": "True" if ok else "False", "reason": reason, "message": message,
-            "lastTransitionTime": now_rfc3339()}
-
-
-def _pod_status(worker: PodWorker) -> dict[str, Any]:
-    st = worker.state
-    scheduled = worker.node is not None
-    container_state: dict[str, Any]
-    if st.phase == "Running":
-        container_state = {"running": {}}
-    elif st.phase in ("Succeeded", "Failed") or st.exit_code is not None:
-        container_state = {"terminated": {"exitCode": st.exit_code if st.exit_code is not None else 1,
-                                          "reason": st.reason, "message": st.message}}
-    else:
-        container_state = {"waiting": {"reason": st.reason, "message": st.message}}
-    unready = ("ReadinessProbeError", st.probe_error) if st.probe_error and not st.ready else ("", "")
-    return {
-        "phase": st.phase, "reason": st.reason, "message": st.message,
-        "podIP": pods.LOCAL_HOST, "hostIP": pods.LOCAL_HOST,
-        "conditions": [_cond("PodScheduled", scheduled, "" if scheduled else "Unschedulable"),
-                       _cond("Initialized", st.started),
-                       _cond("ContainersReady", st.ready, *unready), _cond("Ready", st.ready, *unready)],
-        "containerStatuses": [{"name": c.get("name"), "image": c.get("image"), "ready": st.ready,
-                               "restartCount": st.restarts, "state": container_state}
-                              for c in (worker.template.get("spec") or {}).get("containers") or []],
-        **({"localPid": st.pid} if st.pid else {}),
-    }
-
-
-def _workload_status(mine: list[PodWorker], obj: Mapping[str, Any]) -> dict[str, Any]:
-    spec = obj.get("spec") or {}
-    replicas = int(spec.get("replicas", 1) or 0)
-    digest = pods.compute_template_hash(spec.get("template") or {})
-    current = [w for w in mine if w.template_hash == digest]
-    ready = sum(w.state.ready for w in current)
-    problem = next((w.state for w in current if w.state.reason in ("ImageNeedsCluster", "Unschedulable",
-                                                                    "CreateContainerConfigError")), None)
-    conditions = [_cond("Available", ready >= replicas, "MinimumReplicasAvailable" if ready >= replicas
-                        else "MinimumReplicasUnavailable")]
-    if problem is not None:
-        conditions.append(_cond("Progressing", False, problem.reason, problem.message))
-    else:
-        conditions.append(_cond("Progressing", True, "NewReplicaSetAvailable" if ready >= replicas
-                                else "ReplicaSetUpdated"))
-    return {"observedGeneration": (obj.get("metadata") or {}).get("generation"), "replicas": len(mine),
-            "updatedReplicas": len(current), "readyReplicas": ready, "availableReplicas": ready,
-            **({"currentReplicas": len(current)} if obj.get("kind") == "StatefulSet" else {}),
-            "conditions": conditions}
-
-
-def _job_status(mine: list[PodWorker], obj: Mapping[str, Any]) -> dict[str, Any]:
-    spec = obj.get("spec") or {}
-    digest = pods.compute_template_hash(spec.get("template") or {})
-    worker = next((w for w in mine if w.template_hash == digest), None)
-    if worker is None:
-        return {"active": 0}
-    st = worker.state
-    status: dict[str, Any] = {"active": int(st.phase in ("Pending", "Running") and st.reason != "ImageNeedsCluster"),
-                              "ready": int(st.phase == "Running"), "succeeded": int(st.phase == "Succeeded"),
-                              "failed": st.failures + (1 if st.reason == "ImageNeedsCluster" else 0)}
-    if st.phase == "Succeeded":
-        status["conditions"] = [_cond("Complete", True)]
-    elif st.phase == "Failed":
-        reason = "ImageNeedsCluster" if st.reason == "ImageNeedsCluster" else "BackoffLimitExceeded"
-        message = st.message or f"Job has reached the specified backoff limit (last exit code {st.exit_code})"
-        status["conditions"] = [_cond("Failed", True, reason, message)]
-    return status
+    return json.dumps(statuses.compute_timeless(_project(value, shape)), sort_keys=True)
