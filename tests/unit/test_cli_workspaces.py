@@ -55,3 +55,93 @@ tuning:
     assert result.exit_code == 1
     assert "tuning.input.urls[0]" in result.output and "loopback" in result.output
     assert "Traceback" not in result.output
+
+
+WORKSPACE = """apiVersion: kaito.sh/v1alpha1
+kind: Workspace
+metadata: {name: phi}
+resource: {instanceType: Standard_NC6s_v3, labelSelector: {matchLabels: {apps: phi}}}
+inference: {preset: {name: phi-3-mini-4k-instruct}}
+"""
+
+
+def _invoke(*args):
+    from typer.testing import CliRunner
+
+    from kaito.cli.main import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_apply_names_skipped_kinds_and_writes_nothing_without_a_control_plane(tmp_path):
+    f = tmp_path / "mixed.yaml"
+    f.write_text(WORKSPACE + "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {}\n")
+    home = tmp_path / "home"
+    result = _invoke("apply", "-f", str(f), "--home", str(home))
+    assert result.exit_code == 1, result.output
+    assert "skipped Deployment/d (apps/v1): only Workspace, ConfigMap and Secret are applied" in result.output
+    assert "kaito up --detach" in result.output and "nothing was applied" in result.output
+    assert not (home / "store.db").exists() and "Traceback" not in result.output
+
+
+def test_plan_applied_with_nothing_applicable():
+    from kaito.cli import workspace_apply
+
+    objects, skipped = workspace_apply.plan_applied([{"apiVersion": "apps/v1", "kind": "Deployment",
+                                                      "metadata": {"name": "d"}}, "text", None])
+    assert objects == [] and skipped == ["skipped Deployment/d (apps/v1): only Workspace, ConfigMap and Secret "
+                                         "are applied"]
+
+
+def _seed_ready_pod(home, port: int) -> None:
+    """A store as a control plane killed with SIGKILL leaves it: a Workspace and its pod, still Ready."""
+    import asyncio
+
+    from kaito.cluster.local import LocalCluster
+
+    async def seed():
+        cluster = LocalCluster(home / "store.db")
+        try:
+            await cluster.apply({"apiVersion": "kaito.sh/v1alpha1", "kind": "Workspace",
+                                 "metadata": {"name": "phi", "namespace": "default"},
+                                 "resource": {"instanceType": "Standard_NC6s_v3"}})
+            await cluster.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {
+                "name": "phi-0", "namespace": "default", "labels": {"kaito.sh/workspace": "phi"},
+                "annotations": {"kaito.sh/local-ports": json.dumps({"5000": port})}},
+                "spec": {"containers": [{"name": "phi", "image": "x"}]}})
+            await cluster.apply_status({"apiVersion": "v1", "kind": "Pod", "metadata": {
+                "name": "phi-0", "namespace": "default"}, "status": {
+                "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
+        finally:
+            await cluster.close()
+
+    asyncio.run(seed())
+
+
+def test_no_dead_endpoint_when_the_control_plane_is_not_running(tmp_path):
+    from kaito.cluster.local import processes
+
+    home = tmp_path / "home"
+    port = processes.find_free_port()
+    _seed_ready_pod(home, port)
+    for args in (("endpoint", "phi"), ("chat", "phi", "hi")):
+        result = _invoke(*args, "--home", str(home))
+        assert result.exit_code == 1, result.output
+        assert "local control plane" in result.output and "is not running" in result.output
+        assert f"127.0.0.1:{port}" not in result.output and "Traceback" not in result.output
+    result = _invoke("get", "workspaces", "-o", "wide", "--home", str(home))
+    assert result.exit_code == 0 and "is not running" in result.output and f"127.0.0.1:{port}" not in result.output
+
+
+def test_chat_with_an_unreachable_server_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    from kaito.cli import controlplane
+    from kaito.cluster.local import processes
+
+    home = tmp_path / "home"
+    port = processes.find_free_port()  # nothing listens there
+    _seed_ready_pod(home, port)
+    monkeypatch.setattr(controlplane, "running_pid", lambda paths: 4242)  # as if `kaito up` ran
+    result = _invoke("chat", "phi", "hi", "--home", str(home))
+    assert result.exit_code == 1
+    assert f"model server at http://127.0.0.1:{port} is not reachable" in result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)

@@ -1,6 +1,8 @@
 """`kaito logs`, `kaito endpoint`, `kaito chat`: reaching a Workspace's pods on the local cluster.
 
-The endpoint is the local port the runner gave the model server's port 5000 (recorded on its Pod);
+The endpoint is the local port the runner gave the model server's port 5000 (recorded on its Pod),
+and only while the local control plane runs (the pod processes stop with it, so a Pod the store
+still calls Ready after a SIGKILL is no endpoint); a server that cannot be reached is a one-line error;
 `chat` speaks the OpenAI API of that endpoint with httpx (the `openai` package is not a dependency
 of the base install); `logs` reads the pod log files the runner writes.
 """
@@ -13,12 +15,15 @@ from pathlib import Path
 
 import typer
 
-from kaito.cli.workspaces import CliError, _open, _pods_of, _workspace, build_endpoint
+from kaito.cli.workspaces import CliError, _control_plane_down, _open, _pods_of, _workspace, build_endpoint
 
 
 async def _local_endpoint(name: str, namespace: str, home) -> str:
-    cluster, _ = _open(None, None, home)
+    cluster, paths = _open(None, None, home)
     try:
+        down = _control_plane_down(paths)
+        if down:
+            raise CliError(down)  # the Pods in the store may still say Ready: their processes are gone
         await _workspace(cluster, name, namespace)
         endpoint = build_endpoint(await _pods_of(cluster, name, namespace))
     finally:
@@ -66,6 +71,17 @@ async def run_chat(name: str, prompt: str | None, namespace: str, max_tokens: in
     import httpx
 
     endpoint = await _local_endpoint(name, namespace, home)
+    try:
+        return await _chat(endpoint, name, prompt, max_tokens)
+    except httpx.HTTPError as exc:
+        raise CliError(f"model server at {endpoint} is not reachable: {exc or type(exc).__name__}") from None
+    except (ValueError, KeyError, IndexError) as exc:  # an answer that is not the OpenAI API's JSON
+        raise CliError(f"model server at {endpoint} gave an answer that is not OpenAI API JSON: {exc}") from None
+
+
+async def _chat(endpoint: str, name: str, prompt: str | None, max_tokens: int) -> int:
+    import httpx
+
     async with httpx.AsyncClient(base_url=endpoint, timeout=300) as client:
         models = (await client.get("/v1/models")).json().get("data") or []
         model = models[0]["id"] if models else name

@@ -99,6 +99,16 @@ def _open(kubeconfig: Path | None, context: str | None, home: Path | None, *, mu
     return LocalCluster(paths.store), paths
 
 
+def _control_plane_down(paths) -> str | None:
+    """Why a local endpoint would be dead (no control plane runs, so no model server), or None."""
+    from kaito.cli import controlplane
+
+    if paths is None or controlplane.running_pid(paths) is not None:
+        return None
+    return (f"the local control plane of {paths.home} is not running, so no model server is "
+            "(start it with `kaito up --detach`)")
+
+
 def _run(coro_fn, *args) -> None:
     from kaito.cluster import errors
 
@@ -133,109 +143,6 @@ async def _pods_of(cluster, name: str, namespace: str) -> list[dict]:
     return (await cluster.list(protocol.POD, namespace, labels={"kaito.sh/workspace": name})).items
 
 
-# -- apply ----------------------------------------------------------------------------------------
-
-
-def _check_local_images(workspaces: list, images_root: Path) -> list[str]:
-    """Containers of these Workspaces that the local cluster cannot run (their images need a cluster)."""
-    from kaito.cluster.local import pods
-    from kaito.manifests import images
-    from kaito.manifests.workspace import ManifestError, RenderSettings, build_workspace_objects
-
-    problems = []
-    for ws in workspaces:
-        try:
-            objects = build_workspace_objects(ws, RenderSettings())
-        except ManifestError as exc:
-            problems.append(f"workspace {ws.name}: {exc}")
-            continue
-        for obj in objects:
-            spec = (((obj.get("spec") or {}).get("template") or {}).get("spec")) or {}
-            for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
-                way = pods.classify_container(c, is_runtime_image=images.is_runtime_image, images_root=images_root,
-                                              is_push_sidecar=obj.get("kind") == "Job" and c.get("name") == "pusher")
-                if way == "needs-cluster":
-                    problems.append(
-                        f"workspace {ws.name}: container {c.get('name')} uses image {c.get('image')}, which the local "
-                        f"cluster cannot run (only kaito's runtime image and local images under {images_root}); "
-                        "apply it to a Kubernetes cluster with --kubeconfig")
-    return problems
-
-
-async def _apply(files: list[str], kubeconfig, context, home, wait: bool, timeout: float) -> int:
-    from kaito.api.documents import parse_documents
-    from kaito.cli.validate import _expand, run_validate
-    from kaito.cluster import protocol
-
-    # To the local cluster (no kubeconfig or context), URLs on this machine are the user's own.
-    if run_validate(files, quiet=True, allow_local_urls=kubeconfig is None and context is None) != 0:
-        return 1
-    inputs, _ = _expand(files)
-    docs = [d for source, text in inputs for d in parse_documents(text or "", source)[0]]
-    objects = [d.data for d in docs if isinstance(d.data, dict)
-               and (d.data.get("kind"), d.data.get("apiVersion")) in
-               {("Workspace", "kaito.sh/v1alpha1"), ("ConfigMap", "v1"), ("Secret", "v1")}]
-    cluster, paths = _open(kubeconfig, context, home, must_exist=False)
-    try:
-        if paths is not None:
-            from kaito.cli import controlplane
-
-            problems = _check_local_images([d.workspace for d in docs if d.workspace is not None],
-                                           paths.home / "images")
-            if problems:
-                for p in problems:
-                    typer.echo(f"kaito apply: {p}", err=True)
-                return 1
-            if controlplane.running_pid(paths) is None:
-                typer.echo("kaito apply: warning: no local control plane runs; start it with `kaito up --detach`",
-                           err=True)
-        for obj in objects:
-            meta = obj.setdefault("metadata", {})
-            meta.setdefault("namespace", "default")
-            kind = protocol.kind_of(obj)
-            try:
-                before = await cluster.get(kind, meta.get("name", ""), meta["namespace"])
-            except Exception:  # noqa: BLE001 - absent (or unreadable): report as created
-                before = None
-            after = await cluster.apply(obj, field_manager=FIELD_MANAGER)
-            verb = ("created" if before is None else
-                    "unchanged" if before["metadata"].get("resourceVersion") == after["metadata"].get("resourceVersion")
-                    else "configured")
-            typer.echo(f"{kind.kind.lower()}.{kind.group or 'core'}/{meta.get('name')} {verb}")
-        if wait:
-            for obj in objects:
-                if obj.get("kind") == "Workspace":
-                    code = await _wait_ready(cluster, obj["metadata"]["name"], obj["metadata"]["namespace"], timeout)
-                    if code:
-                        return code
-        return 0
-    finally:
-        await cluster.close()
-
-
-async def _wait_ready(cluster, name: str, namespace: str, timeout: float) -> int:
-    """Until WorkspaceSucceeded is True (0), a terminal failure (1) or the timeout (1); prints progress."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        ws = await _workspace(cluster, name, namespace)
-        conds = {c.get("type"): c for c in (ws.get("status") or {}).get("conditions") or []}
-        summary = " ".join(f"{t}={conds[t].get('status')}" for t in CONDITION_COLUMNS if t in conds)
-        if summary != last:
-            typer.echo(f"  {name}: {summary or 'pending'}", err=True)
-            last = summary
-        done = conds.get("WorkspaceSucceeded") or {}
-        if done.get("status") == "True":
-            return 0
-        if done.get("status") == "False" and done.get("reason") in ("InvalidWorkspace", "workspaceFailed"):
-            typer.echo(f"kaito: workspace {name} failed: {done.get('message')}", err=True)
-            return 1
-        await asyncio.sleep(0.5)
-    typer.echo(f"kaito: workspace {name} not ready after {timeout:.0f}s (see `kaito describe workspace {name}`)",
-               err=True)
-    return 1
-
-
 # -- get / describe / delete ----------------------------------------------------------------------
 
 
@@ -263,6 +170,9 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
         headers = ["NAME", "INSTANCE", "RESOURCEREADY", "INFERENCEREADY", "JOBSTARTED", "WORKSPACESUCCEEDED", "AGE"]
         if all_ns:
             headers.insert(0, "NAMESPACE")
+        down = _control_plane_down(paths) if output == "wide" else None
+        if down:
+            typer.echo(f"kaito get: {down}", err=True)
         if output == "wide":
             headers += ["PRESET", "NODES", "ENDPOINT"]
         for h in headers:
@@ -273,7 +183,8 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
                 row.insert(0, ws["metadata"].get("namespace", ""))
             if output == "wide":
                 meta = ws["metadata"]
-                endpoint = build_endpoint(await _pods_of(cluster, meta["name"], meta.get("namespace", "default")))
+                endpoint = None if down else build_endpoint(
+                    await _pods_of(cluster, meta["name"], meta.get("namespace", "default")))
                 row += [_preset_of(ws), ",".join((ws.get("status") or {}).get("workerNodes") or []) or "-",
                         endpoint or "-"]
             table.add_row(*row)
@@ -308,7 +219,8 @@ async def _describe(name: str, namespace: str, kubeconfig, context, home) -> int
                          f"{ps.get('reason', '')} {ps.get('message', '')}".rstrip())
         if not pods:
             lines.append("  -")
-        endpoint = build_endpoint(pods)
+        down = _control_plane_down(paths)
+        endpoint = f"- ({down})" if down else build_endpoint(pods)
         if paths is None:
             endpoint = f"http://{meta['name']}.{meta.get('namespace', 'default')}.svc.cluster.local:80 (in the cluster)"
         lines.append(f"Endpoint:     {endpoint or '- (not ready)'}")
@@ -363,7 +275,7 @@ def _check_resource(resource: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from kaito.cli import workspace_access
+    from kaito.cli import workspace_access, workspace_apply
 
     @app.command("apply")
     def apply(
@@ -373,7 +285,7 @@ def register(app: typer.Typer) -> None:
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
         """Validate, then create or update the Workspaces (and ConfigMaps/Secrets) of FILE."""
-        _run(_apply, filename, kubeconfig, context, home, wait, timeout)
+        _run(workspace_apply.run_apply, filename, kubeconfig, context, home, wait, timeout)
 
     @app.command("get")
     def get(
