@@ -2,9 +2,9 @@
 
 Without `--kubeconfig`/`--context` the target is the local cluster of `$KAITO_HOME` (its store file;
 the control plane of `kaito up` acts on what is written there). With them, `apply`, `get`,
-`describe` and `delete` go to that cluster through `KubeCluster`. `apply` validates first with the
-words of `kaito validate`, and on the local cluster also refuses images that need a real cluster,
-before writing anything: bad input never leaves half the objects behind.
+`describe` and `delete` go to that cluster through `KubeCluster`. `apply` (in `workspace_apply.py`)
+validates first with the words of `kaito validate`, and on the local cluster also refuses images
+that need a real cluster, before writing anything: bad input never leaves half the objects behind.
 """
 
 from __future__ import annotations
