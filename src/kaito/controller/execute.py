@@ -45,7 +45,7 @@ async def execute_plan(cluster: Cluster, workspace: Mapping[str, Any], plan: Pla
         await cluster.apply(obj, field_manager=FIELD_MANAGER, force=True)
     for gone in plan.delete:
         try:
-            await cluster.delete(gone.kind, gone.name, gone.namespace)
+            await cluster.delete(gone.kind, gone.name, gone.namespace, propagation=gone.propagation)
         except errors.NotFound:
             pass  # someone (GC, a user, our previous run) was faster: the goal is reached
 

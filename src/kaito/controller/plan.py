@@ -43,6 +43,9 @@ class Deletion:
     kind: ResourceKind
     name: str
     namespace: str | None = None
+    # Foreground: the object stays (deleting) until its dependents are gone. A replaced tuning Job
+    # needs it, as in KAITO: the old trainer pod must release its GPU before the new Job is created.
+    propagation: protocol.Propagation = "Background"
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,7 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
                 # A Job's pod template is immutable: a new revision replaces the Job. It is created
                 # once the old one is gone (the deletion's watch event brings us back).
                 if not (have.get("metadata") or {}).get("deletionTimestamp"):
-                    deletions.append(Deletion(protocol.JOB, name, ws.namespace))
+                    deletions.append(Deletion(protocol.JOB, name, ws.namespace, propagation="Foreground"))
                     events.append(
                         ("Normal", "TuningJobReplaced", f"Job {name} replaced for revision {revision_no}")
                     )

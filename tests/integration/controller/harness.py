@@ -49,6 +49,7 @@ class CountingCluster:
         self.crash_after = crash_after
         self.writes: Counter[str] = Counter()
         self.total = 0
+        self.deletes: list[tuple[str, str, str]] = []  # (kind, name, propagation) of each delete
 
     def __getattr__(self, name):
         attr = getattr(self.inner, name)
@@ -63,6 +64,8 @@ class CountingCluster:
             obj = args[0] if args else None
             label = obj.kind if isinstance(obj, protocol.ResourceKind) else (obj or {}).get("kind", "?")
             self.writes[f"{name}:{label}"] += 1
+            if name == "delete":
+                self.deletes.append((label, args[1], kwargs.get("propagation", "Background")))
             return result
 
         return counted

@@ -142,6 +142,8 @@ async def test_spec_change_replaces_the_job(cluster, kubelet, make_reconciler):
     job = await cluster.get(protocol.JOB, "tune", "default")
     assert job["metadata"]["uid"] != first_uid
     assert job["metadata"]["annotations"][labels.ANNOTATION_REVISION] == "2"
+    # As KAITO: the old Job goes in the foreground, so its trainer pod frees the GPU first.
+    assert ("Job", "tune", "Foreground") in cluster.deletes
     c = conditions(await cluster.get(protocol.WORKSPACE, "tune", "default"))
     assert c["JobStarted"] == ("True", "WorkspaceTuningJobStatusStarted")
     assert c["WorkspaceSucceeded"] == ("False", "workspacePending")  # the new Job has not finished

@@ -73,9 +73,9 @@ class RecordingCluster:
         self._add(protocol.kind_of(obj), "patch", obj["metadata"].get("namespace"), "/status")
         return await self.inner.apply_status(obj, field_manager=field_manager)
 
-    async def delete(self, kind, name, namespace=None):
+    async def delete(self, kind, name, namespace=None, **options):
         self._add(kind, "delete", namespace)
-        return await self.inner.delete(kind, name, namespace)
+        return await self.inner.delete(kind, name, namespace, **options)
 
     async def emit_event(self, involved, type, reason, message):
         ns = (involved.get("metadata") or {}).get("namespace")
