@@ -27,19 +27,6 @@ def _paths(home: Path | None):
     return controlplane.Paths((home or controlplane.default_home()).expanduser().resolve())
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by whoever started it) is not running
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def _build_table(workspaces: list[dict], pods: list[dict]):
     from rich.table import Table
 
@@ -140,9 +127,9 @@ def run_down(paths, timeout_s: float = 30.0) -> int:
         return 0
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and processes.is_alive(pid):
         time.sleep(0.1)
-    if _alive(pid):
+    if processes.is_alive(pid):
         os.kill(pid, signal.SIGKILL)
         typer.echo(f"kaito down: the control plane did not stop within {timeout_s:.0f}s; killed it", err=True)
     leftovers = processes.kill_strays(paths.home)

@@ -56,7 +56,8 @@ async def spawn(argv: Sequence[str], env: Mapping[str, str], cwd: Path, log_path
         )
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, exited but not reaped, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -78,9 +79,9 @@ def kill_group(pid: int, grace_s: float = 5.0) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
         deadline = time.monotonic() + (grace_s if sig == signal.SIGTERM else 2.0)
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and is_alive(pid):
             time.sleep(0.05)
-        if not _alive(pid):
+        if not is_alive(pid):
             return
 
 
@@ -123,7 +124,7 @@ def find_strays(home: Path) -> dict[int, str]:
         if not entry.name.isdigit() or int(entry.name) == me:
             continue
         env = read_environ(int(entry.name))
-        if env.get(ENV_HOME) == home_s and ENV_POD in env and _alive(int(entry.name)):
+        if env.get(ENV_HOME) == home_s and ENV_POD in env and is_alive(int(entry.name)):
             found[int(entry.name)] = env[ENV_POD]
     return found
 
