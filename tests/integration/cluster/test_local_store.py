@@ -1,5 +1,6 @@
 """What only the local store does: collecting objects applied for a vanished owner, sharing one
-file between processes, persistence, its own compaction, and a locked file as `Unavailable`."""
+file between processes, persistence, its own compaction, a locked file as `Unavailable` (and
+waited for off the event loop), and watches sharing one read of which kinds changed."""
 
 from __future__ import annotations
 
@@ -52,6 +53,50 @@ async def test_a_write_from_another_process_reaches_this_watch(local_cluster, tm
     assert (event.type, event.object["metadata"]["name"], event.object["spec"]["replicas"]) == ("ADDED", "from-child", 5)
 
 
+async def test_a_watch_skips_other_kinds_yet_sees_its_own_from_another_instance(tmp_path) -> None:
+    # The watches of one instance share one read of which kinds changed; writes by another
+    # instance (polled) and by this one (woken) must both reach the watch of the right kind.
+    c, other = LocalCluster(tmp_path / "s.db", poll_interval=0.02), LocalCluster(tmp_path / "s.db", poll_interval=0.02)
+    try:
+        start = (await c.list(DEPLOYMENT)).resource_version
+        stream = c.watch(DEPLOYMENT, resource_version=start)
+        first = asyncio.create_task(anext(aiter(stream)))
+        for i in range(20):
+            await (c if i % 2 else other).apply(make_service(f"s{i}"))
+        await asyncio.sleep(0.1)  # several poll rounds with only Service changes
+        assert not first.done()
+        made = await other.apply(make_deployment("d", replicas=3))
+        event = await asyncio.wait_for(first, 5)
+        assert (event.type, event.object["metadata"]["resourceVersion"]) == ("ADDED", made["metadata"]["resourceVersion"])
+        await c.apply(make_service("s-late"))
+        mine = await c.apply(make_deployment("d", replicas=4))
+        event = await asyncio.wait_for(anext(aiter(stream)), 5)
+        assert (event.type, event.object["spec"]["replicas"]) == ("MODIFIED", 4)
+        assert event.object["metadata"]["resourceVersion"] == mine["metadata"]["resourceVersion"]
+        await stream.aclose()
+    finally:
+        await other.close()
+        await c.close()
+
+
+async def test_an_idle_watch_is_gone_once_other_kinds_compact_the_log_past_it(tmp_path) -> None:
+    c = LocalCluster(tmp_path / "s.db", poll_interval=0.02, history=10)
+    other = LocalCluster(tmp_path / "s.db", poll_interval=0.02, history=10)
+    try:
+        start = (await c.list(DEPLOYMENT)).resource_version
+        stream = c.watch(DEPLOYMENT, resource_version=start)
+        first = asyncio.create_task(anext(aiter(stream)))
+        await asyncio.sleep(0.05)
+        for i in range(40):
+            await other.apply(make_service(f"s{i}"))
+        await other.apply(make_deployment("d"))
+        with pytest.raises(errors.Gone):
+            await asyncio.wait_for(first, 5)
+    finally:
+        await other.close()
+        await c.close()
+
+
 async def test_state_survives_reopening_and_versions_keep_growing(tmp_path) -> None:
     path = tmp_path / "store.db"
     first = LocalCluster(path)
@@ -95,6 +140,30 @@ async def test_a_locked_store_is_unavailable_and_retryable(tmp_path) -> None:
         assert errors.is_retryable(caught.value)
         blocker.execute("ROLLBACK")
         assert (await c.apply(make_deployment("a")))["metadata"]["generation"] == 1
+    finally:
+        blocker.close()
+        await c.close()
+
+
+async def test_a_write_that_finds_the_file_locked_waits_off_the_event_loop(tmp_path) -> None:
+    # Writes run on the loop's thread only while the file is free; a locked file must not stall
+    # the loop: the write waits on the writer thread and commits once the lock is released.
+    c = LocalCluster(tmp_path / "store.db", busy_timeout_s=10.0)
+    blocker = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        write = asyncio.create_task(c.apply(make_deployment("a")))
+        ticks = 0
+        while ticks < 5:  # the loop keeps running other tasks while the write waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not write.done()
+        blocker.execute("ROLLBACK")
+        made = await asyncio.wait_for(write, 10)
+        assert (await c.get(DEPLOYMENT, "a"))["metadata"]["resourceVersion"] == made["metadata"]["resourceVersion"]
+        assert c.writes == 1
+        await c.apply(make_deployment("b"))  # the file is free again: the next write is immediate
+        assert c.writes == 2
     finally:
         blocker.close()
         await c.close()

@@ -1,11 +1,18 @@
 """`LocalCluster`: the `Cluster` protocol over the SQLite `ObjectStore`, for one process.
 
-A write may wait for another process's transaction (busy timeout), so writes run on one
-dedicated thread that owns the writing connection and the event loop never blocks on them.
-Reads run directly on the caller's thread over a second connection: in WAL mode a reader never
-waits for a writer, a read takes tens of microseconds, and a thread hop would cost ten times that. Watches poll the store's event log: immediately after a write made through this
-instance (an in-process wake-up), and every `poll_interval` seconds for writes made by other
-processes sharing the file.
+A write may wait for another process's transaction (busy timeout), and the event loop must
+never block on that wait. So a write first tries, on the loop's thread, a connection that never
+waits (busy timeout 0): with the file free - nearly always - it commits in well under a
+millisecond. Only a write that finds the file locked goes to one dedicated thread that owns a
+connection with the real busy timeout. (Sending every write to that thread made each of its
+SQLite calls wait for the loop thread to hand back the GIL, several milliseconds a call: under
+load the writer thread, not SQLite, set the pace.)
+Reads run directly on the caller's thread over their own connection: in WAL mode a reader never
+waits for a writer, a read takes tens of microseconds, and a thread hop would cost ten times that.
+Watches follow the store's event log: after a write made through this instance (an in-process
+wake-up), and every `poll_interval` seconds for writes made by other processes sharing the file,
+one small read of which kinds changed serves all watches, and only watches of those kinds re-read
+the log.
 
 Retries: a write that finds the file locked is retried by SQLite itself for `busy_timeout_s`;
 only then does it surface as `Unavailable`. There is no other retry loop here.
@@ -28,6 +35,7 @@ from kaito.cluster.protocol import FIELD_MANAGER, Object, ObjectList, Propagatio
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_READ_LIMIT = 500  # ObjectStore.read_events' default page: a full page means there may be more
 
 
 def _labels_match(obj: Object, labels: Mapping[str, str] | None) -> bool:
@@ -56,18 +64,27 @@ class LocalCluster:
             ObjectStore, self.path, history=history, busy_timeout_s=busy_timeout_s
         ).result()
         self._reader = ObjectStore(self.path, history=history, busy_timeout_s=busy_timeout_s, any_thread=True)
+        self._writer = ObjectStore(self.path, history=history, busy_timeout_s=0.0, any_thread=True)
         self._changed = asyncio.Event()
         self._closed = False
+        # The shared tail of the event log: which kinds have entries up to `_tail_rv`, read once
+        # for all watches of this instance (after a write here, or once per poll interval for
+        # other processes' writes), so a watch re-reads the log only when its kind changed.
+        # Everything before the first tail counts as changed for every kind (`_all_rv`).
+        self._tail_rv = self._all_rv = self._reader.current_rv()
+        self._kind_rv: dict[str, int] = {}
+        self._tail_stale = False
+        self._tail_read_at = 0.0
 
     @property
     def writes(self) -> int:
         """Committed writes (creations, changes, deletions, events) made through this instance."""
-        return self._store.writes
+        return self._store.writes + self._writer.writes
 
-    def _read(self, fn: Callable[..., T], *args: Any) -> T:
+    def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self._closed:
             raise errors.Unavailable("local cluster is closed")
-        return fn(*args)
+        return fn(*args, **kwargs)
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self._closed:
@@ -76,12 +93,37 @@ class LocalCluster:
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     def _wake_watchers(self) -> None:
+        self._tail_stale = True
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    async def _write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def _refresh_tail(self) -> None:
+        head, kinds = self._read(self._reader.read_tail, self._tail_rv)
+        if kinds is None:  # compacted past the tail: any kind may have changed
+            self._all_rv = head
+        else:
+            self._kind_rv.update(kinds)
+        self._tail_rv = max(self._tail_rv, head)
+        self._tail_stale = False
+        self._tail_read_at = asyncio.get_running_loop().time()
+
+    def _may_have_changed(self, kind: ResourceKind, checked: int) -> bool:
+        """Whether the log may hold entries of `kind` after `checked` (else a read is wasted)."""
+        if self._tail_stale:
+            self._refresh_tail()
+        return max(self._kind_rv.get(kind.key, 0), self._all_rv) > checked
+
+    async def _write(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """`ObjectStore.<name>(...)` on the loop's thread if the file is free, else on the writer thread."""
         try:
-            return await self._call(fn, *args, **kwargs)
+            try:
+                return self._read(getattr(self._writer, name), *args, **kwargs)
+            except errors.Unavailable:
+                if self._closed:
+                    raise
+                if self._writer.in_transaction():
+                    self._writer.rollback()  # a commit found the file busy: nothing of it stays
+            return await self._call(getattr(self._store, name), *args, **kwargs)
         finally:
             self._wake_watchers()
 
@@ -113,10 +155,16 @@ class LocalCluster:
                 last = int(resource_version)
             except ValueError as exc:
                 raise errors.Invalid(f"watch: resourceVersion {resource_version!r} is not a number") from exc
+        checked = -1  # the log is known to hold no entries of this kind in (last, checked]: read once first
         while not self._closed:
             changed = self._changed
+            rows: list = []
             try:
-                rows = self._read(self._reader.read_events, kind, namespace, last)
+                if self._may_have_changed(kind, checked):
+                    tail = self._tail_rv  # committed before the read below, so the read covers it
+                    rows = self._read(self._reader.read_events, kind, namespace, last)
+                    if len(rows) < _READ_LIMIT:
+                        checked = max(last, tail)
             except errors.Unavailable:
                 if self._closed:
                     return  # closed while the consumer was busy: end quietly, as documented
@@ -132,29 +180,31 @@ class LocalCluster:
                     async with asyncio.timeout(self.poll_interval):
                         await changed.wait()
                 except TimeoutError:
-                    pass
+                    # Other processes' writes: the first watch to time out reads the tail for all.
+                    if asyncio.get_running_loop().time() - self._tail_read_at >= self.poll_interval:
+                        self._tail_stale = True
 
     async def apply(self, obj: Object, *, field_manager: str = FIELD_MANAGER, force: bool = True) -> Object:
-        return await self._write(self._store.apply, obj, field_manager, force=force, status=False)
+        return await self._write("apply", obj, field_manager, force=force, status=False)
 
     async def apply_status(self, obj: Object, *, field_manager: str = FIELD_MANAGER) -> Object:
-        return await self._write(self._store.apply, obj, field_manager, force=True, status=True)
+        return await self._write("apply", obj, field_manager, force=True, status=True)
 
     async def delete(
         self, kind: ResourceKind, name: str, namespace: str | None = None, *, propagation: Propagation = "Background"
     ) -> None:
         # Both policies are the store's cascade: dependents go in the deleting transaction.
-        await self._write(self._store.delete, kind, name, namespace)
+        await self._write("delete", kind, name, namespace)
 
     async def emit_event(self, involved: Object, type: str, reason: str, message: str) -> None:
         try:
-            await self._write(self._store.record_event, build_event(involved, type, reason, message))
+            await self._write("record_event", build_event(involved, type, reason, message))
         except errors.ClusterError as exc:
             log.warning("could not record event %s on %s: %s", reason, involved.get("kind"), exc)
 
     async def collect_garbage(self) -> int:
         """Remove objects whose owners are all gone (deletion already cascades; this sweeps strays)."""
-        return await self._write(self._store.collect_garbage)
+        return await self._write("collect_garbage")
 
     async def compact(self, keep: int = 0) -> int:
         """Drop watch history but the last `keep` changes (also done automatically past `history`)."""
@@ -168,4 +218,5 @@ class LocalCluster:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._store.close)
         self._executor.shutdown(wait=False)
+        self._writer.close()
         self._reader.close()

@@ -7,9 +7,9 @@ global counter as its resourceVersion and appends a row to an event log; watches
 (`read_events`), and compaction keeps the log bounded (a watch from before the kept window gets
 `Gone`). The managed-fields bookkeeping of server-side apply is in `fields.py`.
 
-This class is synchronous, one connection per instance; `LocalCluster` keeps one for writes on a
-dedicated thread and one for reads on the event loop's thread, and adds the async protocol,
-wake-ups and watches.
+This class is synchronous, one connection per instance; `LocalCluster` keeps one for reads and
+one non-waiting one for writes on the event loop's thread, one for writes that must wait for a
+lock on a dedicated thread, and adds the async protocol, wake-ups and watches.
 """
 
 from __future__ import annotations
@@ -78,6 +78,12 @@ class ObjectStore:
     def close(self) -> None:
         self._db.close()
 
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
+    def rollback(self) -> None:
+        self._db.execute("ROLLBACK")
+
     # ---- reads -------------------------------------------------------------------------------
 
     def get(self, kind: ResourceKind, name: str, namespace: str | None) -> dict[str, Any]:
@@ -124,6 +130,21 @@ class ObjectStore:
 
     def current_rv(self) -> int:
         return self._counter("rv")
+
+    def read_tail(self, after_rv: int) -> tuple[int, dict[str, int] | None]:
+        """The head resourceVersion and, per kind key, the newest log entry after `after_rv`.
+
+        One small query (no bodies) tells every watch of a process which kinds changed;
+        `None` instead of the map when entries after `after_rv` were already compacted.
+        """
+        with self._transaction(write=False):
+            head = self._counter("rv")
+            if after_rv < self._counter("compacted"):
+                return head, None
+            rows = self._db.execute(
+                "SELECT kind, max(rv) FROM events WHERE rv>? GROUP BY kind", (after_rv,)
+            ).fetchall()
+        return head, dict(rows)
 
     # ---- writes ------------------------------------------------------------------------------
 
