@@ -69,6 +69,24 @@ def compute_workspace_fingerprint(obj: Mapping[str, Any]) -> tuple:
     )
 
 
+# Index bucket for selectors with a value that cannot be a dict key (malformed input): always scanned.
+_UNINDEXED = ("", "")
+
+
+def _hashable(pair: tuple) -> bool:
+    try:
+        hash(pair)
+    except TypeError:
+        return False
+    return True
+
+
+def _index_pair(selector: Mapping[str, Any]) -> tuple:
+    """The label pair a non-empty selector is indexed under: its smallest, or `_UNINDEXED`."""
+    pair = min(selector.items(), key=lambda item: item[0])
+    return pair if _hashable(pair) and pair != _UNINDEXED else _UNINDEXED
+
+
 class Manager:
     def __init__(
         self,
@@ -90,6 +108,9 @@ class Manager:
         self.resync_period = resync_period
         # matchLabels of every known Workspace: which Workspaces a Node event concerns.
         self._selectors: dict[WorkspaceKey, dict[str, str]] = {}
+        # The same selectors indexed by one of their label pairs, so a Node event looks only at
+        # Workspaces that could match it instead of every Workspace (O(N) per Node event).
+        self._selector_index: dict[tuple[str, str], dict[WorkspaceKey, None]] = {}
         self._seen: dict[WorkspaceKey, tuple] = {}
         self._tasks: list[asyncio.Task] = []
         self.relists: dict[str, int] = {}
@@ -106,16 +127,32 @@ class Manager:
         meta = event.object.get("metadata") or {}
         key = WorkspaceKey(meta.get("namespace") or protocol.DEFAULT_NAMESPACE, meta.get("name") or "")
         if event.type == "DELETED":
-            self._selectors.pop(key, None)
+            self._set_selector(key, None)
             self._seen.pop(key, None)
             return  # gone: nothing left to reconcile (its finalizer ran before)
         selector = ((event.object.get("resource") or {}).get("labelSelector") or {}).get("matchLabels") or {}
-        self._selectors[key] = dict(selector)
+        self._set_selector(key, dict(selector))
         fingerprint = compute_workspace_fingerprint(event.object)
         if event.type == "MODIFIED" and self._seen.get(key) == fingerprint:
             return  # only the status changed - our own write: nothing new to act on
         self._seen[key] = fingerprint
         self.queue.add(key)
+
+    def _set_selector(self, key: WorkspaceKey, selector: dict[str, str] | None) -> None:
+        """Record (None: forget) a Workspace's matchLabels, keeping `_selector_index` in step."""
+        old = self._selectors.pop(key, None) if selector is None else self._selectors.get(key)
+        if old:
+            pair = _index_pair(old)
+            bucket = self._selector_index.get(pair)
+            if bucket is not None:
+                bucket.pop(key, None)
+                if not bucket:
+                    del self._selector_index[pair]
+        if selector is None:
+            return
+        self._selectors[key] = selector
+        if selector:
+            self._selector_index.setdefault(_index_pair(selector), {})[key] = None
 
     def _on_owned(self, event: WatchEvent) -> None:
         key = owner_key(event.object)
@@ -127,9 +164,12 @@ class Manager:
         key = owner_key(event.object)  # a NodeClaim's node carries the workspace labels
         if key is not None:
             self.queue.add(key)
-        for ws_key, selector in self._selectors.items():
-            if selector and all(node_labels.get(k) == v for k, v in selector.items()):
-                self.queue.add(ws_key)
+        pairs = [pair for pair in node_labels.items() if _hashable(pair)] + [_UNINDEXED]
+        for pair in pairs:
+            for ws_key in self._selector_index.get(pair, ()):
+                selector = self._selectors[ws_key]
+                if all(node_labels.get(k) == v for k, v in selector.items()):
+                    self.queue.add(ws_key)
 
     # -- watches -------------------------------------------------------------------------------
 

@@ -177,3 +177,48 @@ async def test_abort_cancels_workers_and_watches_without_waiting(local_cluster):
     manager.abort()
     await asyncio.gather(*manager.tasks, return_exceptions=True)
     assert all(t.cancelled() for t in manager.tasks)
+
+
+def _ws_event(type_, name, match_labels, namespace="default"):
+    return protocol.WatchEvent(
+        type_,
+        {
+            "metadata": {"name": name, "namespace": namespace, "generation": 1},
+            "resource": {"labelSelector": {"matchLabels": match_labels}},
+        },
+    )
+
+
+async def _drain(queue) -> set:
+    keys = set()
+    while queue.stats().queued:
+        key = await queue.get()
+        queue.done(key)
+        keys.add(key)
+    return keys
+
+
+async def test_node_event_enqueues_exactly_the_workspaces_whose_selector_it_matches(local_cluster):
+    manager = Manager(local_cluster, SETTINGS)
+    manager._on_workspace(_ws_event("ADDED", "a", {"pool": "x"}))
+    manager._on_workspace(_ws_event("ADDED", "b", {"pool": "x", "gpu": "h100"}))
+    manager._on_workspace(_ws_event("ADDED", "c", {"pool": "y"}))
+    manager._on_workspace(_ws_event("ADDED", "d", {}))  # an empty selector matches no node
+    manager._on_workspace(_ws_event("ADDED", "e", {"pool": ["not", "a", "string"]}))  # malformed: never matches
+    await _drain(manager.queue)
+
+    node = {"metadata": {"name": "n1", "labels": {"pool": "x", "zone": "1"}}}
+    manager._on_node(protocol.WatchEvent("ADDED", node))
+    assert await _drain(manager.queue) == {WorkspaceKey("default", "a")}
+
+    node["metadata"]["labels"]["gpu"] = "h100"
+    manager._on_node(protocol.WatchEvent("MODIFIED", node))
+    assert await _drain(manager.queue) == {WorkspaceKey("default", "a"), WorkspaceKey("default", "b")}
+
+    # A changed selector is re-indexed; a deleted Workspace is no longer woken by nodes.
+    manager._on_workspace(_ws_event("MODIFIED", "c", {"zone": "1"}))
+    manager._on_workspace(_ws_event("DELETED", "a", {"pool": "x"}))
+    await _drain(manager.queue)
+    manager._on_node(protocol.WatchEvent("MODIFIED", node))
+    assert await _drain(manager.queue) == {WorkspaceKey("default", "b"), WorkspaceKey("default", "c")}
+    assert manager.resync() == 4  # b, c, d, e are still known
