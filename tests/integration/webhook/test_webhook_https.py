@@ -22,7 +22,7 @@ from kaito.api.validation import default_configmap_name, validate_tuning_config,
 from kaito.webhook import certs, server, tls
 from tests.unit.api.factories import inference_ws, tuning_ws
 from tests.unit.api.fake_facts import FakeFacts
-from tests.unit.api.test_validation_table import CASES
+from tests.unit.api.validation_cases import CASES
 
 TEMPLATES = {
     "lora-params-template": "training_config:\n  QuantizationConfig:\n    load_in_4bit: false\n",
