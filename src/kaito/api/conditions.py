@@ -108,35 +108,19 @@ def set_condition(
     """
     when = (now or datetime.now(UTC)).replace(microsecond=0)
     reason, message = compute_condition_reason(reason), compute_condition_message(message)
-    out: list[Condition] = []
-    found = False
-    for cond in conditions or []:
-        if cond.type != type:
-            out.append(cond.model_copy())
-            continue
-        found = True
-        transition = cond.last_transition_time if cond.status == status else when
-        out.append(
-            Condition(
-                type=type,
-                status=status,
-                reason=reason,
-                message=message,
-                observed_generation=observed_generation,
-                last_transition_time=transition,
-            )
-        )
-    if not found:
-        out.append(
-            Condition(
-                type=type,
-                status=status,
-                reason=reason,
-                message=message,
-                observed_generation=observed_generation,
-                last_transition_time=when,
-            )
-        )
+    previous = find_condition(conditions, type)
+    transition = previous.last_transition_time if previous is not None and previous.status == status else when
+    updated = Condition(
+        type=type,
+        status=status,
+        reason=reason,
+        message=message,
+        observed_generation=observed_generation,
+        last_transition_time=transition,
+    )
+    out = [updated if c is previous else c.model_copy() for c in conditions or []]
+    if previous is None:
+        out.append(updated)
     return out
 
 
