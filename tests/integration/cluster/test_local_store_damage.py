@@ -149,7 +149,7 @@ _PR_CAPBSET_DROP, _CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 24, 1, 2
 
 def _open_as_unprivileged(path: Path) -> dict:
     """Open the store in a child process without root's right to read and write anything."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
     proc = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, timeout=60,
                           preexec_fn=_without_root_file_rights, env=env, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
