@@ -263,3 +263,52 @@ def test_store_errors_met_later_are_translated_once(tmp_path):
         db.execute("SELECT 1 FROM sqlite_master").fetchall()
     db.close()
     assert isinstance(storefile.translate_error(raw.value, path), errors.StoreDamaged)
+
+
+_CHILD_WRITE = """
+import asyncio, sys
+from kaito.cluster.local import LocalCluster
+from tests.integration.cluster.builders import make_workspace
+
+async def main():
+    cluster = LocalCluster(sys.argv[1])
+    await cluster.apply(make_workspace(sys.argv[2]))
+    print("written", flush=True)
+    sys.stdin.readline()  # stays open (its write not yet checkpointed) until told to go
+    await cluster.close()
+
+asyncio.run(main())
+"""
+
+
+def _child_write(path: Path, name: str) -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, "-c", _CHILD_WRITE, str(path), name], cwd=REPO, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdout.readline() == "written\n"
+    return child
+
+
+def _release(child: subprocess.Popen) -> None:
+    child.communicate("go\n", timeout=60)
+    assert child.returncode == 0
+
+
+async def test_checking_the_file_keeps_the_locks_of_connections_already_open(tmp_path):
+    """Opening the store a second time in a process (the CLI and the control plane do) must not drop
+    the first connections' locks: another process closing its connection would then think itself
+    the last one and delete the WAL under them, and they would never see a write again."""
+    path = tmp_path / "store.db"
+    first = LocalCluster(path)
+    second = LocalCluster(path, check="full")
+    try:
+        _release(_child_write(path, "from-child-1"))  # opens, writes and closes: the last one out?
+        lingering = _child_write(path, "from-child-2")  # its write sits in the WAL while it runs
+        try:
+            for cluster in (first, second):
+                names = {w["metadata"]["name"] for w in (await cluster.list(WORKSPACE)).items}
+                assert names == {"from-child-1", "from-child-2"}
+        finally:
+            _release(lingering)
+    finally:
+        await second.close()
+        await first.close()

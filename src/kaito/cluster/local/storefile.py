@@ -6,8 +6,9 @@ in a traceback. So:
   is never legitimately empty, and a 0-byte `store.db` is damage, not "new";
 - SQLite's own header fields mark the file as ours (`application_id`) and give its schema
   version (`user_version`); a store made before they were set is adopted when its tables are ours;
-- opening checks, in order: a regular file, not empty, an SQLite header, ours, a version this
-  build reads, then `PRAGMA quick_check` (`integrity_check` with `check="full"`);
+- opening checks, in order: a regular file, not empty, an SQLite database (SQLite's own first
+  read), ours, a version this build reads, then `PRAGMA quick_check` (`integrity_check` with
+  `check="full"`); the file is never opened other than through SQLite (see `_check_file`);
 - SQLite errors met later are translated once (`translate_error`): corruption becomes
   `StoreDamaged`, I/O and permission failures `StateNotAccessible`, both naming the path and what
   to do.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -46,7 +48,6 @@ CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NUL
 INSERT OR IGNORE INTO counters VALUES ('rv', 0), ('compacted', 0);
 """
 _TABLES = {"objects", "labels", "owners", "events", "counters"}
-_HEADER = b"SQLite format 3\x00"
 _DAMAGE_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 _ACCESS_CODES = (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL,
                  sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH)
@@ -73,7 +74,7 @@ def translate_error(exc: sqlite3.Error, path: Path) -> errors.ClusterError:
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return errors.Unavailable(f"local store {exc.__class__.__name__}: busy", status=503)
     if code in _DAMAGE_CODES:
-        return damaged(path, str(exc))
+        return damaged(path, "not an SQLite database" if code == sqlite3.SQLITE_NOTADB else str(exc))
     if code in _ACCESS_CODES:
         return not_accessible(path, str(exc))
     return errors.ClusterError(f"local store error: {exc}")
@@ -163,18 +164,21 @@ def connect(path: Path, *, busy_timeout_s: float = 10.0, any_thread: bool = Fals
 
 
 def _check_file(path: Path) -> None:
+    # Only stat, never open: closing any other descriptor of the file in this process would drop
+    # the POSIX locks of every SQLite connection the process holds on it, and another process
+    # would then checkpoint and delete the WAL under them (SQLite's documented pitfall). SQLite
+    # itself says "not a database" on its first read of a file that is not one.
     try:
-        if not path.is_file():
-            what = "a folder" if path.is_dir() else "missing" if not path.exists() else "not a regular file"
-            raise damaged(path, f"{what}, where the store file should be")
-        with open(path, "rb") as f:
-            header = f.read(len(_HEADER))
+        info = path.stat()
+    except FileNotFoundError:
+        raise damaged(path, "missing, where the store file should be") from None
     except OSError as exc:
         raise not_accessible(path, exc.strerror or str(exc)) from None
-    if not header:
+    if not stat.S_ISREG(info.st_mode):
+        raise damaged(path, f"{'a folder' if stat.S_ISDIR(info.st_mode) else 'not a regular file'}, "
+                            "where the store file should be")
+    if info.st_size == 0:
         raise damaged(path, "the file is empty (0 bytes); a store is never empty on disk, so its content was lost")
-    if header != _HEADER:
-        raise damaged(path, "not an SQLite database")
 
 
 def _check_identity(db: sqlite3.Connection, path: Path, *, adopt: bool) -> None:
