@@ -134,7 +134,7 @@ def test_no_dead_endpoint_when_the_control_plane_is_not_running(tmp_path):
 
 
 def test_chat_with_an_unreachable_server_is_one_line_not_a_traceback(tmp_path, monkeypatch):
-    from kaito.cli import controlplane
+    from kaito.operator import controlplane
     from kaito.cluster.local import processes
 
     home = tmp_path / "home"

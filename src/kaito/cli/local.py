@@ -22,7 +22,7 @@ HomeOption = typer.Option(None, "--home", help="state directory (default: $KAITO
 
 
 def _paths(home: Path | None):
-    from kaito.cli import controlplane
+    from kaito.operator import controlplane
 
     return controlplane.Paths((home or controlplane.default_home()).expanduser().resolve())
 
@@ -49,7 +49,7 @@ def _build_table(workspaces: list[dict], pods: list[dict]):
 async def _foreground(home: Path, table: bool) -> int:
     import logging
 
-    from kaito.cli import controlplane
+    from kaito.operator import controlplane
     from kaito.cluster import protocol
 
     plane = controlplane.ControlPlane(home)
@@ -94,7 +94,7 @@ async def _foreground(home: Path, table: bool) -> int:
 
 
 def _detach(paths, timeout_s: float = 60.0) -> int:
-    from kaito.cli import controlplane
+    from kaito.operator import controlplane
 
     paths.log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "KAITO_HOME": str(paths.home)}
@@ -116,7 +116,7 @@ def _detach(paths, timeout_s: float = 60.0) -> int:
 
 
 def run_down(paths, timeout_s: float = 30.0) -> int:
-    from kaito.cli import controlplane
+    from kaito.operator import controlplane
     from kaito.cluster.local import processes
 
     pid = controlplane.running_pid(paths)
@@ -163,6 +163,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _running(paths) -> int | None:
-    from kaito.cli import controlplane
+    from kaito.operator import controlplane
 
     return controlplane.running_pid(paths)

@@ -1,7 +1,7 @@
 """`kaito operator` and `kaito webhook`: the in-cluster processes, as the Helm chart runs them.
 
 Thin: flags (each with KAITO's environment variable where KAITO has one) become the settings of
-`kaito.controller.operator_process` and `kaito.webhook.server`, and the webhook is handed to the
+`kaito.operator.process` and `kaito.webhook.server`, and the webhook is handed to the
 operator as a service (the controller room may not import the webhook). Nothing heavy is
 imported until a command runs; neither command ever imports torch.
 """
@@ -46,7 +46,7 @@ def _cluster(kubeconfig: Path | None, context: str | None):
 
 
 def _address(flag: str, value: str):
-    from kaito.controller.operator_metrics import parse_bind_address
+    from kaito.operator.metrics import parse_bind_address
 
     try:
         return parse_bind_address(value)
@@ -124,9 +124,9 @@ def register(app: typer.Typer) -> None:
         log_level: str = typer.Option("info", "--log-level", help="debug | info | warning | error"),
     ) -> None:
         """Run the Workspace operator (controller + admission webhook) against a cluster."""
-        from kaito.controller import operator_process as op
+        from kaito.operator import process as op
         from kaito.controller import settings as st
-        from kaito.controller.leader_election import LeaseConfig
+        from kaito.operator.leader_election import LeaseConfig
 
         if provisioner not in ("karpenter", "byo"):
             raise _fail(f"--provisioner must be karpenter or byo, not {provisioner!r}")
@@ -159,7 +159,7 @@ def register(app: typer.Typer) -> None:
         )
 
         def make():
-            from kaito.controller.operator_metrics import OperatorMetrics
+            from kaito.operator.metrics import OperatorMetrics
 
             metrics = OperatorMetrics()
             services = []
@@ -196,7 +196,7 @@ def register(app: typer.Typer) -> None:
         import asyncio
         import signal
 
-        from kaito.controller.operator_process import configure_logging
+        from kaito.operator.process import configure_logging
 
         if cloud not in ("azure", "aws"):
             raise _fail(f"--cloud must be azure or aws, not {cloud!r}")

@@ -66,7 +66,7 @@ def check_local_images(workspaces: list, images_root: Path) -> list[str]:
 
 async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, timeout: float) -> int:
     from kaito.api.documents import parse_documents
-    from kaito.cli import controlplane
+    from kaito.operator import controlplane
     from kaito.cli.local import _paths
     from kaito.cli.validate import _expand, run_validate
     from kaito.cluster import protocol

@@ -101,7 +101,7 @@ def _open(kubeconfig: Path | None, context: str | None, home: Path | None, *, mu
 
 def _control_plane_down(paths) -> str | None:
     """Why a local endpoint would be dead (no control plane runs, so no model server), or None."""
-    from kaito.cli import controlplane
+    from kaito.operator import controlplane
 
     if paths is None or controlplane.running_pid(paths) is not None:
         return None

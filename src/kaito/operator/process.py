@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 from kaito.cluster import protocol
 from kaito.cluster.protocol import WatchEvent
-from kaito.controller import operator_metrics
-from kaito.controller.leader_election import LeaderElector, LeaseConfig
+from kaito.operator import metrics as operator_metrics
+from kaito.operator.leader_election import LeaderElector, LeaseConfig
 from kaito.controller.manager import Manager
 from kaito.controller.observe import WorkspaceKey
 from kaito.controller.reconciler import Reconciler
