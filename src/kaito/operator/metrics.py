@@ -56,6 +56,10 @@ class OperatorMetrics:
         if result == "error":
             self.reconcile_errors.labels(CONTROLLER).inc()
 
+    def count_admission(self, operation: str, allowed: bool) -> None:
+        """One admission review answered by the webhook."""
+        self.webhook_requests.labels(operation, str(allowed).lower()).inc()
+
     def set_queue_depth(self, depth: int) -> None:
         self.queue_depth.labels(CONTROLLER).set(depth)
 

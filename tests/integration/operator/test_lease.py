@@ -158,8 +158,8 @@ async def test_operator_exits_non_zero_when_leadership_is_lost(tmp_path):
 
 
 async def test_operator_manager_feeds_queue_and_condition_metrics_from_a_real_run(tmp_path):
-    from kaito.operator.process import OperatorManager
     from kaito.controller.settings import Settings
+    from kaito.operator.process import OperatorManager
     from tests.integration.controller.harness import make_workspace
 
     store = LocalCluster(tmp_path / "s.db", poll_interval=0.02)
