@@ -32,6 +32,10 @@ class Settings:
     # (BYO nodes being labelled, a NodeClaim's node becoming Ready).
     pending_requeue_s: float = 5.0
     workers: int = 5
+    # Retries of a Workspace whose reconcile keeps failing with a bug (not a `TemporaryError`):
+    # with the queue's backoff (5 ms doubling) 15 retries span about three minutes, enough for a
+    # race in disguise; after that only a new event for the Workspace tries again.
+    bug_retry_limit: int = 15
     # Hosts `tuning.input.urls` may name. Strict (the SSRF guard) on a real cluster; the local
     # control plane of `kaito up` relaxes it, since there the user's machine is the cluster.
     url_policy: UrlPolicy = UrlPolicy.PUBLIC_ONLY

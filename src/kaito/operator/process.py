@@ -70,13 +70,13 @@ class _MeasuredReconciler(Reconciler):
 
 
 class OperatorManager(Manager):
-    """The controller's manager plus what the operator reports: reconcile and queue metrics, and
-    the conditions of watched Workspaces - all through the manager's public hooks."""
+    """The controller's manager plus what the operator reports: reconcile, failure and queue
+    metrics, and the conditions of watched Workspaces - all through the manager's public hooks."""
 
     def __init__(self, cluster: protocol.Cluster, settings: Settings, metrics: operator_metrics.OperatorMetrics,
                  **kwargs: Any) -> None:
         super().__init__(cluster, settings, reconciler=_MeasuredReconciler(cluster, settings, metrics=metrics),
-                         queue_observer=metrics, **kwargs)
+                         queue_observer=metrics, failure_observer=metrics, **kwargs)
         self._conditions: dict[WorkspaceKey, list[Mapping[str, Any]]] = {}
         self.on_workspace_event.append(self._record_conditions)
         metrics.set_condition_source(self.condition_counts)
