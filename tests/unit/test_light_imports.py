@@ -21,6 +21,8 @@ MODULES = [
     "kaito.catalog.facts",
     "kaito.cli.main",
     "kaito.cli.validate",
+    "kaito.operator.process",
+    "kaito.operator.controlplane",
 ]
 
 # One fresh interpreter imports the modules in order and reports, after each, what heavy packages

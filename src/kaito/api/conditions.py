@@ -7,8 +7,10 @@ typo cannot silently create a new condition type that `kubectl get wk` would not
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from kaito.api.meta import (
     CONDITION_MESSAGE_MAX,
@@ -126,3 +128,28 @@ def set_condition(
 
 def find_condition(conditions: list[Condition] | None, type: str) -> Condition | None:
     return next((c for c in conditions or [] if c.type == type), None)
+
+
+class Outcome(StrEnum):
+    """Where a Workspace stands for someone waiting on it (`kaito apply --wait`, scripts)."""
+
+    PENDING = "Pending"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+def compute_outcome(conditions: Iterable[Mapping[str, Any]] | None) -> Outcome:
+    """The terminal outcome of a Workspace from its stored `status.conditions` (plain dicts).
+
+    `WorkspaceSucceeded=True` is success. Every failure that waiting cannot fix (a user error, a
+    rejected or stalled workload, a failed tuning Job or NodeClaim) sets `WorkspaceSucceeded=False`
+    with reason `workspaceFailed`, as KAITO does; any other state is still pending.
+    """
+    done = next((c for c in conditions or [] if c.get("type") == ConditionType.WORKSPACE_SUCCEEDED), None)
+    if done is None:
+        return Outcome.PENDING
+    if done.get("status") == "True":
+        return Outcome.SUCCEEDED
+    if done.get("status") == "False" and done.get("reason") == ConditionReason.WORKSPACE_FAILED:
+        return Outcome.FAILED
+    return Outcome.PENDING

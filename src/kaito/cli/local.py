@@ -3,54 +3,46 @@
 `kaito up` runs in the foreground with a live table of Workspaces and their pods; `--detach` starts
 the same process in the background (its own session, output to `$KAITO_HOME/logs/controlplane.log`)
 and returns once it is serving. `kaito down` stops it with SIGTERM, which stops every pod process it
-started, and cleans up any pod process a crashed control plane may have left.
+started, and cleans up any pod process a crashed control plane may have left. The process itself is
+`kaito.operator.controlplane`; this module parses flags, prints and draws the table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import typer
 
-HomeOption = typer.Option(None, "--home", help="state directory (default: $KAITO_HOME or the user data dir)")
-
-
-def _paths(home: Path | None):
-    from kaito.cli import controlplane
-
-    return controlplane.Paths((home or controlplane.default_home()).expanduser().resolve())
+from kaito.cli.common import HomeOption, build_row, local_paths
 
 
 def _build_table(workspaces: list[dict], pods: list[dict]):
     from rich.table import Table
 
-    from kaito.cli import workspaces as ws_cli
+    from kaito.api import labels
+    from kaito.cluster.local import runner
 
     table = Table(title="kaito local cluster", expand=False)
     for col in ("NAMESPACE", "NAME", "INSTANCE", "RESOURCE", "INFERENCE", "JOB", "SUCCEEDED", "PODS", "ENDPOINT"):
         table.add_column(col)
     for ws in workspaces:
         meta = ws["metadata"]
-        mine = [p for p in pods if (p["metadata"].get("labels") or {}).get("kaito.sh/workspace") == meta["name"]
+        mine = [p for p in pods
+                if (p["metadata"].get("labels") or {}).get(labels.LABEL_WORKSPACE_NAME) == meta["name"]
                 and p["metadata"].get("namespace") == meta.get("namespace")]
         pod_text = ", ".join(f"{p['metadata']['name']}:{(p.get('status') or {}).get('phase', '?')}" for p in mine)
-        row = ws_cli.build_row(ws)
+        row = build_row(ws)
         table.add_row(meta.get("namespace", ""), meta["name"], *row[1:], pod_text or "-",
-                      ws_cli.build_endpoint(mine) or "-")
+                      runner.find_local_endpoint(mine) or "-")
     return table
 
 
 async def _foreground(home: Path, table: bool) -> int:
-    import logging
-
-    from kaito.cli import controlplane
     from kaito.cluster import protocol
+    from kaito.operator import controlplane
 
     plane = controlplane.ControlPlane(home)
     try:
@@ -59,11 +51,9 @@ async def _foreground(home: Path, table: bool) -> int:
         typer.echo(f"kaito up: a local control plane already runs for {home} (pid {exc})", err=True)
         return 1
     plane.paths.log.parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        filename=str(plane.paths.log) if table else None)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # readiness probes would flood the log
+    controlplane.configure_logging(plane.paths.log if table else None)
     stop = asyncio.Event()
-    controlplane.install_stop_signals(stop)
+    controlplane.install_local_stop_signals(stop)
     if not table:
         await plane.run(stop)
         return 0
@@ -94,47 +84,30 @@ async def _foreground(home: Path, table: bool) -> int:
 
 
 def _detach(paths, timeout_s: float = 60.0) -> int:
-    from kaito.cli import controlplane
+    from kaito.operator import controlplane
 
-    paths.log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "KAITO_HOME": str(paths.home)}
-    with open(paths.log, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "kaito.cli.main", "up", "--no-table", "--home", str(paths.home)],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        pid = controlplane.running_pid(paths)
-        if pid == proc.pid and paths.store.exists():
-            typer.echo(f"kaito: local control plane up (pid {pid}); state in {paths.home}; log: {paths.log}")
-            return 0
-        if proc.poll() is not None:
-            typer.echo(f"kaito up: the control plane exited with code {proc.returncode}; see {paths.log}", err=True)
-            return 1
-        time.sleep(0.1)
-    typer.echo(f"kaito up: the control plane did not start within {timeout_s:.0f}s; see {paths.log}", err=True)
+    started = controlplane.start_detached(paths, timeout_s)
+    if started.pid is not None:
+        typer.echo(f"kaito: local control plane up (pid {started.pid}); state in {paths.home}; log: {paths.log}")
+        return 0
+    if started.exit_code is not None:
+        typer.echo(f"kaito up: the control plane exited with code {started.exit_code}; see {paths.log}", err=True)
+    else:
+        typer.echo(f"kaito up: the control plane did not start within {timeout_s:.0f}s; see {paths.log}", err=True)
     return 1
 
 
 def run_down(paths, timeout_s: float = 30.0) -> int:
-    from kaito.cli import controlplane
-    from kaito.cluster.local import processes
+    from kaito.operator import controlplane
 
-    pid = controlplane.running_pid(paths)
-    if pid is None or pid < 0:
-        leftovers = processes.kill_strays(paths.home)
-        note = f"; stopped {len(leftovers)} leftover pod process(es)" if leftovers else ""
+    stopped = controlplane.stop(paths, timeout_s)
+    note = f"; stopped {len(stopped.leftovers)} leftover pod process(es)" if stopped.leftovers else ""
+    if stopped.pid is None:
         typer.echo(f"kaito: no local control plane runs for {paths.home}{note}")
         return 0
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and processes.is_alive(pid):
-        time.sleep(0.1)
-    if processes.is_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    if stopped.killed:
         typer.echo(f"kaito down: the control plane did not stop within {timeout_s:.0f}s; killed it", err=True)
-    leftovers = processes.kill_strays(paths.home)
-    typer.echo(f"kaito: local control plane stopped (pid {pid})"
-               + (f"; stopped {len(leftovers)} leftover pod process(es)" if leftovers else ""))
+    typer.echo(f"kaito: local control plane stopped (pid {stopped.pid}){note}")
     return 0
 
 
@@ -146,9 +119,11 @@ def register(app: typer.Typer) -> None:
         home: Path = HomeOption,
     ) -> None:
         """Start the local cluster: store, controller, node provisioner and pod runner on this machine."""
-        paths = _paths(home)
+        from kaito.operator import controlplane
+
+        paths = local_paths(home)
         if detach:
-            pid = _running(paths)
+            pid = controlplane.running_pid(paths)
             if pid:
                 typer.echo(f"kaito: a local control plane already runs for {paths.home} (pid {pid})")
                 raise typer.Exit(0)
@@ -159,10 +134,4 @@ def register(app: typer.Typer) -> None:
     @app.command("down")
     def down(home: Path = HomeOption) -> None:
         """Stop the local control plane and every process it started."""
-        raise typer.Exit(run_down(_paths(home)))
-
-
-def _running(paths) -> int | None:
-    from kaito.cli import controlplane
-
-    return controlplane.running_pid(paths)
+        raise typer.Exit(run_down(local_paths(home)))

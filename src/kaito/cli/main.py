@@ -20,7 +20,9 @@ COMMAND_MODULES = (
     "kaito.cli.serve",
     "kaito.cli.tune",
     "kaito.cli.local",
+    "kaito.cli.workspace_apply",
     "kaito.cli.workspaces",
+    "kaito.cli.workspace_access",
     "kaito.cli.operator",
 )
 

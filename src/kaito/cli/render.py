@@ -12,13 +12,12 @@ from pathlib import Path
 
 import typer
 
+from kaito.cli.common import YAML_SUFFIXES
+
 HEADER = (
     "# Rendered by `kaito render`: what the controller creates for this Workspace, with NodeClaims\n"
     "# for the whole resource.count. Owner references carry a placeholder uid until the Workspace exists.\n"
 )
-
-
-YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def _sources(name: str) -> list[str]:

@@ -6,36 +6,9 @@ Every problem is printed as `file:line: severity: field: message`; any error exi
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import typer
 
-YAML_SUFFIXES = (".yaml", ".yml")
-
-
-def _expand(names: list[str]) -> tuple[list[tuple[str, str | None]], list[str]]:
-    """(source name, text) pairs for files, directories (recursively) and `-`; plus unreadable ones."""
-    out: list[tuple[str, str | None]] = []
-    bad: list[str] = []
-    for name in names:
-        if name == "-":
-            out.append(("<stdin>", sys.stdin.read()))
-            continue
-        path = Path(name)
-        files = (
-            sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
-            if path.is_dir()
-            else [path]
-        )
-        if path.is_dir() and not files:
-            bad.append(f"{name}: no .yaml or .yml files in this directory")
-        for file in files:
-            try:
-                out.append((str(file), file.read_text(encoding="utf-8")))
-            except (OSError, UnicodeDecodeError) as exc:
-                bad.append(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}")
-    return out, bad
+from kaito.cli.common import expand_sources
 
 
 def _facts(cloud: str):
@@ -98,7 +71,7 @@ def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", al
         validate_workspace,
     )
 
-    inputs, unreadable = _expand(names)
+    inputs, unreadable = expand_sources(names)
     for line in unreadable:
         typer.echo(f"{line}", err=True)
     try:

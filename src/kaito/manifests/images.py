@@ -19,7 +19,7 @@ DEFAULT_REGISTRY = "mcr.microsoft.com/aks/kaito"
 RUNTIME_REPOSITORY = "kaito-runtime"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ImageSettings:
     registry: str = DEFAULT_REGISTRY
     repository: str = RUNTIME_REPOSITORY

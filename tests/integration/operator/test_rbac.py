@@ -14,10 +14,10 @@ import json
 
 from kaito.cluster import errors, protocol
 from kaito.cluster.local import LocalCluster
-from kaito.controller.leader_election import LeaderElector, LeaseConfig
-from kaito.controller.operator_metrics import OperatorMetrics
-from kaito.controller.operator_process import OperatorManager
 from kaito.controller.settings import Settings
+from kaito.operator.leader_election import LeaderElector, LeaseConfig
+from kaito.operator.metrics import OperatorMetrics
+from kaito.operator.process import OperatorManager
 from kaito.webhook import admission, server, tls
 from tests.integration.controller.harness import conditions, make_workspace
 from tests.support.kubelet import FakeKubelet

@@ -5,6 +5,7 @@ rule 7), configured to provision nodes (the local provisioner answers its NodeCl
 quickly, since local nodes and processes come up in seconds. One process per state directory: an
 exclusive lock on `$KAITO_HOME/controlplane.lock` (released by the kernel even after a SIGKILL), and
 a pidfile for `kaito down`. On SIGTERM/SIGINT every pod process is stopped before it exits.
+`start_detached` and `stop` are what `kaito up --detach` and `kaito down` do to that process.
 """
 
 from __future__ import annotations
@@ -15,9 +16,14 @@ import fcntl
 import logging
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from kaito.operator.signals import install_stop_signals
 
 log = logging.getLogger("kaito.local")
 
@@ -56,6 +62,11 @@ class Paths:
     @property
     def log(self) -> Path:
         return self.home / "logs" / LOG_FILE
+
+
+def resolve_paths(home: Path | None) -> Paths:
+    """The state paths of `home` (default: `default_home()`), absolute."""
+    return Paths((home or default_home()).expanduser().resolve())
 
 
 def running_pid(paths: Paths) -> int | None:
@@ -142,8 +153,69 @@ class ControlPlane:
                 self.paths.pidfile.unlink()
 
 
-def install_stop_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+def configure_logging(log_file: Path | None) -> None:
+    """Plain log lines to `log_file` (the live table owns the terminal) or to stderr."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        filename=str(log_file) if log_file is not None else None)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # readiness probes would flood the log
+
+
+def install_local_stop_signals(stop: asyncio.Event) -> None:
+    """Ctrl-C, `kaito down` and a closed terminal all stop the plane and its pod processes."""
+    install_stop_signals(stop, (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Started:
+    """What `start_detached` found: the pid serving, or why it is not."""
+
+    pid: int | None
+    exit_code: int | None = None  # the process exited at start-up with this code
+    timed_out: bool = False
+
+
+def start_detached(paths: Paths, timeout_s: float = 60.0) -> Started:
+    """`kaito up --detach`: the control plane in its own session, logging to `paths.log`; waits until
+    it holds the lock and its store exists (or it exits, or `timeout_s` passes)."""
+    paths.log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "KAITO_HOME": str(paths.home)}
+    with open(paths.log, "ab") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "kaito.cli.main", "up", "--no-table", "--home", str(paths.home)],
+                                stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env,
+                                start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pid = running_pid(paths)
+        if pid == proc.pid and paths.store.exists():
+            return Started(pid=pid)
+        if proc.poll() is not None:
+            return Started(pid=None, exit_code=proc.returncode)
+        time.sleep(0.1)
+    return Started(pid=None, timed_out=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stopped:
+    """What `stop` did: the plane's pid (None: none ran), whether it had to be killed, and which
+    leftover pod processes it stopped."""
+
+    pid: int | None
+    killed: bool = False
+    leftovers: tuple[str, ...] = ()
+
+
+def stop(paths: Paths, timeout_s: float = 30.0) -> Stopped:
+    """`kaito down`: SIGTERM the plane (SIGKILL after `timeout_s`), then stop any stray pod process."""
+    from kaito.cluster.local import processes
+
+    pid = running_pid(paths)
+    if pid is None or pid < 0:
+        return Stopped(pid=None, leftovers=tuple(processes.kill_strays(paths.home)))
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and processes.is_alive(pid):
+        time.sleep(0.1)
+    killed = processes.is_alive(pid)
+    if killed:
+        os.kill(pid, signal.SIGKILL)
+    return Stopped(pid=pid, killed=killed, leftovers=tuple(processes.kill_strays(paths.home)))
