@@ -67,8 +67,15 @@ def parse_workspace(obj: Mapping[str, Any]) -> tuple[hub.Workspace, str]:
 
 
 def to_wire(ws: hub.Workspace, api_version: str) -> dict[str, Any]:
-    """The hub as a JSON-shaped dict of `api_version` (what `kubectl get -o yaml` shows)."""
-    return served_module(api_version).from_hub(ws).to_dict()
+    """The hub as a JSON-shaped dict of `api_version` (what `kubectl get -o yaml` shows).
+
+    Raises ParseError when the hub holds a value the version's schema refuses (only a hub built in
+    code can: one read from a served version always fits).
+    """
+    try:
+        return served_module(api_version).from_hub(ws).to_dict()
+    except pydantic.ValidationError as exc:
+        raise ParseError(validation_errors(exc)) from None
 
 
 def convert_object(obj: Mapping[str, Any], desired_api_version: str) -> dict[str, Any]:

@@ -58,6 +58,10 @@ def validate_configmaps(ws: Workspace, old: Workspace | None, *, options: Admiss
         return [FieldError(tuning_config.PATH, "cannot find the default tuning ConfigMap: the operator's "
                                                "release namespace is unknown")]
     for ref in needed(ws, old, options):
+        if ref.key in reads.unreadable:
+            errs.append(FieldError(ref.path, f"could not read ConfigMap {ref.name!r} in namespace "
+                                             f"{ref.namespace!r}: {reads.unreadable[ref.key]}"))
+            continue
         data = reads.configmaps.get(ref.key, _MISSING)
         if data is _MISSING:
             if reads.complete:

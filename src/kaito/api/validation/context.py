@@ -47,10 +47,12 @@ class ClusterReads:
     `configmaps` maps (namespace, name) to the ConfigMap's `data`, or None when it does not exist.
     With `complete` the caller read every ConfigMap `configmaps.needed` named (a cluster), so one
     missing from the mapping is absent; without it (files given to `kaito validate`) a missing one
-    was not looked at and is only warned about. `nodes` are the labels of the nodes the selector
+    was not looked at and is only warned about; one in `unreadable` could not be read (the cluster
+    failed) and is refused with the reason, as a failing webhook would be. `nodes` are the labels of the nodes the selector
     matches (BYO checks); None: not read, those checks are skipped.
     """
 
     configmaps: Mapping[ConfigMapKey, Mapping[str, str] | None] = field(default_factory=dict)
     complete: bool = False
+    unreadable: Mapping[ConfigMapKey, str] = field(default_factory=dict)  # read failed: why
     nodes: Sequence[Mapping[str, str]] | None = None
