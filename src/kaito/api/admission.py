@@ -101,7 +101,8 @@ def parse_request(obj: Any, old: Any = None, *, namespace: str | None = None) ->
     try:
         ws, api_version = parse_workspace(_with_namespace(obj, namespace))
     except ParseError as exc:
-        return Request(None, problems=tuple(exc.errors))
+        written = obj.get("apiVersion") if isinstance(obj, Mapping) else None
+        return Request(None, api_version=written if written in tuple(RuleSet) else None, problems=tuple(exc.errors))
     ws = hub.default_workspace(ws)
     if old is None:
         return Request(ws, api_version=api_version)

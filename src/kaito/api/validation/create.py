@@ -72,6 +72,23 @@ def _v1alpha1_fit(res: ResourceSpec, count: int, preset_name: str | None, facts:
     return [e if e in sku_errs or e.severity == "warning" else FieldError(e.path, e.message, "warning") for e in fit]
 
 
+def compute_node_gpus(res: ResourceSpec | None, facts: ModelFacts, options: AdmissionOptions,
+                      nodes: Sequence[Mapping[str, str]] | None) -> float | None:
+    """GPU memory of one node the Workspace will get (SKU table or BYO labels); None when unknown."""
+    if res is None:
+        return None
+    if options.auto_provisioning and res.instance_type:
+        try:
+            gpu = facts.instance_type(res.instance_type)
+        except Exception:
+            return None
+        return gpu.gpu_memory_gib if gpu is not None else None
+    if not options.auto_provisioning and nodes:
+        gpu, _ = capacity.read_node_gpus(nodes)
+        return gpu.gpu_memory_gib if gpu is not None else None
+    return None
+
+
 def validate_resource_create(
     res: ResourceSpec,
     *,
@@ -82,6 +99,7 @@ def validate_resource_create(
     options: AdmissionOptions | None = None,
     annotations: Mapping[str, str] | None = None,
     nodes: Sequence[Mapping[str, str]] | None = None,
+    runtime: str | None = None,
 ) -> list[FieldError]:
     options = options or AdmissionOptions()
     annotations = annotations or {}
@@ -109,7 +127,7 @@ def validate_resource_create(
             return errs  # an unknown preset is reported on inference.preset.name; nothing to size
     if rules is RuleSet.V1ALPHA1:
         return errs + _v1alpha1_fit(res, count, name, facts, bypass)
-    runtime = preset_rules.compute_runtime(annotations, found)
+    runtime = runtime or preset_rules.compute_runtime(annotations, found)
     return errs + capacity.validate_resource_for_inference(
         res, found, facts=facts, options=options, nodes=nodes, runtime=runtime, bypass=bypass)
 
@@ -138,7 +156,8 @@ def validate_preset_access(preset: PresetSpec, found: PresetFacts, path: str,
 
 
 def validate_inference_create(inf: InferenceSpec, facts: ModelFacts, rules: RuleSet = RuleSet.V1ALPHA1,
-                              annotations: Mapping[str, str] | None = None) -> list[FieldError]:
+                              annotations: Mapping[str, str] | None = None,
+                              runtime: str | None = None) -> list[FieldError]:
     annotations = annotations or {}
     errs: list[FieldError] = []
     if inf.preset is None and inf.template is None:
@@ -160,8 +179,8 @@ def validate_inference_create(inf: InferenceSpec, facts: ModelFacts, rules: Rule
             elif found is not None:
                 errs += validate_preset_access(inf.preset, found, "inference.preset", rules)
                 errs += preset_rules.validate_runtime_choice(annotations, found)
-                runtime = preset_rules.compute_runtime(annotations, found)
-                errs += preset_rules.validate_adapters_on_runtime(inf, runtime, rules)
+                chosen = runtime or preset_rules.compute_runtime(annotations, found)
+                errs += preset_rules.validate_adapters_on_runtime(inf, chosen, rules)
     if inf.adapters:
         errs += sources.validate_adapters(inf.adapters, "inference.adapters", rules)
     return errs

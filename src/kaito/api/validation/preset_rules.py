@@ -21,11 +21,24 @@ from kaito.api.validation.context import RuleSet
 RUNTIME_PATH = f"metadata.annotations[{labels.ANNOTATION_RUNTIME}]"
 
 
-def compute_runtime(annotations: Mapping[str, str], found: PresetFacts | None) -> str:
-    """The engine the pods will run: the annotation when the preset supports it, else its default."""
+def compute_runtime(annotations: Mapping[str, str], found: PresetFacts | None,
+                    node_gpu_memory_gib: float | None = None) -> str:
+    """The engine the pods will run: the annotation when the preset supports it, else its default.
+
+    The transformers runtime serves from one node; a model whose weights exceed one node's GPU
+    memory runs on vLLM (which spreads it over nodes) when the preset supports vLLM, as KAITO v0.12
+    would run it (vLLM is its default). Only an explicit annotation keeps transformers then.
+    """
     runtimes = found.runtimes if found is not None and found.runtimes else (labels.RUNTIME_TRANSFORMERS,)
     asked = annotations.get(labels.ANNOTATION_RUNTIME)
-    return asked if asked in runtimes else runtimes[0]
+    if asked in runtimes:
+        return asked
+    default = runtimes[0]
+    weights = found.weights_gib if found is not None else None
+    if (default == labels.RUNTIME_TRANSFORMERS and labels.RUNTIME_VLLM in runtimes and weights
+            and node_gpu_memory_gib and weights > node_gpu_memory_gib):
+        return labels.RUNTIME_VLLM
+    return default
 
 
 def validate_runtime_choice(annotations: Mapping[str, str], found: PresetFacts) -> list[FieldError]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from kaito.api import hub, v1alpha1
 from kaito.api.errors import FieldError
 from kaito.api.facts import ModelFacts
-from kaito.api.validation import annotation_rules, configmaps, create, names, update
+from kaito.api.validation import annotation_rules, configmaps, create, names, preset_rules, update
 from kaito.api.validation.context import AdmissionOptions, ClusterReads, RuleSet
 
 
@@ -31,6 +31,18 @@ def validate_metadata(ws: hub.Workspace) -> list[FieldError]:
     return []
 
 
+def compute_runtime(ws: hub.Workspace, facts: ModelFacts, options: AdmissionOptions | None = None,
+                    nodes=None) -> str:
+    """The runtime the Workspace's pods will run (see `preset_rules.compute_runtime`)."""
+    options = options or AdmissionOptions()
+    preset = ws.inference.preset if ws.inference is not None else None
+    found = None
+    if preset is not None and preset.name:
+        found, _ = create.lookup_preset(facts, preset.name, "inference.preset.name")
+    node_gib = create.compute_node_gpus(ws.resource, facts, options, nodes)
+    return preset_rules.compute_runtime(ws.annotations, found, node_gib)
+
+
 def validate_create(
     ws: hub.Workspace,
     facts: ModelFacts,
@@ -48,15 +60,17 @@ def validate_create(
     if ws.inference is not None and ws.tuning is not None:
         errs.append(FieldError("tuning", "either inference or tuning must be specified, but not both"))
     errs += annotation_rules.validate_annotations(ws.annotations, options)
+    nodes = reads.nodes if reads is not None else None
+    runtime = compute_runtime(ws, facts, options, nodes)
     if ws.resource is None:
         errs.append(FieldError("resource.labelSelector", "resource with a labelSelector is required"))
     else:
         errs += create.validate_resource_create(
             ws.resource, inference=ws.inference, tuning=ws.tuning, facts=facts, rules=rules, options=options,
-            annotations=ws.annotations, nodes=reads.nodes if reads is not None else None,
+            annotations=ws.annotations, nodes=nodes, runtime=runtime,
         )
     if ws.inference is not None:
-        errs += create.validate_inference_create(ws.inference, facts, rules, ws.annotations)
+        errs += create.validate_inference_create(ws.inference, facts, rules, ws.annotations, runtime)
     if ws.tuning is not None:
         errs += create.validate_tuning_create(ws.tuning, facts, policy, rules)
     return errs
