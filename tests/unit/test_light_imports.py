@@ -14,11 +14,15 @@ HEAVY = ("torch", "transformers", "peft", "accelerate", "datasets", "bitsandbyte
 MODULES = [
     "kaito.api",
     "kaito.api.v1alpha1",
+    "kaito.api.v1beta1",
+    "kaito.api.conversion",
+    "kaito.api.admission",
     "kaito.api.validation",
     "kaito.api.documents",
     "kaito.api.crd",
     "kaito.catalog",
     "kaito.catalog.facts",
+    "kaito.webhook.conversion",
     "kaito.cli.main",
     "kaito.cli.validate",
 ]
