@@ -23,14 +23,6 @@ KIND = "Workspace"
 DEFAULT_COUNT = 1
 DEFAULT_ACCESS_MODE = "public"
 DEFAULT_ADAPTER_STRENGTH = "1.0"  # what a missing strength means to the runtime (KAITO's in-memory default)
-
-# v1beta1 `status.state` values (KAITO v0.12 WorkspaceState).
-STATE_PENDING = "Pending"
-STATE_READY = "Ready"
-STATE_NOT_READY = "NotReady"
-STATE_RUNNING = "Running"
-STATE_SUCCEEDED = "Succeeded"
-STATE_FAILED = "Failed"
 PARTITION_MODES = ("mig", "accelerator")
 
 
@@ -106,6 +98,8 @@ class Performance(KaitoModel):
 
 
 class WorkspaceStatus(KaitoModel):
+    """`state` takes `kaito.api.conditions.WorkspaceState` values."""
+
     worker_nodes: list[str] | None = Field(default=None, alias="workerNodes")
     state: str | None = None
     conditions: list[Condition] | None = None

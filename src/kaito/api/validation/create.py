@@ -151,7 +151,7 @@ def validate_preset_access(preset: PresetSpec, found: PresetFacts, path: str,
             )
         )
     errs += preset_rules.validate_deprecated(preset, found, path, rules)
-    errs += preset_rules.validate_model_access(preset, found, path)
+    errs += preset_rules.validate_model_access(preset, found, path, rules)
     return errs
 
 

@@ -50,7 +50,8 @@ def validate_runtime_choice(annotations: Mapping[str, str], found: PresetFacts) 
                                      f"(it runs on: {', '.join(found.runtimes)})")]
 
 
-def validate_model_access(preset: PresetSpec, found: PresetFacts, path: str) -> list[FieldError]:
+def validate_model_access(preset: PresetSpec, found: PresetFacts, path: str,
+                          rules: RuleSet = RuleSet.V1BETA1) -> list[FieldError]:
     """`presetOptions.modelAccessSecret`: needed for gated models, meaningless for private images."""
     secret = preset.preset_options.model_access_secret if preset.preset_options else None
     secret_path = f"{path}.presetOptions.modelAccessSecret"
@@ -58,9 +59,11 @@ def validate_model_access(preset: PresetSpec, found: PresetFacts, path: str) -> 
         return [FieldError(secret_path, f"preset {found.name!r} takes its weights from its image, not from "
                                         "Hugging Face: it does not use a modelAccessSecret")]
     if found.access == "gated" and not secret:
-        return [FieldError(secret_path, f"model {found.name!r} is gated on Hugging Face: without a "
-                                        f"modelAccessSecret (a Secret with key {labels.HF_TOKEN_KEY}) its "
-                                        "download fails unless the weights are already on the node", "warning")]
+        secret_field = "modelAccessSecret" if rules is RuleSet.V1BETA1 else "kaito.sh/v1beta1's modelAccessSecret"
+        return [FieldError(secret_path, f"model {found.name!r} is gated on Hugging Face: its download needs a "
+                                        f"token ({secret_field}, a Secret with key {labels.HF_TOKEN_KEY}); "
+                                        "without one it fails unless the weights are already on the node",
+                           "warning")]
     return []
 
 

@@ -46,14 +46,13 @@ def compute_runtime(ws: hub.Workspace, facts: ModelFacts, options: AdmissionOpti
 def validate_create(
     ws: hub.Workspace,
     facts: ModelFacts,
-    url_policy: names.UrlPolicy | None = None,
     *,
     rules: RuleSet = RuleSet.V1ALPHA1,
     options: AdmissionOptions | None = None,
     reads: ClusterReads | None = None,
 ) -> list[FieldError]:
     options = options or AdmissionOptions()
-    policy = url_policy or options.url_policy
+    policy = options.url_policy
     errs: list[FieldError] = []
     if ws.inference is None and ws.tuning is None:
         errs.append(FieldError("inference", "either inference or tuning must be specified, not neither"))
