@@ -37,8 +37,8 @@ def build_model_rows() -> list[dict]:
     return rows
 
 
-def _params(b: float) -> str:
-    return f"{b:g}B"
+def _params(b: float | None) -> str:
+    return f"{b:g}B" if b is not None else "-"
 
 
 def models(
