@@ -124,7 +124,7 @@ class LLMClient:
 
         async def relay() -> AsyncIterator[bytes]:
             try:
-                async for piece in response.aiter_raw():
+                async for piece in response.aiter_bytes():
                     yield piece
             finally:
                 await response.aclose()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -34,6 +35,7 @@ MANIFEST = "kaito-rag-index.json"
 FORMAT_VERSION = 1
 SNAPSHOTS = "systemsnapshots"
 LATEST = "LATEST"
+_SUFFIX = re.compile(r"^(.*_pod-[^-]*)(?:-(\d+))?$")
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -115,11 +117,9 @@ def write_snapshot(persist_dir: Path, dumps: dict[str, IndexDump], pod_name: str
     root.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%dT%H-%M-%S", time.gmtime(now))
     uid8 = (pod_uid or "local").replace("-", "")[:8]
-    folder = root / f"{stamp}_pod-{uid8}"
-    suffix = 1
-    while folder.exists():
-        suffix += 1
-        folder = root / f"{stamp}_pod-{uid8}-{suffix}"
+    base = f"{stamp}_pod-{uid8}"
+    taken = [_order_key(p.name)[1] for p in root.iterdir() if p.name == base or p.name.startswith(base + "-")]
+    folder = root / (f"{base}-{max(taken) + 1}" if taken else base)  # same second: a higher suffix
     staging = Path(tempfile.mkdtemp(prefix=".snapshot.", dir=root))
     try:
         for name, dump in dumps.items():
@@ -153,7 +153,12 @@ def _index_name(dir_name: str) -> str:
 def _snapshot_folders(root: Path) -> list[Path]:
     folders = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
                and (p / "metadata.json").is_file()]
-    return sorted(folders, key=lambda p: p.name)
+    return sorted(folders, key=lambda p: _order_key(p.name))
+
+
+def _order_key(name: str) -> tuple[str, int]:
+    match = _SUFFIX.match(name)
+    return (match.group(1), int(match.group(2) or 1)) if match else (name, 1)
 
 
 def latest_snapshot(persist_dir: Path) -> Path | None:

@@ -14,6 +14,7 @@ and `DELETE /indexes/{name}` forgets the handle but keeps the collection (KAITO'
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,10 @@ class QdrantStore:
             await client.create_collection(
                 collection, vectors_config={DENSE: m.VectorParams(size=dimension, distance=m.Distance.COSINE)},
                 sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)})
-            await client.create_payload_index(collection, "doc_id", m.PayloadSchemaType.KEYWORD)
-            await client.create_payload_index(collection, "chunk", m.PayloadSchemaType.INTEGER)
+            with warnings.catch_warnings():  # local mode says payload indexes do nothing there
+                warnings.simplefilter("ignore", UserWarning)
+                await client.create_payload_index(collection, "doc_id", m.PayloadSchemaType.KEYWORD)
+                await client.create_payload_index(collection, "chunk", m.PayloadSchemaType.INTEGER)
         return store
 
     def _filter(self, metadata_filter: dict[str, Any] | None, *extra: Any) -> Any:
