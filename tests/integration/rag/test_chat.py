@@ -67,9 +67,15 @@ async def test_prompt_over_the_window_is_400_and_max_tokens_is_clamped(make_rag)
     too_long = {"index_name": "docs", "messages": [{"role": "user", "content": "fox " * 400}]}
     response = await rag.client.post("/v1/chat/completions", json=too_long)
     assert response.status_code == 400 and "context window" in response.json()["detail"]
-    ok = {"index_name": "docs", "max_tokens": 100000, "messages": [{"role": "user", "content": "brown fox?"}]}
-    assert (await rag.client.post("/v1/chat/completions", json=ok)).status_code == 200
-    assert llm.requests[-1][1]["max_tokens"] < 400
+    ok = {"index_name": "docs", "max_tokens": 100, "messages": [{"role": "user", "content": "brown fox?"}]}
+    answer = (await rag.client.post("/v1/chat/completions", json=ok)).json()
+    assert answer["source_nodes"] and llm.requests[-1][1]["max_tokens"] == 100
+    unbounded = {"index_name": "docs", "messages": [{"role": "user", "content": "brown fox?"}]}
+    assert (await rag.client.post("/v1/chat/completions", json=unbounded)).json()["source_nodes"]
+    sent = llm.requests[-1][1]
+    assert 150 <= sent["max_tokens"] and sent["max_tokens"] + len(sent["messages"][0]["content"]) // 3 <= 400
+    greedy = {"index_name": "docs", "max_tokens": 100000, "messages": [{"role": "user", "content": "brown fox?"}]}
+    assert "source_nodes" not in (await rag.client.post("/v1/chat/completions", json=greedy)).json()  # no room
     await rag.stop()
 
 

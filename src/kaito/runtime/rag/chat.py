@@ -11,7 +11,10 @@ Context selection: `top_k = max(100, free window / 500)` chunks (at most `RAG_MA
 order; a chunk qualifies when BM25 found it or its cosine similarity reaches
 `RAG_SIMILARITY_THRESHOLD` (KAITO applied its 0.85 cut-off to L2 distances, keeping the *far*
 ones); qualifying chunks are taken while their estimated tokens fit into
-`min(max_tokens or window, window − prompt − 150) × context_token_ratio`. With no chunk selected the
+`(window − prompt − max_tokens − 150) × context_token_ratio`: what the window leaves once the
+prompt and the answer have their room. (KAITO's budget is `min(max_tokens or window, window −
+prompt − 150) × ratio`, which ties the context to the answer's length: `max_tokens: 8` leaves
+4 tokens of context, while no `max_tokens` lets context crowd out the answer.) With no chunk selected the
 request passes through, as KAITO does when its engine answers "Empty Response".
 """
 
@@ -100,6 +103,9 @@ async def chat_completion(service: RagService, llm: LLMClient | None, body: dict
     ratio = request.context_token_ratio
     if ratio is not None and not 0.2 <= ratio <= 0.8:
         raise RagError(f"Invalid context_token_ratio: {ratio}. Must be between 0.2 and 0.8.")
+    if not body.get("model"):
+        model = await llm.model_name(None)
+        body = {**body, "model": model} if model else body
     if not request.index_name:
         return await llm.open_stream(body) if request.stream else await llm.passthrough(body)
     if request.stream:
@@ -131,7 +137,7 @@ async def chat_completion(service: RagService, llm: LLMClient | None, body: dict
         max_tokens = window - prompt_tokens
     top_k = min(max_top_k, max(100, (window - prompt_tokens) // NODE_TOKEN_APPROXIMATION))
     found, _ = await service.retrieve(request.index_name, query, top_k, None)
-    budget = int(min(max_tokens or window, window - prompt_tokens - RESERVED_TOKENS)
+    budget = int((window - prompt_tokens - (max_tokens or 0) - RESERVED_TOKENS)
                  * (ratio if ratio is not None else fill_ratio))
     chosen = select_context(found, budget, threshold)
     if not chosen:
@@ -145,7 +151,7 @@ async def chat_completion(service: RagService, llm: LLMClient | None, body: dict
     room = max(1, window - used)
     params: dict[str, Any] = {k: body[k] for k in FORWARDED if k in body}
     params["max_tokens"] = min(max_tokens, room) if max_tokens else room
-    model = await llm.model_name(request.model)
+    model = body.get("model")
     if model:
         params["model"] = model
     answer = await llm.complete(messages, params)
