@@ -73,7 +73,7 @@ async def test_prompt_over_the_window_is_400_and_max_tokens_is_clamped(make_rag)
     unbounded = {"index_name": "docs", "messages": [{"role": "user", "content": "brown fox?"}]}
     assert (await rag.client.post("/v1/chat/completions", json=unbounded)).json()["source_nodes"]
     sent = llm.requests[-1][1]
-    assert 150 <= sent["max_tokens"] and sent["max_tokens"] + len(sent["messages"][0]["content"]) // 3 <= 400
+    assert sent["max_tokens"] >= 150 and sent["max_tokens"] + len(sent["messages"][0]["content"]) // 3 <= 400
     greedy = {"index_name": "docs", "max_tokens": 100000, "messages": [{"role": "user", "content": "brown fox?"}]}
     assert "source_nodes" not in (await rag.client.post("/v1/chat/completions", json=greedy)).json()  # no room
     await rag.stop()
