@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "kaito.cli.render",
     "kaito.cli.serve",
     "kaito.cli.tune",
+    "kaito.cli.rag",
     "kaito.cli.local",
     "kaito.cli.workspace_apply",
     "kaito.cli.workspaces",
