@@ -133,6 +133,7 @@ async function readStream(resp, box, text) {
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
+    box.dataset.reads = String(Number(box.dataset.reads || 0) + 1);  // network reads: proof of streaming
     buffer += decoder.decode(value, { stream: true });
     let cut;
     while ((cut = buffer.indexOf("\n\n")) >= 0) {
