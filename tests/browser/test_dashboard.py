@@ -71,6 +71,11 @@ def test_dashboard_shows_a_workspace_turning_ready_and_its_load(cluster, tiny_mo
         assert "True" in card.locator("table").first.inner_text()  # its conditions are listed
 
         endpoint = wait_for("the endpoint", lambda: kaito("endpoint", "chatbot").stdout.strip(), timeout=30)
+        ui = kaito("ui", "chatbot", "--no-browser", check=True).stdout.strip()
+        assert ui == endpoint + "/ui" and "kaito chat" in httpx.get(ui, timeout=10).text
+        missing = kaito("ui", "nobody")
+        assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "nobody" in missing.stderr
+        assert card.locator(f'a[href="{endpoint}/ui"]').count() == 1  # the card links to the chat page
         tokens = card.locator('canvas[data-metric="tokens_per_s"]')
         tokens.wait_for()
         before = tokens.evaluate("c => c.toDataURL()")
