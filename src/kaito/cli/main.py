@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "kaito.cli.workspace_apply",
     "kaito.cli.workspaces",
     "kaito.cli.workspace_access",
+    "kaito.cli.ui",
     "kaito.cli.operator",
 )
 
