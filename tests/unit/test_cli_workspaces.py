@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from kaito.cli import workspaces
+from kaito.cli import common
+from kaito.cluster.local import runner
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -16,11 +17,11 @@ def test_kaito_columns_from_conditions():
           "status": {"conditions": [{"type": "ResourceReady", "status": "True"},
                                     {"type": "InferenceReady", "status": "False"},
                                     {"type": "WorkspaceSucceeded", "status": "False"}]}}
-    row = workspaces.build_row(ws)
+    row = common.build_row(ws)
     assert row[:6] == ["phi", "Standard_NC6s_v3", "True", "False", "", "False"]
-    assert workspaces.compute_age("2026-01-02T03:00:05Z", NOW) == "4m"
-    assert workspaces.compute_age("2025-12-30T03:04:05Z", NOW) == "3d"
-    assert workspaces.compute_age("not a time", NOW) == "<unknown>"
+    assert common.compute_age("2026-01-02T03:00:05Z", NOW) == "4m"
+    assert common.compute_age("2025-12-30T03:04:05Z", NOW) == "3d"
+    assert common.compute_age("not a time", NOW) == "<unknown>"
 
 
 def _pod(ready: bool, ports: dict) -> dict:
@@ -29,9 +30,9 @@ def _pod(ready: bool, ports: dict) -> dict:
 
 
 def test_endpoint_is_the_first_ready_pod_serving_port_5000():
-    assert workspaces.build_endpoint([_pod(False, {"5000": 1111}), _pod(True, {"5000": 2222})]) == "http://127.0.0.1:2222"
-    assert workspaces.build_endpoint([_pod(True, {"80": 3333})]) is None
-    assert workspaces.build_endpoint([]) is None
+    assert runner.find_local_endpoint([_pod(False, {"5000": 1111}), _pod(True, {"5000": 2222})]) == "http://127.0.0.1:2222"
+    assert runner.find_local_endpoint([_pod(True, {"80": 3333})]) is None
+    assert runner.find_local_endpoint([]) is None
 
 
 def test_apply_to_a_real_cluster_keeps_the_url_guard(tmp_path):
@@ -134,8 +135,8 @@ def test_no_dead_endpoint_when_the_control_plane_is_not_running(tmp_path):
 
 
 def test_chat_with_an_unreachable_server_is_one_line_not_a_traceback(tmp_path, monkeypatch):
-    from kaito.cli import controlplane
     from kaito.cluster.local import processes
+    from kaito.operator import controlplane
 
     home = tmp_path / "home"
     port = processes.find_free_port()  # nothing listens there

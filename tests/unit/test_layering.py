@@ -22,11 +22,27 @@ def _lint_imports() -> str | None:
     return str(local) if local.exists() else shutil.which("lint-imports")
 
 
+def _contracts() -> list[dict]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+
+
 def test_contracts_cover_every_room() -> None:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
-    sources = {m for c in config["contracts"] for m in c["source_modules"]}
+    sources = {m for c in _contracts() for m in c.get("source_modules", ())}
     rooms = {f"kaito.{p.name}" for p in (ROOT / "src" / "kaito").iterdir() if (p / "__init__.py").exists()}
     assert rooms - {"kaito.cli"} <= sources, f"rooms without a contract: {rooms - {'kaito.cli'} - sources}"
+
+
+def test_contracts_forbid_cycles_and_guard_the_operator_room() -> None:
+    """No cycle in any room (every package under `kaito`, at every depth); only the CLI imports
+    `kaito.operator`; the operator room is on the torch-free side."""
+    by_type: dict[str, list[dict]] = {}
+    for contract in _contracts():
+        by_type.setdefault(contract["type"], []).append(contract)
+    assert any(c["ancestors"] == ["kaito"] and c.get("depth", 10) >= 3 for c in by_type["acyclic_siblings"])
+    assert {"protected_modules": ["kaito.operator"], "allowed_importers": ["kaito.cli"]}.items() <= next(
+        c for c in by_type["protected"] if c["protected_modules"] == ["kaito.operator"]).items()
+    torch_free = next(c for c in by_type["forbidden"] if "torch" in c["forbidden_modules"])
+    assert "kaito.operator" in torch_free["source_modules"]
 
 
 def test_import_contracts_hold() -> None:

@@ -14,13 +14,19 @@ HEAVY = ("torch", "transformers", "peft", "accelerate", "datasets", "bitsandbyte
 MODULES = [
     "kaito.api",
     "kaito.api.v1alpha1",
+    "kaito.api.v1beta1",
+    "kaito.api.conversion",
+    "kaito.api.admission",
     "kaito.api.validation",
     "kaito.api.documents",
     "kaito.api.crd",
     "kaito.catalog",
     "kaito.catalog.facts",
+    "kaito.webhook.conversion",
     "kaito.cli.main",
     "kaito.cli.validate",
+    "kaito.operator.process",
+    "kaito.operator.controlplane",
 ]
 
 # One fresh interpreter imports the modules in order and reports, after each, what heavy packages

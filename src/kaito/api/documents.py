@@ -2,7 +2,10 @@
 
 Pure: it takes text and a source name (a file path, or "<stdin>"), so the CLI and tests share it.
 The YAML node tree is kept so that a field path found later (by validation) can be mapped back to
-the line the user wrote it on.
+the line the user wrote it on. Each Workspace becomes a hub (`Document.hub`, through
+`kaito.api.conversion`); which served versions are read is the caller's choice (`versions`): the
+callers that still hold v1alpha1 objects (`Document.workspace`) read only v1alpha1 until they speak
+the hub.
 """
 
 from __future__ import annotations
@@ -14,8 +17,15 @@ from typing import Any
 import pydantic
 import yaml
 
-from kaito.api.errors import FieldError
-from kaito.api.v1alpha1 import API_VERSION, GROUP, KIND, Workspace
+from kaito.api import conversion, hub
+from kaito.api.errors import FieldError, validation_errors
+from kaito.api.v1alpha1 import API_VERSION, Workspace
+
+GROUP, KIND = conversion.GROUP, conversion.KIND
+LEGACY_ONLY = (API_VERSION,)
+SERVED_VERSIONS = conversion.SERVED_VERSIONS
+
+__all__ = ["LEGACY_ONLY", "SERVED_VERSIONS", "Document", "Problem", "parse_documents", "validation_errors"]
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -41,7 +51,9 @@ class Document:
     index: int
     node: yaml.Node | None
     data: Any = None
-    workspace: Workspace | None = None
+    workspace: Workspace | None = None  # the v1alpha1 object (phase-1 callers); None for other versions
+    hub: hub.Workspace | None = None  # the Workspace of any version read, as the hub type
+    api_version: str | None = None  # the served version it was written in
     problems: list[Problem] = field(default_factory=list)
 
     def line_of(self, path: str) -> int | None:
@@ -77,35 +89,9 @@ def line_of_path(node: yaml.Node, parts: list[str | int]) -> int:
     return line
 
 
-def format_loc(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _describe(err: Any) -> str:
-    kind = err.get("type", "")
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "literal_error":
-        return f"{err.get('msg', 'invalid value')}, got {err.get('input')!r}"
-    got = err.get("input")
-    shown = type(got).__name__ if isinstance(got, dict | list) else repr(got)
-    return f"{err.get('msg', 'invalid value')} (got {shown[:80]})"
-
-
-def validation_errors(exc: pydantic.ValidationError) -> list[FieldError]:
-    return [FieldError(format_loc(tuple(e["loc"])), _describe(e)) for e in exc.errors()]
-
-
-def _parse_one(doc: Document) -> None:
+def _parse_one(doc: Document, versions: tuple[str, ...]) -> None:
     data = doc.data
+    expected = " or ".join(versions)
     if not isinstance(data, dict):
         doc.problems.append(
             doc.place(FieldError("", f"document {doc.index + 1} is not a mapping (a YAML object)"))
@@ -115,37 +101,38 @@ def _parse_one(doc: Document) -> None:
     if api_version is None or kind is None:
         missing = "apiVersion" if api_version is None else "kind"
         doc.problems.append(
-            doc.place(FieldError(missing, f"{missing} is required (expected {API_VERSION} {KIND})"))
+            doc.place(FieldError(missing, f"{missing} is required (expected {expected} {KIND})"))
         )
         return
     if kind == "ConfigMap" and api_version == "v1":
-        return  # kept as data: a tuning Workspace in the same files may name it in `tuning.config`
+        return  # kept as data: a Workspace in the same files may name it in `tuning.config`/`inference.config`
     if kind != KIND or not str(api_version).startswith(f"{GROUP}/"):
         doc.problems.append(
-            doc.place(
-                FieldError(
-                    "kind", f"skipped {api_version} {kind}: only {API_VERSION} {KIND} is checked", "warning"
-                )
-            )
+            doc.place(FieldError("kind", f"skipped {api_version} {kind}: only {KIND} is checked", "warning"))
         )
         return
-    if api_version != API_VERSION:
+    if api_version not in versions:
         doc.problems.append(
-            doc.place(
-                FieldError(
-                    "apiVersion", f"unsupported version {api_version!r}: this build reads {API_VERSION}"
-                )
-            )
+            doc.place(FieldError("apiVersion", f"unsupported version {api_version!r}: this command reads {expected}"))
         )
         return
     try:
-        doc.workspace = Workspace.from_dict(data)
-    except pydantic.ValidationError as exc:
+        doc.hub, doc.api_version = conversion.parse_workspace(data)
+        if api_version == API_VERSION:
+            doc.workspace = Workspace.from_dict(data)
+    except conversion.ParseError as exc:
+        doc.problems.extend(doc.place(err) for err in exc.errors)
+    except pydantic.ValidationError as exc:  # cannot happen after parse_workspace; never a traceback
         doc.problems.extend(doc.place(err) for err in validation_errors(exc))
 
 
-def parse_documents(text: str, source: str) -> tuple[list[Document], list[Problem]]:
-    """Parse every document of `text`; file-level problems (YAML syntax) come back separately."""
+def parse_documents(
+    text: str, source: str, *, versions: tuple[str, ...] = LEGACY_ONLY
+) -> tuple[list[Document], list[Problem]]:
+    """Parse every document of `text`; file-level problems (YAML syntax) come back separately.
+
+    `versions`: the served versions to read (`SERVED_VERSIONS` for all); others are reported.
+    """
     docs: list[Document] = []
     problems: list[Problem] = []
     loader = yaml.SafeLoader(text)
@@ -156,7 +143,7 @@ def parse_documents(text: str, source: str) -> tuple[list[Document], list[Proble
             if data is None:
                 continue
             doc = Document(source=source, index=len(docs), node=node, data=data)
-            _parse_one(doc)
+            _parse_one(doc, versions)
             docs.append(doc)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)

@@ -6,36 +6,11 @@ Every problem is printed as `file:line: severity: field: message`; any error exi
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import typer
 
-YAML_SUFFIXES = (".yaml", ".yml")
-
-
-def _expand(names: list[str]) -> tuple[list[tuple[str, str | None]], list[str]]:
-    """(source name, text) pairs for files, directories (recursively) and `-`; plus unreadable ones."""
-    out: list[tuple[str, str | None]] = []
-    bad: list[str] = []
-    for name in names:
-        if name == "-":
-            out.append(("<stdin>", sys.stdin.read()))
-            continue
-        path = Path(name)
-        files = (
-            sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
-            if path.is_dir()
-            else [path]
-        )
-        if path.is_dir() and not files:
-            bad.append(f"{name}: no .yaml or .yml files in this directory")
-        for file in files:
-            try:
-                out.append((str(file), file.read_text(encoding="utf-8")))
-            except (OSError, UnicodeDecodeError) as exc:
-                bad.append(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}")
-    return out, bad
+from kaito.cli.common import expand_sources
 
 
 def _facts(cloud: str):
@@ -84,8 +59,26 @@ def _without_workspace(by_source: dict) -> list:
     return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class Checked:
+    """What `check_sources` found: the exit code and the parsed documents, in input order.
+
+    `kaito apply` writes these very documents, so what was validated is exactly what is applied
+    (standard input in particular is read once, before validation)."""
+
+    code: int
+    documents: list = field(default_factory=list)
+
+
 def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", allow_local_urls: bool = False) -> int:
-    """Validate every Workspace in `names`; print problems; return the exit code.
+    """Validate every Workspace in `names`; print problems; return the exit code."""
+    inputs, unreadable = expand_sources(names)
+    return check_sources(inputs, unreadable, quiet=quiet, cloud=cloud, allow_local_urls=allow_local_urls).code
+
+
+def check_sources(inputs: list[tuple[str, str | None]], unreadable: list[str], *, quiet: bool = False,
+                  cloud: str = "azure", allow_local_urls: bool = False) -> Checked:
+    """Validate every Workspace in the texts already read (`expand_sources`); print problems.
 
     `allow_local_urls`: the Workspaces go to the local cluster, where URLs on this machine or its
     network are the user's own (strict otherwise, as the admission webhook is)."""
@@ -98,14 +91,13 @@ def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", al
         validate_workspace,
     )
 
-    inputs, unreadable = _expand(names)
     for line in unreadable:
         typer.echo(f"{line}", err=True)
     try:
         facts = _facts(cloud)
     except ValueError as exc:  # an unknown --cloud
         typer.echo(f"kaito validate: {exc}", err=True)
-        return 2
+        return Checked(code=2)
     documents, problems, by_source = [], [], {}
     for source, text in inputs:
         docs, file_problems = parse_documents(text or "", source)
@@ -160,8 +152,8 @@ def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", al
         err=bool(n_errors),
     )
     if not inputs and not unreadable:
-        return 1
-    return 1 if n_errors else 0
+        return Checked(code=1, documents=documents)
+    return Checked(code=1 if n_errors else 0, documents=documents)
 
 
 def register(app: typer.Typer) -> None:

@@ -68,10 +68,10 @@ def build_owned_objects(
     imgs = image_settings(settings)
     if ws.tuning is not None and preset is not None:
         return tuning.build_tuning_objects(
-            tuning.TuningInputs(ws, preset, gpu=gpu, revision=revision, images=imgs)
+            tuning.TuningInputs(workspace=ws, preset=preset, gpu=gpu, revision=revision, images=imgs)
         )
     if preset is not None:
         return inference.build_inference_objects(
-            inference.InferenceInputs(ws, preset, gpu=gpu, revision=revision, images=imgs)
+            inference.InferenceInputs(workspace=ws, preset=preset, gpu=gpu, revision=revision, images=imgs)
         )
     return [template.build_template_deployment(ws, revision=revision)]

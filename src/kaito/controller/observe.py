@@ -37,7 +37,7 @@ class WorkspaceKey:
         return f"{self.namespace}/{self.name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Observed:
     key: WorkspaceKey
     workspace: Object | None  # None: gone
@@ -54,7 +54,10 @@ def workspace_labels(key: WorkspaceKey) -> dict[str, str]:
     return {labels.LABEL_WORKSPACE_NAME: key.name, labels.LABEL_WORKSPACE_NAMESPACE: key.namespace}
 
 
-def match_labels_of(workspace: Mapping[str, Any]) -> dict[str, str]:
+def node_list_labels(workspace: Mapping[str, Any]) -> dict[str, str]:
+    """`resource.labelSelector.matchLabels` of a stored Workspace, as written: the label filter of
+    the Nodes it may use (and the key the manager maps Node events back by). Compare
+    `manifests.ownership.placement_labels`, what its pods and NodeClaims require of a node."""
     selector = (workspace.get("resource") or {}).get("labelSelector") or {}
     return dict(selector.get("matchLabels") or {})
 
@@ -83,7 +86,7 @@ async def observe_workspace(cluster: Cluster, key: WorkspaceKey, *, provisioning
         return protocol.ObjectList()
 
     results = await asyncio.gather(
-        cluster.list(protocol.NODE, labels=match_labels_of(workspace)),
+        cluster.list(protocol.NODE, labels=node_list_labels(workspace)),
         cluster.list(protocol.NODECLAIM, labels=ws_labels) if provisioning else nothing(),
         cluster.list(
             protocol.CONTROLLER_REVISION, key.namespace, {labels.LABEL_REVISION_WORKSPACE_NAME: key.name}

@@ -14,6 +14,7 @@ Rules that keep a steady state at zero writes and keep users' hand edits:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +39,7 @@ REASON_INVALID_WORKSPACE = ConditionReason.VALIDATION_FAILED
 REASON_INVALID_WORKLOAD = ConditionReason.WORKLOAD_REJECTED
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Deletion:
     kind: ResourceKind
     name: str
@@ -48,7 +49,7 @@ class Deletion:
     propagation: protocol.Propagation = "Background"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plan:
     workspace_patch: Object | None = None  # applied first, under WORKSPACE_FIELD_MANAGER
     revision: Object | None = None  # ControllerRevision to create
@@ -125,12 +126,12 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
     rev = revisions.plan_revision(ws, existing)
     revision_no = str(rev.number)
     workspace_patch = _plan_workspace_patch(raw, rev.spec_hash, revision_no)
-    deletions = [Deletion(protocol.CONTROLLER_REVISION, name, ws.namespace) for name in rev.delete]
+    deletions = [Deletion(kind=protocol.CONTROLLER_REVISION, name=name, namespace=ws.namespace) for name in rev.delete]
     if rev.create is not None:
         events.append(("Normal", "RevisionCreated", f"spec revision {revision_no} ({rev.spec_hash[:10]})"))
     if problem is not None:
         facts = status.StatusFacts(kind=kind, generation=generation, problem=problem)
-        plan = Plan(workspace_patch, rev.create, (), (), tuple(deletions), facts)
+        plan = Plan(workspace_patch=workspace_patch, revision=rev.create, delete=tuple(deletions), status_facts=facts)
         # Warn once, when the condition is first recorded, not on every resync.
         return _with_status(plan, raw, now, events=events, on_change=[("Warning", problem[1], problem[2])])
 
@@ -151,9 +152,8 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
     )
     if not resource.ready:
         facts = status.StatusFacts(kind=kind, generation=generation, resource=resource)
-        plan = Plan(
-            workspace_patch, rev.create, claims, (), tuple(deletions), facts, None, settings.pending_requeue_s
-        )
+        plan = Plan(workspace_patch=workspace_patch, revision=rev.create, nodeclaims=claims, delete=tuple(deletions),
+                    status_facts=facts, requeue_after=settings.pending_requeue_s)
         return _with_status(plan, raw, now, events=events)
 
     gpu = desired.compute_gpu_facts(ws, observed.nodes, selection.selected, settings)
@@ -182,7 +182,8 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
                 # A Job's pod template is immutable: a new revision replaces the Job. It is created
                 # once the old one is gone (the deletion's watch event brings us back).
                 if not (have.get("metadata") or {}).get("deletionTimestamp"):
-                    deletions.append(Deletion(protocol.JOB, name, ws.namespace, propagation="Foreground"))
+                    deletions.append(Deletion(kind=protocol.JOB, name=name, namespace=ws.namespace,
+                                              propagation="Foreground"))
                     events.append(
                         ("Normal", "TuningJobReplaced", f"Job {name} replaced for revision {revision_no}")
                     )
@@ -194,8 +195,23 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
     facts = status.StatusFacts(
         kind=kind, generation=generation, resource=resource, workload=workload_facts, job=job_facts
     )
-    plan = Plan(workspace_patch, rev.create, claims, tuple(to_apply), tuple(deletions), facts, None, requeue)
+    plan = Plan(workspace_patch=workspace_patch, revision=rev.create, nodeclaims=claims, apply=tuple(to_apply),
+                delete=tuple(deletions), status_facts=facts, requeue_after=requeue)
     return _with_status(plan, raw, now, events=events)
+
+
+def plan_rejected(observed: Observed, message: str, now: datetime) -> Plan:
+    """The API server refused an object built from the user's spec (a bad pod template, say): only a
+    spec change can fix that, so the plan is the condition saying so and nothing else."""
+    raw = observed.workspace
+    if raw is None:
+        return Plan()
+    facts = status.StatusFacts(
+        kind=compute_kind_of_raw(raw),
+        generation=(raw.get("metadata") or {}).get("generation"),
+        problem=(ConditionType.INFERENCE_READY, REASON_INVALID_WORKLOAD, message),
+    )
+    return _with_status(Plan(status_facts=facts), raw, now)
 
 
 def plan_deletion(observed: Observed, ws: Workspace, raw: Mapping[str, Any], now: datetime) -> Plan:
@@ -207,7 +223,7 @@ def plan_deletion(observed: Observed, ws: Workspace, raw: Mapping[str, Any], now
     if labels.FINALIZER_WORKSPACE not in finalizers:
         return _with_status(Plan(status_facts=facts), raw, now)
     live = [c for c in observed.nodeclaims if not (c.get("metadata") or {}).get("deletionTimestamp")]
-    deletions = tuple(Deletion(protocol.NODECLAIM, c["metadata"]["name"]) for c in live)
+    deletions = tuple(Deletion(kind=protocol.NODECLAIM, name=c["metadata"]["name"]) for c in live)
     events = [("Normal", "NodeClaimDeleted", f"deleting NodeClaim {d.name}") for d in deletions]
     if observed.nodeclaims:
         plan = Plan(delete=deletions, status_facts=facts, requeue_after=1.0)
@@ -258,7 +274,7 @@ def _stale_workloads(observed: Observed, wanted: list[Object]) -> list[Deletion]
     for (kind_key, name), obj in observed.owned.items():
         kind = protocol.kind_of(obj)
         if kind in (protocol.DEPLOYMENT, protocol.STATEFULSET) and (kind_key, name) not in names:
-            out.append(Deletion(kind, name, observed.key.namespace))
+            out.append(Deletion(kind=kind, name=name, namespace=observed.key.namespace))
     return out
 
 
@@ -322,14 +338,4 @@ def _with_status(plan: Plan, raw: Mapping[str, Any], now: datetime, *, events=()
     changed = new if status.status_changed(old, new) else None
     if changed is not None:
         events = [*events, *on_change]
-    return Plan(
-        workspace_patch=plan.workspace_patch,
-        revision=plan.revision,
-        nodeclaims=plan.nodeclaims,
-        apply=plan.apply,
-        delete=plan.delete,
-        status_facts=plan.status_facts,
-        status=changed,
-        requeue_after=plan.requeue_after,
-        events=tuple(events),
-    )
+    return dataclasses.replace(plan, status=changed, events=tuple(events))

@@ -54,7 +54,7 @@ JOB_RAN_AND_FAILED_REASONS = frozenset(
 WorkloadKind = Literal["inference", "tuning"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResourceFacts:
     """The node side: what was needed, chosen, and is still coming."""
 
@@ -69,7 +69,7 @@ class ResourceFacts:
         return len(self.selected) >= self.needed
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkloadFacts:
     """An inference Deployment/StatefulSet: exists, current revision, ready replicas."""
 
@@ -90,7 +90,7 @@ class WorkloadFacts:
         return self.stalled is not None and self.exists and self.current and self.rolled_out and not self.ready
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobFacts:
     """A tuning Job: its pods and outcome."""
 
@@ -104,7 +104,7 @@ class JobFacts:
     failure_reason: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StatusFacts:
     kind: WorkloadKind
     generation: int | None

@@ -27,7 +27,7 @@ class GPUFacts(Protocol):
     def gpu_count(self) -> int: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InferenceInputs:
     workspace: Workspace
     preset: Preset

@@ -71,8 +71,9 @@ def build_revision_annotations(revision: int | str | None) -> dict[str, str]:
     return {labels.ANNOTATION_REVISION: str(revision)}
 
 
-def match_labels_of(ws: Workspace) -> dict[str, str]:
-    """The user's node `matchLabels` (KAITO ignores matchExpressions for placement).
+def placement_labels(ws: Workspace) -> dict[str, str]:
+    """The node labels the Workspace's pods and NodeClaims require: the user's `matchLabels`
+    (KAITO ignores matchExpressions for placement).
 
     Keys KAITO reserves for its own bookkeeping (`kaito.sh/workspace`, …) are dropped, as KAITO
     v0.12 does: a NodeClaim carries our value for them, so requiring the user's value would leave

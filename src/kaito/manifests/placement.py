@@ -29,7 +29,7 @@ def build_node_affinity(ws: Workspace, node_names: Sequence[str] = ()) -> dict[s
     """
     expressions = [
         {"key": key, "operator": "In", "values": [value]}
-        for key, value in sorted(ownership.match_labels_of(ws).items())
+        for key, value in sorted(ownership.placement_labels(ws).items())
     ]
     if node_names:
         expressions.append({"key": HOSTNAME_LABEL, "operator": "In", "values": sorted(set(node_names))})

@@ -39,7 +39,7 @@ PUSH_BASE_IMAGE = "busybox:1.36"  # gives adapter images the `sh` and `cp` KAITO
 COMPLETION_MARKER = "fine_tuning_completed.txt"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TuningInputs:
     workspace: Workspace
     preset: Preset

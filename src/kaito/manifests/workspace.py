@@ -47,7 +47,7 @@ class ManifestError(ValueError):
         self.error = error
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RenderSettings:
     images: images.ImageSettings = field(default_factory=images.ImageSettings)
     cloud: nodeclaim.Cloud = "azure"
@@ -87,11 +87,11 @@ def build_workspace_objects(ws: Workspace, settings: RenderSettings | None = Non
         objects.append(plan.create)
     if ws.tuning is not None and preset is not None:
         objects += tuning.build_tuning_objects(
-            tuning.TuningInputs(ws, preset, gpu=gpu, revision=plan.number, images=settings.images)
+            tuning.TuningInputs(workspace=ws, preset=preset, gpu=gpu, revision=plan.number, images=settings.images)
         )
     elif preset is not None:
         objects += inference.build_inference_objects(
-            inference.InferenceInputs(ws, preset, gpu=gpu, revision=plan.number, images=settings.images)
+            inference.InferenceInputs(workspace=ws, preset=preset, gpu=gpu, revision=plan.number, images=settings.images)
         )
     else:
         objects.append(template.build_template_deployment(ws, revision=plan.number))

@@ -4,7 +4,8 @@ Mounted (cert-manager, or a Secret the user made): `tls.crt`/`tls.key` in `--cer
 Self-managed (the default, as KAITO's knative webhook does): the operator keeps a CA and a serving
 certificate in Secret `workspace-webhook-cert`, creating or renewing it when needed, writes the
 files into `--cert-dir`, and patches the ValidatingWebhookConfiguration's `caBundle` so the API
-server trusts it. Several replicas may start at once: the Secret is created with `force=False`
+server trusts it — and the Workspace CRD's `spec.conversion` (its Service and caBundle), so the API
+server can reach the conversion webhook with the same certificate. Several replicas may start at once: the Secret is created with `force=False`
 and updated with its resourceVersion, so exactly one bundle wins and the others adopt it.
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kaito.api import crd
 from kaito.cluster import errors, protocol
 from kaito.webhook import certs
 
@@ -26,6 +28,9 @@ log = logging.getLogger(__name__)
 VALIDATING_WEBHOOK_CONFIGURATION = protocol.ResourceKind(
     "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations",
     namespaced=False,
+)
+CUSTOM_RESOURCE_DEFINITION = protocol.ResourceKind(
+    "apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False,
 )
 DEFAULT_SECRET = "workspace-webhook-cert"
 CERT_FIELD_MANAGER = "kaito-webhook-cert"
@@ -39,6 +44,8 @@ class SelfManagedCerts:
     service: str
     secret_name: str = DEFAULT_SECRET
     webhook_configuration: str = ""  # empty: do not patch any caBundle (tests, manual setups)
+    # The CRD whose conversion webhook this server is; kept only when a webhook_configuration is too.
+    conversion_crd: str = crd.CRD_NAME
     # Who writes: each replica applies under its own field manager, so that of two replicas
     # creating the Secret at once the second gets Conflict (same-manager applies never conflict).
     identity: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -144,4 +151,35 @@ async def ensure_ca_bundle(cluster: protocol.Cluster, name: str, ca_pem: bytes) 
         del patch["metadata"]["resourceVersion"]
     await cluster.apply(patch, field_manager=CERT_FIELD_MANAGER, force=True)
     log.info("caBundle of ValidatingWebhookConfiguration %s updated", name)
+    return True
+
+
+async def ensure_crd_conversion(cluster: protocol.Cluster, cfg: SelfManagedCerts, ca_pem: bytes) -> bool:
+    """Point the CRD's conversion webhook at this operator's Service, trusting `ca_pem`; True when it wrote.
+
+    The chart's CRD names the Service of a default install with no caBundle (files under `crds/` are
+    not templated), so the operator sets both. Only `spec.conversion` is applied: the rest of the
+    CRD stays the chart's.
+    """
+    protocol.register_kind(CUSTOM_RESOURCE_DEFINITION)
+    try:
+        current = await cluster.get(CUSTOM_RESOURCE_DEFINITION, cfg.conversion_crd)
+    except errors.NotFound:
+        log.warning("CustomResourceDefinition %s not found; conversion webhook not configured", cfg.conversion_crd)
+        return False
+    wanted = crd.build_conversion(cfg.service, cfg.namespace, base64.b64encode(ca_pem).decode())
+    if (current.get("spec") or {}).get("conversion") == wanted:
+        return False
+    patch = {
+        "apiVersion": CUSTOM_RESOURCE_DEFINITION.api_version,
+        "kind": CUSTOM_RESOURCE_DEFINITION.kind,
+        "metadata": {"name": cfg.conversion_crd},
+        "spec": {"conversion": wanted},
+    }
+    rv = (current.get("metadata") or {}).get("resourceVersion")
+    if rv:
+        patch["metadata"]["resourceVersion"] = rv  # conditional: never revert a concurrent upgrade
+    await cluster.apply(patch, field_manager=CERT_FIELD_MANAGER, force=True)
+    log.info("conversion webhook of CustomResourceDefinition %s points at %s/%s", cfg.conversion_crd,
+             cfg.namespace, cfg.service)
     return True

@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import json
 
+from kaito.api.crd import build_crd
 from kaito.cluster import errors, protocol
 from kaito.cluster.local import LocalCluster
-from kaito.controller.leader_election import LeaderElector, LeaseConfig
-from kaito.controller.operator_metrics import OperatorMetrics
-from kaito.controller.operator_process import OperatorManager
 from kaito.controller.settings import Settings
+from kaito.operator.leader_election import LeaderElector, LeaseConfig
+from kaito.operator.metrics import OperatorMetrics
+from kaito.operator.process import OperatorManager
 from kaito.webhook import admission, server, tls
 from tests.integration.controller.harness import conditions, make_workspace
 from tests.support.kubelet import FakeKubelet
@@ -117,14 +118,17 @@ async def _step_then(kubelet, predicate):
 
 
 async def exercise_everything(rec: RecordingCluster, inner) -> None:
-    # Webhook: certificate Secret, caBundle, tuning ConfigMaps in the release and Workspace namespaces.
+    # Webhook: certificate Secret, caBundles (webhook configuration and CRD conversion), tuning ConfigMaps in the release and Workspace namespaces.
     protocol.register_kind(tls.VALIDATING_WEBHOOK_CONFIGURATION)
     await inner.apply({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
                        "metadata": {"name": "kaito"}, "webhooks": [{"name": "validation.workspace.kaito.sh"}]},
                       field_manager="helm")
+    protocol.register_kind(tls.CUSTOM_RESOURCE_DEFINITION)
+    await inner.apply(build_crd(), field_manager="helm")
     cfg = tls.SelfManagedCerts(namespace=NAMESPACE, service="kaito-webhook", webhook_configuration="kaito")
     bundle = await tls.ensure_certificate(rec, cfg)
     await tls.ensure_ca_bundle(rec, "kaito", bundle.ca_cert)
+    assert await tls.ensure_crd_conversion(rec, cfg, bundle.ca_cert)
     hook = admission.WorkspaceAdmission(FakeFacts(), server.make_configmap_reader(rec), NAMESPACE)
     tuning = make_workspace("tune", inference=None, tuning={
         "preset": {"name": "phi-3-mini-128k-instruct"}, "method": "lora",

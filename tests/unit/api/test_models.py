@@ -214,3 +214,18 @@ def test_condition_and_label_constants_match_kaito() -> None:
     assert labels.FINALIZER_WORKSPACE == "workspace.finalizer.kaito.sh"
     assert labels.ANNOTATION_REVISION == "workspace.kaito.io/revision"
     assert "karpenter.kaito.sh/workspace-name" in labels.RESERVED_SELECTOR_KEYS
+
+
+def test_v012_condition_types_reasons_and_states() -> None:
+    assert {t.value for t in ConditionType} >= {
+        "NodeClaimReady", "NodesReady", "ResourceReady", "ModelMirrorReady", "InferenceReady", "BenchmarkCompleted",
+        "JobStarted", "WorkspaceSucceeded", "WorkspaceDeleting", "ScalingDownCompleted"}
+    assert {r.value for r in ConditionReason} >= {
+        "NodeClaimsReady", "NodesReady", "NodeNotReady", "NodePluginsNotReady", "ModelMirrorNotReady",
+        "WorkspaceInferenceStatusPending", "ImagePullError", "ContainerCrashLoopBackOff", "ContainerOOMKilled",
+        "ContainerStartError", "PodEvicted", "NodeDiskPressure", "NodeMemoryPressure", "Unschedulable",
+        "SASTokenFetchFailed", "ModelMirrorCreateFailed", "BenchmarkCompleted", "BenchmarkFailed"}
+    assert [s.value for s in conditions.WorkspaceState] == ["Pending", "Ready", "NotReady", "Running", "Succeeded",
+                                                            "Failed"]
+    # Every reason fits metav1's pattern, so the API server never refuses a status we write.
+    assert all(conditions.compute_condition_reason(r) == r for r in ConditionReason)

@@ -31,7 +31,8 @@ NON_DEFAULT = {
         {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["system"]}]}]}}},
     "podAnnotations": {"prometheus.io/scrape": "true"},
 }
-MINIMAL = {"webhook": {"enabled": False}, "leaderElection": {"enabled": False}, "tuningTemplates": {"enabled": False}}
+MINIMAL = {"webhook": {"enabled": False}, "leaderElection": {"enabled": False}, "tuningTemplates": {"enabled": False},
+           "inferenceTemplate": {"enabled": False}}
 VARIANTS = {"default": {}, "non-default": NON_DEFAULT, "minimal": MINIMAL}
 
 
@@ -141,7 +142,7 @@ def test_no_wildcards_in_any_role():
 def test_tuning_templates_are_the_trainers_package_data():
     objects = render()
     cms = {cm["metadata"]["name"]: cm for cm in by_kind(objects, "ConfigMap")}
-    assert set(cms) == {"lora-params-template", "qlora-params-template"}
+    assert set(cms) == {"lora-params-template", "qlora-params-template", "inference-params-template"}
     for name, method in (("lora-params-template", "lora"), ("qlora-params-template", "qlora")):
         package = ROOT / "src" / "kaito" / "runtime" / "tuning" / "templates" / f"{method}.yaml"
         copy = CHART / "files" / f"{method}.yaml"
@@ -153,8 +154,22 @@ def test_tuning_templates_pass_the_admission_rules():
     from kaito.api.validation import validate_tuning_config
 
     for cm in by_kind(render(), "ConfigMap"):
-        method = cm["metadata"]["name"].split("-")[0]
-        assert validate_tuning_config(cm["metadata"]["name"], cm["data"], method, NAMESPACE) == []
+        if "training_config.yaml" in cm["data"]:
+            method = cm["metadata"]["name"].split("-")[0]
+            assert validate_tuning_config(cm["metadata"]["name"], cm["data"], method, NAMESPACE) == []
+
+
+def test_inference_template_is_kaitos_default_and_passes_the_admission_rules():
+    from importlib import resources
+
+    from kaito.api.validation import validate_inference_config
+
+    package = resources.files("kaito.api").joinpath("templates/inference_config.yaml").read_text()
+    assert (CHART / "files" / "inference.yaml").read_text() == package, "charts/kaito/files/inference.yaml is stale"
+    cm = next(c for c in by_kind(render(), "ConfigMap") if c["metadata"]["name"] == "inference-params-template")
+    assert yaml.safe_load(cm["data"]["inference_config.yaml"]) == {
+        "kv_cache_cpu_memory_utilization": 0.5, "vllm": {"cpu-offload-gb": 0}}
+    assert validate_inference_config("inference-params-template", cm["data"], NAMESPACE, 4096) == []
 
 
 def test_crd_copy_is_what_kaito_crd_generates():

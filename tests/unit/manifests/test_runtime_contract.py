@@ -24,7 +24,7 @@ def test_inference_args_parse_in_the_model_server(preset, engine) -> None:
     if engine not in preset.runtimes:
         pytest.skip(f"{preset.name} has no {engine} runtime")
     ws = cases.workspace("inference-adapters-phi-3")
-    container = inference.build_container(inference.InferenceInputs(ws, preset, engine=engine))
+    container = inference.build_container(inference.InferenceInputs(workspace=ws, preset=preset, engine=engine))
     settings = server_settings.build_settings(container["args"], env={})
     assert settings.model == preset.hf.repo
     assert settings.revision == (preset.hf.revision or "main")
@@ -41,7 +41,7 @@ def test_trainer_args_parse_in_the_trainer(case: str) -> None:
 
     ws = cases.workspace(case)
     preset = get_preset(ws.tuning.preset.name)
-    job = tuning.build_job(tuning.TuningInputs(ws, preset))
+    job = tuning.build_job(tuning.TuningInputs(workspace=ws, preset=preset))
     spec = job["spec"]["template"]["spec"]
     trainer = next(c for c in [*spec.get("initContainers", []), *spec["containers"]] if c["name"] == ws.name)
     settings = tune_settings.compute_settings(trainer["args"], environ={})

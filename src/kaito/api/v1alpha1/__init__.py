@@ -1,6 +1,11 @@
-"""`kaito.sh/v1alpha1`: the Workspace as KAITO v0.3.2 defines it (v1beta1 will sit beside it)."""
+"""`kaito.sh/v1alpha1`: the Workspace as KAITO v0.3.2 defines it, and its lossless conversion to the hub.
+
+Only `kaito.api` should import this module (ARCHITECTURE.md rule 8); the callers that still do are
+listed in pyproject.toml's import contract and move to `kaito.api.hub` next.
+"""
 
 from kaito.api.meta import Condition, LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference
+from kaito.api.v1alpha1.convert import from_hub, to_hub
 from kaito.api.v1alpha1.types import (
     API_VERSION,
     DEFAULT_ACCESS_MODE,
@@ -48,4 +53,6 @@ __all__ = [
     "Workspace",
     "WorkspaceStatus",
     "default_workspace",
+    "from_hub",
+    "to_hub",
 ]

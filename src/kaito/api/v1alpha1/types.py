@@ -1,4 +1,4 @@
-"""The `kaito.sh/v1alpha1` Workspace, field for field as KAITO v0.3.2 declares it.
+"""The `kaito.sh/v1alpha1` Workspace, field for field as KAITO v0.3.2 declares it (plus v0.12's `inference.config`).
 
 No `spec:` wrapper: `resource`, `inference` and `tuning` sit beside `metadata` and `status`, so a
 KAITO user's YAML parses unchanged. Defaults that KAITO's CRD applies on the API server (count 1,
@@ -67,6 +67,7 @@ class AdapterSpec(KaitoModel):
 class InferenceSpec(KaitoModel):
     preset: PresetSpec | None = None
     template: dict[str, Any] | None = None  # a PodTemplateSpec, schemaless as in KAITO
+    config: str | None = None  # KAITO v0.12's v1alpha1 has it too: the runtime-parameter ConfigMap
     adapters: list[AdapterSpec] | None = None
 
 

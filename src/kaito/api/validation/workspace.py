@@ -1,18 +1,20 @@
-"""The admission entry point: every rule for a Workspace on CREATE (no old object) or UPDATE.
+"""Every rule for a hub Workspace on CREATE (no old object) or UPDATE, for one served version's rules.
 
-One function serves the CLI, the webhook and the controller, so all three give the same answer.
-It returns every problem found, with its field path, and never raises.
+`validate_hub` is what `kaito.api.admission` runs after parsing and defaulting; it returns every
+problem found, with its field path, and never raises. `validate_workspace` is the older entry point
+for callers that still hold a v1alpha1 object (phase-1 shim, to be deleted when they speak the hub).
 """
 
 from __future__ import annotations
 
+from kaito.api import hub, v1alpha1
 from kaito.api.errors import FieldError
 from kaito.api.facts import ModelFacts
-from kaito.api.v1alpha1 import Workspace, default_workspace
-from kaito.api.validation import create, names, update
+from kaito.api.validation import annotation_rules, configmaps, create, names, preset_rules, update
+from kaito.api.validation.context import AdmissionOptions, ClusterReads, RuleSet
 
 
-def validate_metadata(ws: Workspace) -> list[FieldError]:
+def validate_metadata(ws: hub.Workspace) -> list[FieldError]:
     name = ws.metadata.name
     if not name:
         if ws.metadata.generate_name:
@@ -29,46 +31,97 @@ def validate_metadata(ws: Workspace) -> list[FieldError]:
     return []
 
 
+def compute_runtime(ws: hub.Workspace, facts: ModelFacts, options: AdmissionOptions | None = None,
+                    nodes=None) -> str:
+    """The runtime the Workspace's pods will run (see `preset_rules.compute_runtime`)."""
+    options = options or AdmissionOptions()
+    preset = ws.inference.preset if ws.inference is not None else None
+    found = None
+    if preset is not None and preset.name:
+        found, _ = create.lookup_preset(facts, preset.name, "inference.preset.name")
+    node_gib = create.compute_node_gpus(ws.resource, facts, options, nodes)
+    return preset_rules.compute_runtime(ws.annotations, found, node_gib)
+
+
 def validate_create(
-    ws: Workspace, facts: ModelFacts, url_policy: names.UrlPolicy = names.UrlPolicy.PUBLIC_ONLY
+    ws: hub.Workspace,
+    facts: ModelFacts,
+    *,
+    rules: RuleSet = RuleSet.V1ALPHA1,
+    options: AdmissionOptions | None = None,
+    reads: ClusterReads | None = None,
 ) -> list[FieldError]:
+    options = options or AdmissionOptions()
+    policy = options.url_policy
     errs: list[FieldError] = []
     if ws.inference is None and ws.tuning is None:
         errs.append(FieldError("inference", "either inference or tuning must be specified, not neither"))
     if ws.inference is not None and ws.tuning is not None:
         errs.append(FieldError("tuning", "either inference or tuning must be specified, but not both"))
+    errs += annotation_rules.validate_annotations(ws.annotations, options)
+    nodes = reads.nodes if reads is not None else None
+    runtime = compute_runtime(ws, facts, options, nodes)
     if ws.resource is None:
         errs.append(FieldError("resource.labelSelector", "resource with a labelSelector is required"))
     else:
         errs += create.validate_resource_create(
-            ws.resource, inference=ws.inference, tuning=ws.tuning, facts=facts
+            ws.resource, inference=ws.inference, tuning=ws.tuning, facts=facts, rules=rules, options=options,
+            annotations=ws.annotations, nodes=nodes, runtime=runtime,
         )
     if ws.inference is not None:
-        errs += create.validate_inference_create(ws.inference, facts)
+        errs += create.validate_inference_create(ws.inference, facts, rules, ws.annotations, runtime)
     if ws.tuning is not None:
-        errs += create.validate_tuning_create(ws.tuning, facts, url_policy)
+        errs += create.validate_tuning_create(ws.tuning, facts, policy, rules)
     return errs
 
 
+def validate_hub(
+    ws: hub.Workspace,
+    old: hub.Workspace | None = None,
+    *,
+    facts: ModelFacts,
+    rules: RuleSet = RuleSet.V1ALPHA1,
+    options: AdmissionOptions | None = None,
+    reads: ClusterReads | None = None,
+) -> list[FieldError]:
+    """All problems with `ws`: CREATE rules when `old` is None, else UPDATE rules against `old`.
+
+    ConfigMap contents are judged only when `reads` is given (what the caller read); without it the
+    caller checks them itself (the phase-1 callers do).
+    """
+    options = options or AdmissionOptions()
+    ws = hub.default_workspace(ws)
+    old = hub.default_workspace(old) if old is not None else None
+    errs = validate_metadata(ws)
+    if old is None:
+        errs += validate_create(ws, facts, rules=rules, options=options, reads=reads)
+    else:
+        errs += update.validate_update(ws, old, options.url_policy, rules, options)
+    if reads is not None:
+        preset = ws.inference.preset if ws.inference is not None else None
+        found = None
+        if preset is not None and preset.name:
+            found, _ = create.lookup_preset(facts, preset.name, "inference.preset.name")
+        errs += configmaps.validate_configmaps(ws, old, options=options, reads=reads, found=found)
+    return _dedupe(errs)
+
+
 def validate_workspace(
-    ws: Workspace,
-    old: Workspace | None = None,
+    ws: v1alpha1.Workspace | hub.Workspace,
+    old: v1alpha1.Workspace | hub.Workspace | None = None,
     *,
     facts: ModelFacts,
     url_policy: names.UrlPolicy = names.UrlPolicy.PUBLIC_ONLY,
 ) -> list[FieldError]:
-    """All problems with `ws`: CREATE rules when `old` is None, else UPDATE rules against `old`.
+    """Phase-1 shim: v1alpha1 rules for a v1alpha1 (or hub) object, ConfigMaps left to the caller.
 
     `url_policy` is strict unless the caller knows the Workspace runs on the embedded local cluster
     (`UrlPolicy.ALLOW_LOCAL`: the user's machine is the cluster, its own addresses are fair game).
     """
-    ws = default_workspace(ws)
-    errs = validate_metadata(ws)
-    if old is None:
-        errs += validate_create(ws, facts, url_policy)
-    else:
-        errs += update.validate_update(ws, default_workspace(old), url_policy)
-    return _dedupe(errs)
+    new_hub = ws if isinstance(ws, hub.Workspace) else v1alpha1.to_hub(ws)
+    old_hub = old if old is None or isinstance(old, hub.Workspace) else v1alpha1.to_hub(old)
+    return validate_hub(new_hub, old_hub, facts=facts, rules=RuleSet.V1ALPHA1,
+                        options=AdmissionOptions(url_policy=url_policy))
 
 
 def _dedupe(errs: list[FieldError]) -> list[FieldError]:
@@ -81,4 +134,4 @@ def _dedupe(errs: list[FieldError]) -> list[FieldError]:
     return out
 
 
-__all__ = ["validate_create", "validate_metadata", "validate_workspace"]
+__all__ = ["validate_create", "validate_hub", "validate_metadata", "validate_workspace"]

@@ -183,10 +183,9 @@ class PodWorker:
             for link, target in pods.plan_nested_mounts(c, plan):
                 _link_nested_mount(link, target)
         ways = {}
-        for c in inits + mains:
-            way = pods.classify_container(c, is_runtime_image=self.ctx.is_runtime_image,
-                                          images_root=self.ctx.images_root,
-                                          is_push_sidecar=not self.restart_always and c.get("name") == "pusher")
+        for c, way in pods.classify_pod_containers(self.spec, is_runtime_image=self.ctx.is_runtime_image,
+                                                   images_root=self.ctx.images_root,
+                                                   runs_to_completion=not self.restart_always):
             if way == "needs-cluster":
                 self._set(phase="Failed" if not self.restart_always else "Pending", reason="ImageNeedsCluster",
                           message=f"container {c.get('name')}: image {c.get('image')} is not kaito's runtime image "

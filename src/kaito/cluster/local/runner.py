@@ -67,6 +67,42 @@ def plan_pods(kind: protocol.ResourceKind, workload: Mapping[str, Any]) -> list[
     return [PodWant(kind, workload, n, template, digest) for n in names]
 
 
+def find_containers_needing_cluster(workload: Mapping[str, Any], *, is_runtime_image: Callable[[str], bool],
+                                    images_root: Path) -> list[Mapping[str, Any]]:
+    """The containers of a Deployment, StatefulSet or Job that this runner cannot run (their images
+    need a Kubernetes cluster): what `kaito apply` refuses before writing anything."""
+    pod_spec = (((workload.get("spec") or {}).get("template") or {}).get("spec")) or {}
+    ways = pods.classify_pod_containers(pod_spec, is_runtime_image=is_runtime_image, images_root=images_root,
+                                        runs_to_completion=workload.get("kind") == protocol.JOB.kind)
+    return [c for c, way in ways if way == "needs-cluster"]
+
+
+def _is_ready(obj: Mapping[str, Any]) -> bool:
+    """A Pod's or a Node's `Ready` condition is True."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (obj.get("status") or {}).get("conditions") or [])
+
+
+def _annotation(pod: Mapping[str, Any], key: str) -> str:
+    return ((pod.get("metadata") or {}).get("annotations") or {}).get(key) or ""
+
+
+def find_local_endpoint(pod_list: list[Mapping[str, Any]], port: int = 5000) -> str | None:
+    """The local URL of the first Ready pod serving container `port` (the model server's 5000),
+    read from the local-ports annotation this runner writes; None when no pod serves it yet."""
+    for pod in pod_list:
+        ports = json.loads(_annotation(pod, ANNOTATION_PORTS) or "{}")
+        if _is_ready(pod) and str(port) in ports:
+            return f"http://{pods.LOCAL_HOST}:{ports[str(port)]}"
+    return None
+
+
+def find_pod_logs(pod_list: list[Mapping[str, Any]]) -> list[Path]:
+    """The log files this runner writes for these pods, those that exist."""
+    paths = [Path(_annotation(pod, ANNOTATION_LOG)) for pod in pod_list]
+    return [p for p in paths if p.name and p.exists()]
+
+
 def _owner_ref(workload: Mapping[str, Any]) -> dict[str, Any]:
     meta = workload["metadata"]
     return {"apiVersion": workload["apiVersion"], "kind": workload["kind"], "name": meta["name"],
@@ -322,9 +358,7 @@ class LocalRunner:
 
 
 def _node_ready(node: Mapping[str, Any]) -> bool:
-    conds = (node.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds) and not (
-        node.get("metadata") or {}).get("deletionTimestamp")
+    return _is_ready(node) and not (node.get("metadata") or {}).get("deletionTimestamp")
 
 
 def _pick_node(template: Mapping[str, Any], nodes: list[Mapping[str, Any]]) -> str | None:

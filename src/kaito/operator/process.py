@@ -3,51 +3,39 @@
 It wires what a cluster deployment needs around the manager: Lease-based leader election (only
 the leader runs the manager; losing the Lease stops reconciling at once and the process exits
 non-zero so Kubernetes restarts it as a standby, as controller-runtime does), the probe and
-metrics endpoints, structured JSON logs that carry the Workspace's name and namespace, extra
-services such as the admission webhook (passed in by the CLI: this room may not import the
-webhook), and a graceful SIGTERM: in-flight reconciles finish, the Lease is released, and the
-process is gone within `shutdown_timeout` seconds.
+metrics endpoints, structured JSON logs that carry the Workspace's name and namespace (`logs`),
+the admission webhook in every replica, and a graceful SIGTERM: in-flight reconciles finish, the
+Lease is released, and the process is gone within `shutdown_timeout` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from kaito.cluster import protocol
 from kaito.cluster.protocol import WatchEvent
-from kaito.controller import operator_metrics
-from kaito.controller.leader_election import LeaderElector, LeaseConfig
 from kaito.controller.manager import Manager
 from kaito.controller.observe import WorkspaceKey
 from kaito.controller.reconciler import Reconciler
 from kaito.controller.settings import Settings
+from kaito.operator import logs
+from kaito.operator import metrics as operator_metrics
+from kaito.operator.leader_election import LeaderElector, LeaseConfig
+from kaito.operator.signals import install_stop_signals
+from kaito.operator.webhook import WebhookSettings, build_webhook_server
 
 log = logging.getLogger("kaito.operator")
 
 EXIT_OK, EXIT_LEADERSHIP_LOST, EXIT_STARTUP_FAILED = 0, 1, 2
-_current_workspace: contextvars.ContextVar[WorkspaceKey | None] = contextvars.ContextVar("workspace", default=None)
 
 
-class Service(Protocol):
-    """Something the operator runs beside the controller in every replica (the webhook)."""
-
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-
-    @property
-    def serving(self) -> bool: ...
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OperatorConfig:
     settings: Settings = field(default_factory=Settings)
     leader_elect: bool = False
@@ -56,50 +44,7 @@ class OperatorConfig:
     probe_address: tuple[str, int] | None = ("0.0.0.0", 8081)
     shutdown_timeout: float = 8.0  # SIGTERM → exit well inside 10 s, Lease released
     resync_period: float | None = 600.0
-
-
-# -- structured logs -----------------------------------------------------------------------------
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, the Workspace, and any `extra`."""
-
-    _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        key = _current_workspace.get() or next((a for a in _args(record) if isinstance(a, WorkspaceKey)), None)
-        if key is not None:
-            out["workspace"], out["namespace"] = key.name, key.namespace
-        for name, value in vars(record).items():
-            if name not in self._STANDARD and not name.startswith("_"):
-                out[name] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)
-        if record.exc_info:
-            out["error"] = self.formatException(record.exc_info)
-        return json.dumps(out)
-
-
-def _args(record: logging.LogRecord) -> tuple:
-    if isinstance(record.args, tuple):
-        return record.args
-    return ()
-
-
-def configure_logging(level: str = "info", stream=None) -> None:
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    # The HTTP clients log every request at INFO: a watch-heavy operator would drown its own logs.
-    quiet = logging.DEBUG if level.lower() == "debug" else logging.WARNING
-    for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
-        logging.getLogger(name).setLevel(quiet)
+    webhook: WebhookSettings | None = None  # None: no admission webhook in this process
 
 
 # -- the manager, instrumented ---------------------------------------------------------------------
@@ -113,27 +58,25 @@ class _MeasuredReconciler(Reconciler):
         self._metrics = metrics
 
     async def reconcile(self, key: WorkspaceKey) -> float | None:
-        token = _current_workspace.set(key)
         started = time.monotonic()
         try:
-            requeue = await super().reconcile(key)
+            with logs.tagged(key):
+                requeue = await super().reconcile(key)
         except Exception:
             self._metrics.observe_reconcile(time.monotonic() - started, "error")
             raise
-        finally:
-            _current_workspace.reset(token)
         self._metrics.observe_reconcile(time.monotonic() - started, "success" if requeue is None else "requeue_after")
         return requeue
 
 
 class OperatorManager(Manager):
-    """The controller's manager plus what the operator reports: reconcile and queue metrics, and
-    the conditions of watched Workspaces - all through the manager's public hooks."""
+    """The controller's manager plus what the operator reports: reconcile, failure and queue
+    metrics, and the conditions of watched Workspaces - all through the manager's public hooks."""
 
     def __init__(self, cluster: protocol.Cluster, settings: Settings, metrics: operator_metrics.OperatorMetrics,
                  **kwargs: Any) -> None:
         super().__init__(cluster, settings, reconciler=_MeasuredReconciler(cluster, settings, metrics=metrics),
-                         queue_observer=metrics, **kwargs)
+                         queue_observer=metrics, failure_observer=metrics, **kwargs)
         self._conditions: dict[WorkspaceKey, list[Mapping[str, Any]]] = {}
         self.on_workspace_event.append(self._record_conditions)
         metrics.set_condition_source(self.condition_counts)
@@ -155,12 +98,13 @@ class OperatorManager(Manager):
 
 
 class Operator:
-    def __init__(self, cluster: protocol.Cluster, cfg: OperatorConfig, *, services: list[Service] | None = None,
+    def __init__(self, cluster: protocol.Cluster, cfg: OperatorConfig, *,
                  metrics: operator_metrics.OperatorMetrics | None = None) -> None:
         self.cluster = cluster
         self.cfg = cfg
-        self.services = services or []
         self.metrics = metrics or operator_metrics.OperatorMetrics()
+        self.webhook = (None if cfg.webhook is None else
+                        build_webhook_server(cluster, cfg.webhook, on_result=self.metrics.count_admission))
         self.manager: OperatorManager | None = None
         self.elector: LeaderElector | None = None
         self._probes: list[operator_metrics.ProbeServer] = []
@@ -172,7 +116,7 @@ class Operator:
         return time.monotonic() - self._heartbeat < 30.0  # the event loop is not stuck
 
     def ready(self) -> bool:
-        return not self._shutting_down and all(s.serving for s in self.services)
+        return not self._shutting_down and (self.webhook is None or self.webhook.serving)
 
     @property
     def probe_ports(self) -> list[int]:
@@ -182,18 +126,18 @@ class Operator:
         """Run until `stop` is set (SIGTERM) or leadership is lost; returns the exit code."""
         try:
             self._start_endpoints()
-            for service in self.services:
-                await service.start()
+            if self.webhook is not None:
+                await self.webhook.start()
         except Exception as exc:
             log.error("operator failed to start: %s", exc)
-            await self._stop_endpoints_and_services()
+            await self._stop_endpoints_and_webhook()
             return EXIT_STARTUP_FAILED
         beat = asyncio.create_task(self._beat(), name="heartbeat")
         try:
             return await self._run_controller(stop)
         finally:
             beat.cancel()
-            await self._stop_endpoints_and_services()
+            await self._stop_endpoints_and_webhook()
 
     async def _run_controller(self, stop: asyncio.Event) -> int:
         stopping = asyncio.create_task(stop.wait(), name="wait-for-stop")
@@ -270,11 +214,11 @@ class Operator:
             server.start()
             self._probes.append(server)
 
-    async def _stop_endpoints_and_services(self) -> None:
+    async def _stop_endpoints_and_webhook(self) -> None:
         self._shutting_down = True
-        for service in self.services:
+        if self.webhook is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(service.stop(), timeout=2.0)
+                await asyncio.wait_for(self.webhook.stop(), timeout=2.0)
         for server in self._probes:
             server.stop()
         self._probes = []
@@ -287,13 +231,10 @@ class Operator:
 
 def run_until_signalled(make_operator: Callable[[], Operator], cluster_close: Callable[[], Any]) -> int:
     """Run the operator in a fresh event loop; SIGTERM/SIGINT start the graceful shutdown."""
-    import signal
 
     async def main() -> int:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        install_stop_signals(stop)
         try:
             return await make_operator().run(stop)
         finally:

@@ -1,7 +1,11 @@
 """The operator's Prometheus metrics and its probe/metrics HTTP endpoints.
 
 Names follow controller-runtime (`controller_runtime_reconcile_total`, `workqueue_depth`, ...) so
-dashboards and alerts written for KAITO's Go operator keep working. Each operator owns its own
+dashboards and alerts written for KAITO's Go operator keep working. Failed reconciles are counted
+twice on purpose: `controller_runtime_reconcile_errors_total{controller}` exactly as
+controller-runtime defines it (those dashboards), and `kaito_reconcile_errors_total{controller,kind}`
+split by kind (`temporary`: retried until it passes; `bug`: an internal error, retried with a cap),
+since adding a label to controller-runtime's metric would change what its users' queries match. Each operator owns its own
 `CollectorRegistry` (no module-level globals), so two in-process operators in a test never share
 counters. Workspace counts per condition are computed at scrape time from a callback, so they are
 never stale. The endpoints are served by the standard library's threaded HTTP server, as
@@ -19,6 +23,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from kaito.controller.errors import Failure
 
 CONTROLLER = "workspace"
 # (condition type, status) -> number of Workspaces; computed from the watched Workspaces.
@@ -38,6 +44,9 @@ class OperatorMetrics:
         self.reconcile_time = Histogram("controller_runtime_reconcile_time_seconds", "Time per reconcile.",
                                         ["controller"], registry=r,
                                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.reconcile_errors_by_kind = Counter("kaito_reconcile_errors_total",
+                                                "Failed reconciles by kind: temporary (retried) or bug (retried "
+                                                "with a cap).", ["controller", "kind"], registry=r)
         self.queue_depth = Gauge("workqueue_depth", "Keys waiting in the work queue.", ["name"], registry=r)
         self.queue_latency = Histogram("workqueue_queue_duration_seconds",
                                        "Time a key waits in the queue before a worker takes it.", ["name"],
@@ -55,6 +64,14 @@ class OperatorMetrics:
         self.reconcile_time.labels(CONTROLLER).observe(seconds)
         if result == "error":
             self.reconcile_errors.labels(CONTROLLER).inc()
+
+    def observe_failure(self, failure: Failure) -> None:
+        """A failed reconcile, by kind (`kaito.controller.errors`)."""
+        self.reconcile_errors_by_kind.labels(CONTROLLER, str(failure.kind)).inc()
+
+    def count_admission(self, operation: str, allowed: bool) -> None:
+        """One admission review answered by the webhook."""
+        self.webhook_requests.labels(operation, str(allowed).lower()).inc()
 
     def set_queue_depth(self, depth: int) -> None:
         self.queue_depth.labels(CONTROLLER).set(depth)
