@@ -162,3 +162,34 @@ async def test_termination_grace_period_is_the_time_between_sigterm_and_sigkill(
     # Both got SIGTERM first; the one with room finished its clean-up, the other was SIGKILLed in it.
     assert (tmp_path / "roomy.log").read_text() == "up\nterm\nclean exit\n"
     assert (tmp_path / "tight.log").read_text() == "up\nterm\n"
+
+
+async def test_exec_liveness_and_tcp_readiness_run_in_the_pods_world(env):
+    """An exec probe sees the container's paths (its volume at /mnt/work); a tcpSocket probe its port."""
+    cluster, home = env
+    script = ("import sys, http.server\n"
+              "open('/mnt/work/alive', 'w').close()\n"
+              "port = int(sys.argv[1].split('=')[1])\n"
+              "http.server.HTTPServer(('127.0.0.1', port), http.server.SimpleHTTPRequestHandler).serve_forever()\n")
+    container = {"name": "srv", "image": IMAGE, "command": ["python", "-c", script], "args": ["--port=5000"],
+                 "ports": [{"containerPort": 5000}], "volumeMounts": [{"name": "work", "mountPath": "/mnt/work"}],
+                 "readinessProbe": {"tcpSocket": {"port": 5000}, **FAST},
+                 "startupProbe": {"exec": {"command": ["/bin/sh", "-c", "test -f /mnt/work/alive"]}, **FAST,
+                                  "failureThreshold": 30},
+                 "livenessProbe": {"exec": {"command": ["/bin/sh", "-c", "test -f /mnt/work/alive"]}, **FAST,
+                                   "failureThreshold": 1}}
+    await cluster.apply(_workload("Deployment", "files", [container], replicas=1,
+                                  pod={"terminationGracePeriodSeconds": 1, "volumes": [{"name": "work", "emptyDir": {}}]}))
+    pod = await _until("a ready pod", lambda: _ready_pod(cluster, "files"))
+    alive = home / "volumes" / "pods" / "default" / pod["metadata"]["name"] / "work" / "alive"
+    assert alive.is_file() and pod["status"]["containerStatuses"][0]["restartCount"] == 0
+    alive.unlink()  # the exec probe now fails: the container is restarted, and makes the file again
+
+    async def restarted():
+        pod = await _ready_pod(cluster, "files")
+        return pod and pod["status"]["containerStatuses"][0]["restartCount"] == 1 and pod
+
+    await _until("the exec liveness probe to restart the container", restarted)
+    assert alive.is_file()
+    events = await _events(cluster, pod["metadata"]["name"])
+    assert any("Liveness probe failed: command" in m for m in events["Unhealthy"])

@@ -7,6 +7,8 @@ unprivileged user in a child process, since root reads anything), a `KAITO_HOME`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ctypes
 import json
 import os
@@ -312,3 +314,32 @@ async def test_checking_the_file_keeps_the_locks_of_connections_already_open(tmp
     finally:
         await second.close()
         await first.close()
+
+
+async def test_keep_snapshots_takes_one_at_start_then_on_change_and_outlives_damage(tmp_path, caplog):
+    path = tmp_path / "store.db"
+    await _store_with(path, ["a"])
+
+    async def until(what, probe):
+        for _ in range(400):
+            if probe():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    keeper = asyncio.create_task(snapshots.keep_snapshots(path, every_s=0.05, keep=2))
+    try:
+        await until("the start snapshot", lambda: len(snapshots.list_snapshots(path)) == 1)
+        for name in ("b", "c"):
+            await _store_with(path, [name])
+            rv = snapshots.list_snapshots(path)[0].resource_version
+            await until(f"a snapshot with {name}", lambda rv=rv: snapshots.list_snapshots(path)[0].resource_version > rv)
+        await until("the rotation to keep two", lambda: len(snapshots.list_snapshots(path)) == 2)
+        kept = snapshots.list_snapshots(path)
+        path.write_bytes(b"")
+        await until("the damage to be logged", lambda: "store snapshot skipped" in caplog.text)
+        assert not keeper.done() and snapshots.list_snapshots(path) == kept
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
