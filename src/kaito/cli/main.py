@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "kaito.cli.workspaces",
     "kaito.cli.workspace_access",
     "kaito.cli.ui",
+    "kaito.cli.store",
     "kaito.cli.operator",
 )
 

@@ -188,8 +188,15 @@ def run(settings: TuneSettings) -> dict[str, Any]:
         return done
     outputs.ensure_same_run(output, fingerprint)
     outputs.remove_stale_staging(output)
-    resume = outputs.find_resume_checkpoint(output)
+    resume = outputs.find_resume_checkpoint(output, loads=outputs.check_loadable, warn=_warn)
     return _train(config, settings, output, fingerprint, loaded, train_ds, eval_ds, tokenizer, resume)
+
+
+def _warn(message: str) -> None:
+    from kaito.runtime.tuning import metrics
+
+    metrics.emit("warning", message=message)
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _train(config, settings, output, fingerprint, loaded, train_ds, eval_ds, tokenizer, resume) -> dict[str, Any]:
