@@ -11,6 +11,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from kaito.runtime.inference import engine as api
 from tests.integration.inference.conftest import SERVED
 
 
@@ -207,7 +208,7 @@ def test_gated_server_readiness_auth_conversational_and_queue_full(gated_server)
             async with httpx.AsyncClient(base_url=base, headers=auth, timeout=60) as aclient:
                 waiting = [asyncio.create_task(aclient.post("/v1/completions", json=body)) for _ in range(2)]
                 deadline = time.monotonic() + 30
-                while engine.stats()[1] < 2 and time.monotonic() < deadline:
+                while engine.stats().waiting < 2 and time.monotonic() < deadline:
                     await asyncio.sleep(0.02)
                 refused = await aclient.post("/v1/completions", json=body)
                 engine.admit_gate.set()
@@ -233,7 +234,7 @@ def test_disconnected_stream_stops_its_work(server):
             if line.startswith("data: {"):
                 break
     deadline = time.monotonic() + 30
-    while server.engine.stats() != (0, 0) and time.monotonic() < deadline:
+    while server.engine.stats() != api.EngineStats() and time.monotonic() < deadline:
         time.sleep(0.02)
     after = scrape(server.base_url)
     assert (total(after, "vllm:request_success_total", finished_reason="abort")

@@ -47,11 +47,9 @@ def create_app(settings: ServerSettings, engine=None, on_load_failure=None) -> F
     if engine is None:
         from kaito.runtime.inference.engines import select_engine
 
-        engine = select_engine(settings, on_step=metrics.observe_step)
-    if getattr(engine, "on_step", "absent") is None:  # the batch-size histogram needs the engine's steps
-        engine.on_step = metrics.observe_step
-    if hasattr(engine, "stats"):
-        metrics.bind_engine_stats(engine.stats)
+        engine = select_engine(settings)
+    engine.observe_steps(metrics.observe_step)
+    metrics.bind_engine_stats(engine.stats)
     service = InferenceService(engine, metrics, (settings.model_name, settings.model))
     state: dict[str, object] = {}
 
@@ -62,8 +60,7 @@ def create_app(settings: ServerSettings, engine=None, on_load_failure=None) -> F
             if on_load_failure is not None:
                 on_load_failure(str(exc))
             return
-        if getattr(engine, "load_seconds", None) is not None:
-            metrics.load_seconds.labels(settings.model_name).set(engine.load_seconds)
+        metrics.load_seconds.labels(settings.model_name).set(engine.load_state().seconds or 0.0)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -120,13 +117,13 @@ def create_app(settings: ServerSettings, engine=None, on_load_failure=None) -> F
     @app.get("/ready")
     async def ready():
         if not await engine.health():
-            raise api.EngineNotReady(getattr(engine, "load_error", None) or "the model is still loading")
+            raise api.EngineNotReady(engine.load_state().reason)
         return {"status": "ready"}
 
     @app.get("/healthz")
     async def healthz():
         if not await engine.health():
-            return JSONResponse({"detail": getattr(engine, "load_error", None) or "Model not initialized"},
+            return JSONResponse({"detail": engine.load_state().error or "Model not initialized"},
                                 status_code=503)
         return {"status": "Healthy"}
 
@@ -151,7 +148,7 @@ def create_app(settings: ServerSettings, engine=None, on_load_failure=None) -> F
         if body.handle_long_generation == "hole":  # KAITO/transformers: drop the prompt's start to fit
             keep = engine.model_info().max_model_len - params.max_tokens
             ids = ids[-keep:] if keep > 0 else ids
-        gen = api.GenerationRequest(service.new_request_id("chat"), ids, params)
+        gen = api.GenerationRequest(request_id=service.new_request_id("chat"), prompt_token_ids=ids, params=params)
         service.prepare([gen])
         try:
             [result] = await service.collect([gen], request.is_disconnected)
@@ -172,7 +169,8 @@ def create_app(settings: ServerSettings, engine=None, on_load_failure=None) -> F
         ids = service.tokenize(prompt, add_special_tokens=False)
         max_tokens = service.compute_max_tokens(ids, body.requested_max_tokens)
         rid = service.new_request_id("chatcmpl")
-        gens = [api.GenerationRequest(f"{rid}-{i}", ids, body.build_sampling(max_tokens, i), adapter)
+        gens = [api.GenerationRequest(request_id=f"{rid}-{i}", prompt_token_ids=ids,
+                                      params=body.build_sampling(max_tokens, i), adapter=adapter)
                 for i in range(body.n)]
         service.prepare(gens)
         if body.stream:
@@ -198,8 +196,9 @@ def create_app(settings: ServerSettings, engine=None, on_load_failure=None) -> F
             ids = service.tokenize(prompt)
             max_tokens = service.compute_max_tokens(ids, body.requested_max_tokens)
             prompt_tokens += len(ids)
-            gens += [api.GenerationRequest(f"{rid}-{p_index * body.n + i}", ids,
-                                           body.build_sampling(max_tokens, i), adapter) for i in range(body.n)]
+            gens += [api.GenerationRequest(request_id=f"{rid}-{p_index * body.n + i}", prompt_token_ids=ids,
+                                           params=body.build_sampling(max_tokens, i), adapter=adapter)
+                     for i in range(body.n)]
         service.prepare(gens)
         if body.stream:
             return _stream(service.merged_events(gens), rid, body.model, "text_completion", len(gens),

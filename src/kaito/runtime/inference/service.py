@@ -20,7 +20,7 @@ from kaito.runtime.inference import engine as api
 from kaito.runtime.inference.metrics import RequestTimer, ServerMetrics
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class ChoiceResult:
     text: str
     finish_reason: str
@@ -99,7 +99,8 @@ class InferenceService:
                 parts.append(event.text)
                 last = event
             assert last is not None and last.finish_reason is not None
-            return ChoiceResult("".join(parts), last.finish_reason, last.prompt_tokens, last.completion_tokens)
+            return ChoiceResult(text="".join(parts), finish_reason=last.finish_reason,
+                                prompt_tokens=last.prompt_tokens, completion_tokens=last.completion_tokens)
 
         work = asyncio.gather(*(one(r) for r in requests))
         if is_disconnected is None:

@@ -18,6 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kaito.runtime.inference.engine import AUTO_ENGINE, EngineName
+
 ENV_PREFIX = "KAITO_"
 KAITO_ADAPTERS_DIR = "/mnt/adapter"
 KAITO_WEIGHTS_DIR = "/workspace/tfs/weights"
@@ -35,7 +37,7 @@ class ServerSettings(BaseModel):
     served_model_name: str | None = None
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    engine: Literal["auto", "transformers", "vllm"] = "auto"
+    engine: Literal["auto"] | EngineName = AUTO_ENGINE
     trust_remote_code: bool = False
     load_in_4bit: bool = False
     load_in_8bit: bool = False
@@ -56,6 +58,14 @@ class ServerSettings(BaseModel):
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _known_engine(cls, value: object) -> object:
+        choices = (AUTO_ENGINE, *EngineName)
+        if value not in choices:
+            raise ValueError(f"unknown engine {value!r} (use {', '.join(choices)})")
+        return value
 
     @field_validator("adapters_dir", mode="before")
     @classmethod
@@ -98,7 +108,7 @@ _HELP: dict[str, str] = {
     "served_model_name": "name clients put in `model` (default: the model's name)",
     "dtype": "auto, bfloat16, float16 or float32 (default: auto)",
     "device": "auto, cpu or cuda (default: auto: cuda when there is one)",
-    "engine": "auto, transformers or vllm (default: auto: vllm on CUDA when installed)",
+    "engine": f"{AUTO_ENGINE}, {', '.join(EngineName)} (default: {AUTO_ENGINE}: vllm on CUDA when installed)",
     "trust_remote_code": "run the model repo's own modelling code",
     "load_in_4bit": "load weights in 4 bits with bitsandbytes (CUDA only)",
     "load_in_8bit": "load weights in 8 bits with bitsandbytes (CUDA only)",
@@ -229,7 +239,7 @@ def build_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
         return ServerSettings.model_validate(values)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{_flag_of(err['loc'])}: {err['msg']}" for err in exc.errors()
+            f"{_flag_of(err['loc'])}: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors()
         )
         raise SettingsError(problems) from None
 

@@ -11,10 +11,10 @@ are trimmed, so the cache never grows past the longest live sequence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class BatchTensors:
     """The cache and the mask for the rows that are decoding; `positions` = tokens cached per row."""
 
@@ -75,7 +75,7 @@ def merge_batches(running: BatchTensors | None, new: BatchTensors) -> BatchTenso
         _pad_left(running.attention_mask, width - running.attention_mask.shape[1], 1),
         _pad_left(new.attention_mask, width - new.attention_mask.shape[1], 1),
     ])
-    return BatchTensors(running.cache, mask, running.positions + new.positions)
+    return replace(running, attention_mask=mask, positions=running.positions + new.positions)
 
 
 def select_rows(batch: BatchTensors, keep: list[int]) -> BatchTensors | None:
@@ -99,7 +99,7 @@ def select_rows(batch: BatchTensors, keep: list[int]) -> BatchTensors | None:
             layer.keys = layer.keys[:, :, first:, :]
             layer.values = layer.values[:, :, first:, :]
         mask = mask[:, first:]
-    return BatchTensors(batch.cache, mask, [batch.positions[i] for i in keep])
+    return replace(batch, attention_mask=mask, positions=[batch.positions[i] for i in keep])
 
 
 def build_decode_inputs(batch: BatchTensors, last_tokens: list[int]):

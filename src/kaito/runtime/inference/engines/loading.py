@@ -6,22 +6,20 @@ transformers engine and the KAITO-style benchmark server load a model the same w
 
 from __future__ import annotations
 
-import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kaito.runtime.inference import adapters as adapters_mod
 from kaito.runtime.inference.settings import ServerSettings, compute_adapter_strength
 
-log = logging.getLogger("kaito.runtime.inference")
-
 
 class LoadError(RuntimeError):
     """The model cannot be loaded as configured; the message names the setting or the file."""
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class LoadedModel:
     model: object
     tokenizer: object
@@ -79,8 +77,8 @@ def compute_max_model_len(settings: ServerSettings, config) -> int:
     return int(limit)
 
 
-def load_model(settings: ServerSettings) -> LoadedModel:
-    """Tokenizer, model on its device, adapters applied; logs each stage."""
+def load_model(settings: ServerSettings, stage: Callable[[str], None] = lambda _: None) -> LoadedModel:
+    """Tokenizer, model on its device, adapters applied; `stage(words)` is told each step as it starts."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -88,7 +86,7 @@ def load_model(settings: ServerSettings) -> LoadedModel:
     quantization = build_quantization(settings)
     template = build_chat_template(settings.chat_template)
     common = {"revision": settings.revision, "trust_remote_code": settings.trust_remote_code}
-    log.info("Loading tokenizer from %s", settings.model)
+    stage(f"tokenizer from {settings.model}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(settings.model, **common)
     except (OSError, ValueError) as exc:
@@ -102,8 +100,7 @@ def load_model(settings: ServerSettings) -> LoadedModel:
     if quantization is not None:
         kwargs["quantization_config"] = quantization
         kwargs.setdefault("device_map", "auto")
-    log.info("Loading model %s (revision %s, dtype %s) onto %s", settings.model, settings.revision,
-             settings.dtype, device)
+    stage(f"model {settings.model} (revision {settings.revision}, dtype {settings.dtype}) onto {device}")
     try:
         model = AutoModelForCausalLM.from_pretrained(settings.model, **kwargs)
     except (OSError, ValueError, TypeError) as exc:
@@ -115,7 +112,9 @@ def load_model(settings: ServerSettings) -> LoadedModel:
         adapters_mod.discover_adapters(settings.adapters_dir),
         lambda name: compute_adapter_strength(settings, name, os.environ),
     )
+    if specs:
+        stage(f"{len(specs)} adapter(s) from {settings.adapters_dir}")
     model = adapters_mod.apply_adapters(model, specs, settings.combination_type)
     model.eval()
-    log.info("Model loaded successfully")
-    return LoadedModel(model, tokenizer, torch.device(device), tuple(s.name for s in specs), max_len)
+    return LoadedModel(model=model, tokenizer=tokenizer, device=torch.device(device),
+                       adapters=tuple(s.name for s in specs), max_model_len=max_len)

@@ -38,7 +38,7 @@ def compute_stop(text: str, stops: tuple[str, ...]) -> tuple[int, bool]:
     return len(text) - hold, False
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TextStream:
     """Turns a growing list of token ids into text deltas, honouring stop strings."""
 

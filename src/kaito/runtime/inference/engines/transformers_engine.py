@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from kaito.runtime.inference import engine as api
 from kaito.runtime.inference.adapters import COMBINED_ADAPTER
 from kaito.runtime.inference.engines import batching, sampling
+from kaito.runtime.inference.engines.loading import LoadedModel
 from kaito.runtime.inference.settings import ServerSettings
 
 log = logging.getLogger("kaito.runtime.inference")
 _DONE = object()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Sequence:
     request: api.GenerationRequest
     loop: asyncio.AbstractEventLoop
@@ -43,14 +44,11 @@ class _Sequence:
 class TransformersEngine:
     """`EngineClient` over a transformers model with decode-step batching."""
 
-    name = "transformers"
-
-    def __init__(self, settings: ServerSettings, on_step: Callable[[int], None] | None = None) -> None:
+    def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.on_step = on_step
-        self.load_seconds: float | None = None
-        self.load_error: str | None = None
-        self._loaded = None
+        self._on_step: Callable[[int], None] | None = None
+        self._load = api.ModelLoad()
+        self._loaded: LoadedModel | None = None
         self._waiting: collections.deque[_Sequence] = collections.deque()
         self._by_id: dict[str, _Sequence] = {}
         self._running: list[_Sequence] = []
@@ -63,28 +61,27 @@ class TransformersEngine:
 
     # --- lifecycle -------------------------------------------------------------------------
     @property
-    def ready(self) -> bool:
-        return self._loaded is not None
+    def name(self) -> api.EngineName:
+        return api.EngineName.TRANSFORMERS
+
+    def load_state(self) -> api.LoadState:
+        return self._load.state
+
+    def observe_steps(self, callback: Callable[[int], None]) -> None:
+        self._on_step = callback
 
     async def start(self) -> None:
         """Load in a thread (the port is already open), then run the batch loop."""
         from kaito.runtime.inference.engines.loading import load_model
 
-        started = time.monotonic()
-        try:
-            loaded = await asyncio.to_thread(load_model, self.settings)
-        except Exception as exc:
-            self.load_error = str(exc)
-            log.error("Model load failed: %s", exc)
-            raise
-        self.load_seconds = time.monotonic() - started
+        loaded = await self._load.run(lambda: asyncio.to_thread(load_model, self.settings, self._load.stage))
         self._eos = build_eos_ids(loaded)
         self._cache_kwarg = build_cache_kwarg(loaded.model)
         self._loaded = loaded
         self._thread = threading.Thread(target=self._loop, name="kaito-engine", daemon=True)
         self._thread.start()
         log.info("Engine ready in %.1fs (max %d running, %d queued, context %d tokens)",
-                 self.load_seconds, self.settings.max_running, self.settings.max_queued,
+                 self._load.state.seconds, self.settings.max_running, self.settings.max_queued,
                  loaded.max_model_len)
 
     async def shutdown(self) -> None:
@@ -94,23 +91,23 @@ class TransformersEngine:
             await asyncio.to_thread(self._thread.join, 10)
 
     async def health(self) -> bool:
-        return self.ready and self._thread is not None and self._thread.is_alive()
+        return self._loaded is not None and self._thread is not None and self._thread.is_alive()
 
     def model_info(self) -> api.ModelInfo:
         loaded = self._require()
-        return api.ModelInfo(self.settings.model_name, loaded.adapters, loaded.max_model_len, self.name,
-                             getattr(loaded.tokenizer, "chat_template", None))
+        return api.ModelInfo(served_model_name=self.settings.model_name, adapters=loaded.adapters,
+                             max_model_len=loaded.max_model_len, engine=self.name,
+                             chat_template=getattr(loaded.tokenizer, "chat_template", None))
 
     def tokenizer(self):
         return self._require().tokenizer
 
-    def stats(self) -> tuple[int, int]:
-        """(running, waiting) requests."""
-        return len(self._running), len(self._waiting)
+    def stats(self) -> api.EngineStats:
+        return api.EngineStats(running=len(self._running), waiting=len(self._waiting))
 
-    def _require(self):
+    def _require(self) -> LoadedModel:
         if self._loaded is None:
-            raise api.EngineNotReady(self.load_error or "the model is still loading")
+            raise api.EngineNotReady(self._load.state.reason)
         return self._loaded
 
     # --- requests --------------------------------------------------------------------------
@@ -136,9 +133,9 @@ class TransformersEngine:
     async def generate(self, request: api.GenerationRequest) -> AsyncIterator[api.TokenEvent]:
         self.check(request)
         loaded = self._loaded
-        seq = _Sequence(request, asyncio.get_running_loop(), asyncio.Queue(),
-                        sampling.TextStream(loaded.tokenizer, request.params.stop),
-                        sampling.build_generator(request.params, loaded.device))
+        seq = _Sequence(request=request, loop=asyncio.get_running_loop(), events=asyncio.Queue(),
+                        text=sampling.TextStream(tokenizer=loaded.tokenizer, stops=request.params.stop),
+                        generator=sampling.build_generator(request.params, loaded.device))
         with self._lock:
             self._by_id[request.request_id] = seq
             self._waiting.append(seq)
@@ -220,19 +217,19 @@ class TransformersEngine:
         cache = DynamicCache(config=getattr(loaded.model, "config", None))
         out = loaded.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                            logits_to_keep=1, **{self._cache_kwarg: cache}, **self._adapter_kwargs(admitted))
-        new = batching.BatchTensors(cache, mask, [len(p) for p in prompts])
+        new = batching.BatchTensors(cache=cache, attention_mask=mask, positions=[len(p) for p in prompts])
         self._sample_and_emit(admitted, out.logits[:, -1, :])
         return batching.merge_batches(batch, new)
 
     def _decode(self, batch):
-        if self.on_step is not None:
-            self.on_step(batch.size)
+        if self._on_step is not None:
+            self._on_step(batch.size)
         loaded = self._loaded
         last = [s.generated[-1] for s in self._running]
         ids, mask, positions = batching.build_decode_inputs(batch, last)
         out = loaded.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                            **{self._cache_kwarg: batch.cache}, **self._adapter_kwargs(self._running))
-        batch = batching.BatchTensors(batch.cache, mask, [p + 1 for p in batch.positions])
+        batch = dataclasses.replace(batch, attention_mask=mask, positions=[p + 1 for p in batch.positions])
         self._sample_and_emit(self._running, out.logits[:, -1, :])
         return batch
 
@@ -271,8 +268,9 @@ class TransformersEngine:
                 finish = "length"
             if finish is not None and not stopped:
                 delta += seq.text.flush()
-            seq.emit(api.TokenEvent((token,), delta, finish, len(seq.request.prompt_token_ids),
-                                    len(seq.generated)))
+            seq.emit(api.TokenEvent(token_ids=(token,), text=delta, finish_reason=finish,
+                                    prompt_tokens=len(seq.request.prompt_token_ids),
+                                    completion_tokens=len(seq.generated)))
             if finish is not None:
                 seq.cancelled = True  # removed from the batch before the next step
 
