@@ -32,25 +32,40 @@ class EngineName(StrEnum):
 AUTO_ENGINE = "auto"  # `--engine auto`: the first engine of `engines.AUTO_ORDER` that can run here
 
 
+SAMPLING_EPS = 1e-5  # a temperature below this is greedy (vLLM's rule)
+MIN_TEMPERATURE = 1e-2  # smaller positive temperatures are raised to this (vLLM's rule): no inf/NaN
+
+
 @dataclass(frozen=True, kw_only=True)
 class SamplingParams:
-    """Per-request sampling: each row of a batch honours its own values."""
+    """Per-request sampling: each row of a batch honours its own values.
+
+    The OpenAI and KAITO protocols validate the ranges at the door; the sampler still treats
+    any value defensively, so no request can make a decode step fail.
+    """
 
     max_tokens: int = 16
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0  # 0 = off
-    repetition_penalty: float = 1.0
+    min_p: float = 0.0  # 0 = off
+    repetition_penalty: float = 1.0  # on prompt and output tokens (transformers' rule)
+    presence_penalty: float = 0.0  # on output tokens (OpenAI's and vLLM's rule)
+    frequency_penalty: float = 0.0
+    logit_bias: tuple[tuple[int, float], ...] = ()
     seed: int | None = None
     stop: tuple[str, ...] = ()
     # vLLM's extensions, kept under the same names: a random model may emit EOS at any step, and a
     # benchmark or a test that wants exact token counts asks the engine to ignore it.
     ignore_eos: bool = False
     min_tokens: int = 0
+    logprobs: int | None = None  # None: none; k: the chosen token's log-probability and the top k
+    prompt_logprobs: int | None = None  # the same for each prompt token (completions with echo)
+    json_schema: str | None = None  # output constrained to JSON matching this schema (JSON text)
 
     @property
     def greedy(self) -> bool:
-        return self.temperature <= 0.0
+        return self.temperature < SAMPLING_EPS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +77,15 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TokenLogprob:
+    """A token's log-probability under the model (before sampling settings), and the top alternatives."""
+
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class TokenEvent:
     """One step of one request: the new token(s) and the text they completed."""
 
@@ -70,6 +94,8 @@ class TokenEvent:
     finish_reason: FinishReason | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    logprobs: tuple[TokenLogprob, ...] = ()  # one per token in `token_ids`, when asked for
+    prompt_logprobs: tuple[TokenLogprob | None, ...] | None = None  # first event only; None for token 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,7 @@ We serve Prometheus text with these names (labels `model_name` as vLLM has them)
 | `http_requests_total{handler,method,status}` | same (vLLM's prometheus-fastapi-instrumentator) |
 | `kaito:batch_size` (hist., rows per decode step) | none: vLLM exposes no per-step batch size |
 | `kaito:model_load_seconds` (gauge)           | none (vLLM logs its load time)               |
+| `kaito_ratelimit_rejected_total`             | KAITO v0.12's 429 guard counter (same name)  |
 
 Each server owns its own `CollectorRegistry`, so several servers in one process (tests) never
 clash over global metric names.
@@ -63,6 +64,8 @@ class ServerMetrics:
                              registry=r)
         self.batch_size = Histogram("kaito:batch_size", "Rows in each decode step", ["model_name"],
                                     buckets=_BATCH_BUCKETS, registry=r)
+        self.rate_limited = Counter("kaito_ratelimit_rejected", "Requests refused with HTTP 429 (queue full)",
+                                    registry=r)
         self.load_seconds = Gauge("kaito:model_load_seconds", "Seconds the model took to load", ["model_name"],
                                   registry=r)
 

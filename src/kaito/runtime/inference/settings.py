@@ -48,7 +48,7 @@ class ServerSettings(BaseModel):
     combination_type: str = "svd"
     max_model_len: int | None = Field(default=None, gt=0)
     max_running: int = Field(default=16, gt=0)
-    max_queued: int = Field(default=256, ge=0)
+    max_queued: int | None = Field(default=None, ge=0)  # None: KAITO's guard, as many as max_running
     host: str = "0.0.0.0"
     port: int = Field(default=5000, ge=0, le=65535)
     api_key: str | None = None
@@ -71,6 +71,11 @@ class ServerSettings(BaseModel):
     @classmethod
     def _empty_dir_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value  # `--adapters-dir ""` turns adapters off
+
+    @property
+    def queue_limit(self) -> int:
+        """Requests that may wait for a batch slot before more are refused (HTTP 429)."""
+        return self.max_running if self.max_queued is None else self.max_queued
 
     @property
     def model_name(self) -> str:
@@ -118,7 +123,8 @@ _HELP: dict[str, str] = {
     "combination_type": "how adapters are combined into the default model (peft; default: svd)",
     "max_model_len": "longest prompt plus completion in tokens (default: the model's limit)",
     "max_running": "requests decoded together in one batch (default: 16)",
-    "max_queued": "requests waiting beyond those; more get 429 (default: 256)",
+    "max_queued": "requests waiting beyond those; more get 429 with Retry-After (default: as many as "
+                  "--max-running, KAITO's guard)",
     "host": "address to listen on (default: 0.0.0.0)",
     "port": "port to listen on (default: 5000, as KAITO)",
     "api_key": "require `Authorization: Bearer KEY` on every route but health",

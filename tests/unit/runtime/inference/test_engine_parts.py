@@ -12,7 +12,8 @@ from kaito.runtime.inference import engine as api
 from kaito.runtime.inference.adapters import AdapterSpec
 from kaito.runtime.inference.engine import EngineName
 from kaito.runtime.inference.engines import AUTO_ORDER, ENGINES, EngineUnavailable, plan_engine, select_entry
-from kaito.runtime.inference.engines.sampling import TextStream, compute_next_tokens, compute_stop
+from kaito.runtime.inference.engines.detokenize import TextStream, compute_stop
+from kaito.runtime.inference.engines.sampling import RowSampler, choose_tokens
 from kaito.runtime.inference.settings import build_settings
 
 
@@ -45,25 +46,88 @@ def test_text_stream_never_emits_what_a_stop_cuts():
     assert stream.flush() == "x"
 
 
+def _pick(logits, params, banned=(), generator=None, generated=()):
+    row = RowSampler(params=params, prompt=(), generator=generator, generated=list(generated))
+    [choice] = choose_tokens(logits, [row], [banned])
+    assert not isinstance(choice, BaseException), choice
+    return choice[0]
+
+
 def test_sampling_greedy_banned_and_seeded():
     import torch
 
     logits = torch.tensor([[0.0, 5.0, 1.0], [0.0, 5.0, 1.0]])
     greedy = api.SamplingParams(temperature=0.0)
-    assert compute_next_tokens(logits, [(greedy, [], None, ()), (greedy, [], None, (1,))]) == [1, 2]
+    rows = [RowSampler(params=greedy, prompt=()), RowSampler(params=greedy, prompt=())]
+    assert [c[0] for c in choose_tokens(logits, rows, [(), (1,)])] == [1, 2]
     params = api.SamplingParams(temperature=1.0, seed=3)
 
     def draw():
         gen = torch.Generator().manual_seed(3)
-        return [compute_next_tokens(torch.zeros(1, 50), [(params, [], gen, ())])[0] for _ in range(10)]
+        return [_pick(torch.zeros(1, 50), params, generator=gen) for _ in range(10)]
 
     assert draw() == draw()
-    top1 = api.SamplingParams(temperature=1.0, top_k=1)
-    assert compute_next_tokens(logits[:1], [(top1, [], None, ())]) == [1]
-    nucleus = api.SamplingParams(temperature=1.0, top_p=0.5)
-    assert compute_next_tokens(logits[:1], [(nucleus, [], None, ())]) == [1]
+    assert _pick(logits[:1], api.SamplingParams(temperature=1.0, top_k=1)) == 1
+    assert _pick(logits[:1], api.SamplingParams(temperature=1.0, top_p=0.5)) == 1
+    assert _pick(logits[:1], api.SamplingParams(temperature=1.0, min_p=0.9)) == 1
     penalised = api.SamplingParams(temperature=0.0, repetition_penalty=100.0)
-    assert compute_next_tokens(logits[:1], [(penalised, [1], None, ())]) == [2]
+    assert _pick(logits[:1], penalised, generated=[1]) == 2
+    assert _pick(logits[:1], api.SamplingParams(temperature=0.0, logit_bias=((0, 100.0),))) == 0
+
+
+@pytest.mark.parametrize("params", [
+    api.SamplingParams(temperature=1e-30), api.SamplingParams(temperature=1e-3, top_p=1e-300),
+    api.SamplingParams(temperature=1.0, repetition_penalty=1e-300),
+    api.SamplingParams(temperature=2.0, repetition_penalty=1e-30, presence_penalty=-2.0, frequency_penalty=-2.0),
+    api.SamplingParams(temperature=1.0, logit_bias=((0, -100.0), (1, -100.0), (2, -100.0))),
+    api.SamplingParams(temperature=1.0, seed=-(1 << 63)), api.SamplingParams(temperature=1.0, seed=(1 << 63) - 1),
+])
+def test_extreme_but_valid_sampling_never_fails(params):
+    """What made a decode step fail before: tiny temperatures/top_p/penalties, int64 seeds."""
+    import torch
+
+    from kaito.runtime.inference.engines.sampling import build_generator
+
+    logits = torch.tensor([[1e3, -1e3, 3.0]])
+    token = _pick(logits, params, generator=build_generator(params, "cpu"), generated=[0, 2])
+    assert token in (0, 1, 2)
+
+
+def test_a_row_that_raises_fails_alone():
+    import torch
+
+    class Broken:
+        def mask(self, row):
+            raise RuntimeError("boom")
+
+    good = RowSampler(params=api.SamplingParams(temperature=0.0), prompt=())
+    bad = RowSampler(params=api.SamplingParams(temperature=0.0), prompt=(), grammar=Broken())
+    choices = choose_tokens(torch.tensor([[0.0, 2.0], [0.0, 2.0]]), [bad, good], [(), ()])
+    assert isinstance(choices[0], RuntimeError) and choices[1][0] == 1
+
+
+def test_logprobs_are_the_models_log_softmax():
+    import torch
+
+    logits = torch.tensor([[1.0, 2.0, 3.0]])
+    row = RowSampler(params=api.SamplingParams(temperature=0.0, logprobs=2), prompt=())
+    [(token, logprob)] = choose_tokens(logits, [row], [()])
+    expected = torch.log_softmax(logits[0], -1)
+    assert token == 2 and logprob.logprob == pytest.approx(float(expected[2]))
+    assert [t for t, _ in logprob.top] == [2, 1]
+
+
+def test_text_stream_decodes_incrementally_as_a_full_decode_would(tiny_model):
+    import random
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model.path)
+    rng = random.Random(5)
+    ids = [rng.randrange(3, len(tokenizer)) for _ in range(80)]
+    stream = TextStream(tokenizer=tokenizer)
+    text = "".join(stream.push(t)[0] for t in ids) + stream.flush()
+    assert text == tokenizer.decode(ids, skip_special_tokens=True)
 
 
 def test_batching_matches_one_at_a_time(tiny_model):

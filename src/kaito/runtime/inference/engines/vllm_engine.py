@@ -55,7 +55,10 @@ def build_sampling_kwargs(params: api.SamplingParams) -> dict[str, object]:
         "n": 1, "max_tokens": params.max_tokens, "temperature": max(params.temperature, 0.0),
         "top_p": params.top_p, "top_k": params.top_k if params.top_k > 0 else -1,
         "repetition_penalty": params.repetition_penalty, "seed": params.seed, "stop": list(params.stop),
-        "ignore_eos": params.ignore_eos, "min_tokens": params.min_tokens,
+        "ignore_eos": params.ignore_eos, "min_tokens": params.min_tokens, "min_p": params.min_p,
+        "presence_penalty": params.presence_penalty, "frequency_penalty": params.frequency_penalty,
+        "logit_bias": dict(params.logit_bias) or None, "logprobs": params.logprobs,
+        "prompt_logprobs": params.prompt_logprobs,
     }
 
 
