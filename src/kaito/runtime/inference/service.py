@@ -159,6 +159,14 @@ class InferenceService:
 
     async def merged_events(self, run: Run) -> AsyncIterator[list[tuple[int, api.TokenEvent]]]:
         """Events of all choices as they come, tagged with the choice index, in batches: what is ready."""
+        if len(run.streams) == 1:  # the common case: no pump task, no second queue
+            try:
+                async for event in run.streams[0]:
+                    yield [(0, event)]
+                run.finished.add(0)
+            finally:
+                await run.close()
+            return
         queue: asyncio.Queue = asyncio.Queue()
 
         async def pump(index: int) -> None:

@@ -133,7 +133,7 @@ def test_text_stream_decodes_incrementally_as_a_full_decode_would(tiny_model):
 def test_batching_matches_one_at_a_time(tiny_model):
     """Rows admitted at different steps decode exactly as they would alone."""
     import torch
-    from transformers import AutoModelForCausalLM, DynamicCache
+    from transformers import AutoModelForCausalLM
 
     from kaito.runtime.inference.engines import batching
 
@@ -147,12 +147,13 @@ def test_batching_matches_one_at_a_time(tiny_model):
 
     def prefill(group):
         ids, mask, pos = batching.build_prefill_inputs(group, 0, "cpu")
-        cache = DynamicCache(config=model.config)
+        cache = batching.build_cache(model.config)  # growing layers, as the engine uses
         out = model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
         return batching.BatchTensors(cache=cache, attention_mask=mask, positions=[len(p) for p in group]), out.logits[:, -1].argmax(-1).tolist()
 
     with torch.no_grad():
         batch, tokens = prefill(prompts[:2])
+        assert type(batch.cache.layers[0]).__name__ == "GrowingLayer"
         outputs = [[t] for t in tokens]
         for step in range(6):
             if step == 2:  # admit the third prompt mid-flight

@@ -118,3 +118,25 @@ def load_model(settings: ServerSettings, stage: Callable[[str], None] = lambda _
     model.eval()
     return LoadedModel(model=model, tokenizer=tokenizer, device=torch.device(device),
                        adapters=tuple(s.name for s in specs), max_model_len=max_len)
+
+
+def build_cache_kwarg(model) -> str:
+    """transformers 5.x renames `past_key_values` to `cache`; remote-code models may not follow."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def build_eos_ids(loaded) -> tuple[int, ...]:
+    """Every id that ends a sequence: generation config, model config and tokenizer may differ."""
+    ids: set[int] = set()
+    for source in (getattr(loaded.model, "generation_config", None), getattr(loaded.model, "config", None),
+                   loaded.tokenizer):
+        value = getattr(source, "eos_token_id", None)
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, list | tuple):
+            ids.update(v for v in value if isinstance(v, int))
+    return tuple(sorted(ids))
+

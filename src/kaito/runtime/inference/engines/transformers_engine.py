@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from kaito.runtime.inference import engine as api
 from kaito.runtime.inference.adapters import COMBINED_ADAPTER
-from kaito.runtime.inference.engines import batching, sampling, structured
+from kaito.runtime.inference.engines import batching, loading, sampling, structured
 from kaito.runtime.inference.engines.detokenize import TextStream
 from kaito.runtime.inference.engines.loading import LoadedModel
 from kaito.runtime.inference.settings import ServerSettings
@@ -89,12 +89,10 @@ class TransformersEngine:
 
     async def start(self) -> None:
         """Load in a thread (the port is already open), then run the batch loop."""
-        from kaito.runtime.inference.engines.loading import load_model
-
-        loaded = await self._load.run(lambda: asyncio.to_thread(load_model, self.settings, self._load.stage))
-        self._eos = build_eos_ids(loaded)
+        loaded = await self._load.run(lambda: asyncio.to_thread(loading.load_model, self.settings, self._load.stage))
+        self._eos = loading.build_eos_ids(loaded)
         self._vocab = int(loaded.model.get_output_embeddings().weight.shape[0])
-        self._cache_kwarg = build_cache_kwarg(loaded.model)
+        self._cache_kwarg = loading.build_cache_kwarg(loaded.model)
         self._grammar_tokenizer = structured.GrammarTokenizer(loaded.tokenizer, self._vocab, self._eos)
         self._loaded = loaded
         self._thread = threading.Thread(target=self._loop, name="kaito-engine", daemon=True)
@@ -209,6 +207,7 @@ class TransformersEngine:
                 try:
                     batch = self._drop_finished(batch)
                     batch = self._drop_finished(self._admit(batch))
+                    self._flush()  # first tokens out now, not after the next decode step
                     if batch is None:
                         self._wake.wait(timeout=0.5)
                         self._wake.clear()
@@ -285,13 +284,11 @@ class TransformersEngine:
 
     def _prefill(self, seqs: list[_Sequence]):
         """Run `seqs` from their full token lists; sample their next token; return their batch."""
-        from transformers import DynamicCache
-
         loaded = self._loaded
         rows = [s.tokens for s in seqs]
         ids, mask, positions = batching.build_prefill_inputs(rows, loaded.tokenizer.pad_token_id, loaded.device)
         wants_prompt = [s.request.params.prompt_logprobs is not None and not s.sampler.generated for s in seqs]
-        cache = DynamicCache(config=getattr(loaded.model, "config", None))
+        cache = batching.build_cache(getattr(loaded.model, "config", None))
         out = self._forward(ids, mask, positions, cache, seqs, 0 if any(wants_prompt) else 1)
         logits = out.logits
         prompt_logprobs = {}
@@ -397,25 +394,3 @@ class TransformersEngine:
                                        prompt_logprobs=prompt_logprobs))
         if finish is not None:
             seq.cancelled = True  # removed from the batch before the next step
-
-
-def build_cache_kwarg(model) -> str:
-    """transformers 5.x renames `past_key_values` to `cache`; remote-code models may not follow."""
-    import inspect
-
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
-
-
-def build_eos_ids(loaded) -> tuple[int, ...]:
-    """Every id that ends a sequence: generation config, model config and tokenizer may differ."""
-    ids: set[int] = set()
-    for source in (getattr(loaded.model, "generation_config", None), getattr(loaded.model, "config", None),
-                   loaded.tokenizer):
-        value = getattr(source, "eos_token_id", None)
-        if isinstance(value, int):
-            ids.add(value)
-        elif isinstance(value, list | tuple):
-            ids.update(v for v in value if isinstance(v, int))
-    return tuple(sorted(ids))
-
