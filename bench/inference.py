@@ -12,7 +12,8 @@ a/c >= 1.0 at 4 and 16, a/v >= 1.0 at every level, TTFT p50 at 16 <= 3x the sing
 
 Fair on a shared machine: the servers run side by side, the measurements interleave (ours, vLLM,
 raw, then again) for `--repeats` rounds, and medians are reported. vLLM's CPU build busy-polls a
-core while it is up; it is stopped at the end. The model is a random Llama (hidden 384, 4 layers)
+core while it is up, which would slow whatever is measured beside it: its processes are paused
+(SIGSTOP) except while vLLM itself is measured, and stopped at the end. The model is a random Llama (hidden 384, 4 layers)
 built offline here.
 
 Run: .venv/bin/python bench/inference.py [--tokens 64] [--levels 1,4,16] [--repeats 3]
@@ -25,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -102,7 +104,8 @@ def start(cmd: list[str], port: int, ready_path: str, env: dict[str, str] | None
     import httpx
 
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": f"{ROOT}/src:{ROOT}", **(env or {})})
+                            env={**os.environ, "PYTHONPATH": f"{ROOT}/src:{ROOT}", **(env or {})},
+                            start_new_session=True)  # its own process group: pause/resume/stop all of it
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -176,6 +179,13 @@ def measure_raw(model_dir: Path, batch: int, tokens: int, rounds: int) -> float:
     return batch * tokens * rounds / (time.perf_counter() - started)
 
 
+def signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def default_vllm_python() -> str | None:
     candidate = ROOT / ".venv-vllm" / "bin" / "python"
     return str(candidate) if candidate.exists() else None
@@ -198,6 +208,9 @@ def main() -> None:
     parser.add_argument("--vllm-python", default=default_vllm_python(),
                         help="python of a venv with vLLM (default: .venv-vllm/bin/python when it exists)")
     parser.add_argument("--kaito-style", action="store_true", help="also measure a KAITO-v0.3.2-style server")
+    parser.add_argument("--baseline-pythonpath", metavar="PATH",
+                        help="also run our server from this PYTHONPATH (e.g. an older checkout's src), measured "
+                             "in the same interleaved rounds as `before`: a before/after under the same load")
     parser.add_argument("--kaito-style-server", nargs=2, metavar=("MODEL_DIR", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.kaito_style_server:
@@ -223,6 +236,13 @@ def main() -> None:
                                   "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
                                   "--adapters-dir", "", "--max-running", "16", "--max-queued", "256"],
                                  port, "/ready"), port)
+        if args.baseline_pythonpath:
+            port = free_port()
+            print(f"starting the baseline server from {args.baseline_pythonpath} ...", flush=True)
+            servers["before"] = (start([sys.executable, "-m", "kaito.runtime.inference", "--model", str(model_dir),
+                                        "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
+                                        "--adapters-dir", "", "--max-running", "16", "--max-queued", "256"],
+                                       port, "/ready", env={"PYTHONPATH": f"{args.baseline_pythonpath}:{ROOT}"}), port)
         if args.vllm_python and Path(args.vllm_python).exists():
             port = free_port()
             print(f"starting vLLM's OpenAI server ({args.vllm_python}; about a minute) ...", flush=True)
@@ -240,18 +260,27 @@ def main() -> None:
                                       port, "/healthz"), port)
         results: dict[tuple[str, int], list[float]] = {}
         ttfts: dict[tuple[str, int], list[float]] = {}
-        for name in ("ours", "vllm"):  # warm-up: first-call costs do not count
+        for name in ("ours", "before", "vllm"):  # warm-up: first-call costs do not count
             if name in servers:
                 asyncio.run(drive_streams(f"http://127.0.0.1:{servers[name][1]}/v1/completions",
                                           stream_bodies(1, 4)[:2], 1))
+        if "vllm" in servers:
+            signal_group(servers["vllm"][0], signal.SIGSTOP)
         for round_ in range(args.repeats):
             for level in levels:
-                for name in ("ours", "vllm"):
+                for name in ("ours", "before", "vllm"):
                     if name not in servers:
                         continue
+                    if name == "vllm":  # resumed, and warmed again so the pause costs it nothing
+                        signal_group(servers["vllm"][0], signal.SIGCONT)
+                        time.sleep(2)
+                        asyncio.run(drive_streams(f"http://127.0.0.1:{servers[name][1]}/v1/completions",
+                                                  stream_bodies(2, 8), 2))
                     rate, firsts = asyncio.run(drive_streams(
                         f"http://127.0.0.1:{servers[name][1]}/v1/completions", stream_bodies(level, args.tokens),
                         level))
+                    if name == "vllm":
+                        signal_group(servers["vllm"][0], signal.SIGSTOP)
                     results.setdefault((name, level), []).append(rate)
                     ttfts.setdefault((name, level), []).extend(firsts)
                 results.setdefault(("raw", level), []).append(measure_raw(model_dir, level, args.tokens, rounds=2))
@@ -262,16 +291,17 @@ def main() -> None:
                     results.setdefault(("kaito", level), []).append(asyncio.run(drive_kaito(
                         f"http://127.0.0.1:{servers['kaito'][1]}/chat", bodies, level, args.tokens)))
                 print(f"round {round_ + 1}, concurrency {level:>2}: " + " | ".join(
-                    f"{n} {results[(n, level)][-1]:.1f} tok/s" for n in ("ours", "vllm", "raw", "kaito")
+                    f"{n} {results[(n, level)][-1]:.1f} tok/s" for n in ("ours", "before", "vllm", "raw", "kaito")
                     if (n, level) in results), flush=True)
         report(results, ttfts, levels, args)
     finally:
         for proc, _ in servers.values():
-            proc.terminate()
+            signal_group(proc, signal.SIGCONT)
+            signal_group(proc, signal.SIGTERM)
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                signal_group(proc, signal.SIGKILL)
 
 
 def report(results, ttfts, levels: list[int], args) -> None:
@@ -293,11 +323,16 @@ def report(results, ttfts, levels: list[int], args) -> None:
         print(f"{level:>11}  {fmt(a)} {fmt(v)} {fmt(c)}  {fmt(b)}  {fmt(a / c if a and c else None, '5.2f')}  "
               f"{fmt(a / v if a and v else None, '5.2f')}  {fmt(p50(('ours', level)), '8.1f')} ms  "
               f"{fmt(p50(('vllm', level)), '8.1f')} ms")
+    if ("before", levels[0]) in results:
+        for level in levels:
+            b, a = med(("before", level)), med(("ours", level))
+            print(f"before/after at {level:>2}: before {b:8.1f} tok/s, TTFT50 {fmt(p50(('before', level)), '6.1f')} ms"
+                  f" -> after {a:8.1f} tok/s, TTFT50 {fmt(p50(('ours', level)), '6.1f')} ms ({a / b:4.2f}x)")
     if 1 in levels and 16 in levels:
-        for name in ("ours", "vllm"):
+        for name in ("before", "ours", "vllm"):
             single, busy = p50((name, 1)), p50((name, 16))
             if single and busy:
-                print(f"TTFT p50 at 16 / at 1 ({name}): {busy / single:.2f} (target for ours: <= 3)")
+                print(f"TTFT p50 at 16 / at 1 ({name}): {busy / single:.2f}" + (" (target: <= 3)" if name == "ours" else ""))
     if "vllm" not in {n for n, _ in results}:
         print("vLLM: ABSENT - no ratio to vLLM's server was measured")
 

@@ -87,6 +87,7 @@ async def test_64_streams_over_a_small_queue_get_429_before_the_stream_and_retri
         outcomes = await asyncio.gather(*(one() for _ in range(64)))
     assert outcomes.count("refused") >= 64 - 8 - 8  # 4 running + 4 queued at a time, a few finish early
     assert outcomes.count("served") >= 8
+    assert total(scrape(base), "kaito_ratelimit_rejected_total") >= outcomes.count("refused")  # KAITO's counter
 
     retrying = openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=40, timeout=60)
 

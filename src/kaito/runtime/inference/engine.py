@@ -224,7 +224,11 @@ class EngineClient(Protocol):
         """Load the model (in the background); `load_state().ready` turns True when done."""
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[TokenEvent]:
-        """Stream events for one request; raises `EngineError` subclasses for bad requests."""
+        """Stream events for one request; raises `EngineError` subclasses for bad requests.
+
+        Called when the route commits to answering (after `check` and admission); an engine should
+        queue the request right then, so that queue order is arrival order.
+        """
 
     async def cancel(self, request_id: str) -> None: ...
 

@@ -136,6 +136,8 @@ class InferenceService:
         async def one(index: int) -> ChoiceResult:
             events = [event async for event in run.streams[index]]
             run.finished.add(index)
+            if not events:
+                raise api.EngineError("the engine ended the request without any output")
             last = events[-1]
             return ChoiceResult(text="".join(e.text for e in events), finish_reason=last.finish_reason or "abort",
                                 prompt_tokens=last.prompt_tokens, completion_tokens=last.completion_tokens,

@@ -47,11 +47,17 @@ def test_unsupported_openai_parameters_are_refused_by_name(field, value):
                                               **{field: value})
 
 
-def test_unknown_fields_are_ignored_with_a_warning(caplog):
-    body = protocol_openai.CompletionRequest(model="m", prompt="x", service_tier="auto",
-                                             chat_template_kwargs={"a": 1})
+def test_unknown_fields_are_ignored_with_a_warning_once(caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="kaito.runtime.inference")
+    body = protocol_openai.CompletionRequest(model="m", prompt="x", field_only_this_test_sends="auto")
     assert body.prompt == "x"
-    assert "service_tier" in caplog.text
+    [first] = [r for r in caplog.records if "field_only_this_test_sends" in r.getMessage()]
+    assert first.levelno == logging.WARNING
+    caplog.clear()
+    protocol_openai.CompletionRequest(model="m", prompt="x", field_only_this_test_sends="again")
+    assert [r.levelno for r in caplog.records if "field_only_this_test_sends" in r.getMessage()] == [logging.DEBUG]
 
 
 @pytest.mark.parametrize("body,needle", [
