@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kaito.runtime.inference.engine import QueueFull
+from kaito.runtime.inference.engine import InvalidRequest, QueueFull
 
 
 @dataclass(kw_only=True)
@@ -30,7 +30,13 @@ class Admission:
         return max(0, self.in_flight - self.max_running)
 
     def admit(self, choices: int) -> Ticket:
-        """Reserve room for `choices` sequences, or raise `QueueFull` (HTTP 429)."""
+        """Reserve room for `choices` sequences, or raise `QueueFull` (HTTP 429).
+
+        A request that could never fit, even on an idle server, is a 400: retrying would not help.
+        """
+        if choices > self.max_running + self.queue_limit:
+            raise InvalidRequest(f"{choices} sequences in one request cannot run here: at most "
+                                 f"{self.max_running + self.queue_limit} (running plus queued) at once")
         waiting_after = self.in_flight + choices - self.max_running
         if waiting_after > self.queue_limit:
             self.rejected += 1

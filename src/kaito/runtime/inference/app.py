@@ -40,7 +40,7 @@ def _error_body(path: str, status: int, message: str, code: str | int | None = N
     if path == "/chat" and status in (400, 404, 422, 503):
         return {"detail": message}  # KAITO's shape
     if status == 429:
-        return out.build_error(message, "requests", "rate_limit_exceeded")  # KAITO's guard, OpenAI's code
+        return out.build_error(message, "requests", code)  # KAITO's guard body: type `requests`
     kind = "invalid_request_error" if status < 500 or status == 503 else "server_error"
     return out.build_error(message, kind, code or status)
 

@@ -180,7 +180,7 @@ class ContextTooLong(EngineError):
 
 class QueueFull(EngineError):
     status = 429
-    code = "queue_full"
+    code = "rate_limit_exceeded"  # what KAITO's guard and OpenAI clients use
 
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
