@@ -270,7 +270,14 @@ class TransformersEngine:
         if not admitted:
             return batch
         self._admitting = admitted  # a bug in the step below fails them too, instead of losing them
-        new, survivors = self._prefill_isolated(admitted)
+        # rows that want their prompt's logprobs keep every position's logits: prefill those alone
+        alone = [s for s in admitted if s.request.params.prompt_logprobs is not None]
+        together = [s for s in admitted if s.request.params.prompt_logprobs is None]
+        new, survivors = self._prefill_isolated(together) if together else (None, [])
+        for seq in alone:
+            batch_of_one, kept = self._prefill_isolated([seq])
+            new = batching.merge_batches(new, batch_of_one) if batch_of_one is not None else new
+            survivors += kept
         self._admitting = []
         self._forget([s for s in admitted if s not in survivors])
         self._running.extend(survivors)
