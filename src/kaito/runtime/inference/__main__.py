@@ -27,7 +27,7 @@ def serve(settings) -> int:
     import uvicorn
 
     from kaito.runtime.inference.app import create_app
-    from kaito.runtime.inference.engines import EngineUnavailable, select_engine
+    from kaito.runtime.inference.engines import EngineUnavailable, select_entry
 
     failure: list[str] = []
     server: uvicorn.Server | None = None
@@ -38,10 +38,13 @@ def serve(settings) -> int:
             server.should_exit = True
 
     try:
-        engine = select_engine(settings)
+        entry = select_entry(settings)
     except EngineUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if entry.serve is not None:  # a runtime with its own HTTP app takes the whole process
+        return entry.serve(settings)
+    engine = entry.build(settings)
     app = create_app(settings, engine, on_load_failure=on_load_failure)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", lifespan="on")
     server = uvicorn.Server(config)

@@ -18,6 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kaito.runtime.inference.engine import AUTO_ENGINE, EngineName
+
 ENV_PREFIX = "KAITO_"
 KAITO_ADAPTERS_DIR = "/mnt/adapter"
 KAITO_WEIGHTS_DIR = "/workspace/tfs/weights"
@@ -35,7 +37,7 @@ class ServerSettings(BaseModel):
     served_model_name: str | None = None
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    engine: Literal["auto", "transformers", "vllm"] = "auto"
+    engine: Literal["auto"] | EngineName = AUTO_ENGINE
     trust_remote_code: bool = False
     load_in_4bit: bool = False
     load_in_8bit: bool = False
@@ -46,7 +48,7 @@ class ServerSettings(BaseModel):
     combination_type: str = "svd"
     max_model_len: int | None = Field(default=None, gt=0)
     max_running: int = Field(default=16, gt=0)
-    max_queued: int = Field(default=256, ge=0)
+    max_queued: int | None = Field(default=None, ge=0)  # None: KAITO's guard, as many as max_running
     host: str = "0.0.0.0"
     port: int = Field(default=5000, ge=0, le=65535)
     api_key: str | None = None
@@ -57,10 +59,23 @@ class ServerSettings(BaseModel):
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _known_engine(cls, value: object) -> object:
+        choices = (AUTO_ENGINE, *EngineName)
+        if value not in choices:
+            raise ValueError(f"unknown engine {value!r} (use {', '.join(choices)})")
+        return value
+
     @field_validator("adapters_dir", mode="before")
     @classmethod
     def _empty_dir_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value  # `--adapters-dir ""` turns adapters off
+
+    @property
+    def queue_limit(self) -> int:
+        """Requests that may wait for a batch slot before more are refused (HTTP 429)."""
+        return self.max_running if self.max_queued is None else self.max_queued
 
     @property
     def model_name(self) -> str:
@@ -98,7 +113,7 @@ _HELP: dict[str, str] = {
     "served_model_name": "name clients put in `model` (default: the model's name)",
     "dtype": "auto, bfloat16, float16 or float32 (default: auto)",
     "device": "auto, cpu or cuda (default: auto: cuda when there is one)",
-    "engine": "auto, transformers or vllm (default: auto: vllm on CUDA when installed)",
+    "engine": f"{AUTO_ENGINE}, {', '.join(EngineName)} (default: {AUTO_ENGINE}: vllm on CUDA when installed)",
     "trust_remote_code": "run the model repo's own modelling code",
     "load_in_4bit": "load weights in 4 bits with bitsandbytes (CUDA only)",
     "load_in_8bit": "load weights in 8 bits with bitsandbytes (CUDA only)",
@@ -108,7 +123,8 @@ _HELP: dict[str, str] = {
     "combination_type": "how adapters are combined into the default model (peft; default: svd)",
     "max_model_len": "longest prompt plus completion in tokens (default: the model's limit)",
     "max_running": "requests decoded together in one batch (default: 16)",
-    "max_queued": "requests waiting beyond those; more get 429 (default: 256)",
+    "max_queued": "requests waiting beyond those; more get 429 with Retry-After (default: as many as "
+                  "--max-running, KAITO's guard)",
     "host": "address to listen on (default: 0.0.0.0)",
     "port": "port to listen on (default: 5000, as KAITO)",
     "api_key": "require `Authorization: Bearer KEY` on every route but health",
@@ -229,7 +245,7 @@ def build_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
         return ServerSettings.model_validate(values)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{_flag_of(err['loc'])}: {err['msg']}" for err in exc.errors()
+            f"{_flag_of(err['loc'])}: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors()
         )
         raise SettingsError(problems) from None
 

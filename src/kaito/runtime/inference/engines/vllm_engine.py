@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import AsyncIterator
 
 from kaito.runtime.inference import adapters as adapters_mod
@@ -56,7 +55,10 @@ def build_sampling_kwargs(params: api.SamplingParams) -> dict[str, object]:
         "n": 1, "max_tokens": params.max_tokens, "temperature": max(params.temperature, 0.0),
         "top_p": params.top_p, "top_k": params.top_k if params.top_k > 0 else -1,
         "repetition_penalty": params.repetition_penalty, "seed": params.seed, "stop": list(params.stop),
-        "ignore_eos": params.ignore_eos, "min_tokens": params.min_tokens,
+        "ignore_eos": params.ignore_eos, "min_tokens": params.min_tokens, "min_p": params.min_p,
+        "presence_penalty": params.presence_penalty, "frequency_penalty": params.frequency_penalty,
+        "logit_bias": dict(params.logit_bias) or None, "logprobs": params.logprobs,
+        "prompt_logprobs": params.prompt_logprobs,
     }
 
 
@@ -89,12 +91,9 @@ def _import_vllm():
 
 
 class VllmEngine:
-    name = "vllm"
-
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.load_seconds: float | None = None
-        self.load_error: str | None = None
+        self._load = api.ModelLoad()
         self._engine = None
         self._tokenizer = None
         self._adapters: list[adapters_mod.AdapterSpec] = []
@@ -103,46 +102,53 @@ class VllmEngine:
         self._lora = None
 
     @property
-    def ready(self) -> bool:
-        return self._engine is not None
+    def name(self) -> api.EngineName:
+        return api.EngineName.VLLM
+
+    def load_state(self) -> api.LoadState:
+        return self._load.state
+
+    def stats(self) -> api.EngineStats:
+        return api.EngineStats()  # vLLM exports its own running/waiting gauges; ours stay at 0
+
+    def observe_steps(self, callback) -> None:
+        """vLLM schedules its own steps and does not report them to us: the batch histogram stays empty."""
 
     async def start(self) -> None:
-        started = time.monotonic()
-        try:
-            vllm, engine_args_cls, lora_cls, engine_cls = _import_vllm()
-            from transformers import AutoTokenizer
-
-            self._adapters = adapters_mod.build_adapter_specs(
-                adapters_mod.discover_adapters(self.settings.adapters_dir),
-                lambda name: compute_adapter_strength(self.settings, name, os.environ))
-            self._default_adapter = compute_default_adapter(self._adapters)
-            args = engine_args_cls(**build_engine_args(self.settings, self._adapters))
-            log.info("Starting vLLM engine for %s", self.settings.model)
-            engine = await asyncio.to_thread(engine_cls.from_engine_args, args)
-            self._tokenizer = await asyncio.to_thread(
-                AutoTokenizer.from_pretrained, self.settings.model, revision=self.settings.revision,
-                trust_remote_code=self.settings.trust_remote_code)
-            self._lora = {spec.name: lora_cls(spec.name, i + 1, str(spec.path))
-                          for i, spec in enumerate(self._adapters)}
-            model_config = await engine.get_model_config()
-            self._max_len = int(model_config.max_model_len)
-        except Exception as exc:
-            self.load_error = str(exc)
-            log.error("Model load failed: %s", exc)
-            raise
+        engine = await self._load.run(self._start)
         self._engine = engine
-        self.load_seconds = time.monotonic() - started
-        log.info("Model loaded successfully")
+
+    async def _start(self):
+        vllm, engine_args_cls, lora_cls, engine_cls = _import_vllm()
+        from transformers import AutoTokenizer
+
+        self._adapters = adapters_mod.build_adapter_specs(
+            adapters_mod.discover_adapters(self.settings.adapters_dir),
+            lambda name: compute_adapter_strength(self.settings, name, os.environ))
+        self._default_adapter = compute_default_adapter(self._adapters)
+        args = engine_args_cls(**build_engine_args(self.settings, self._adapters))
+        self._load.stage(f"vLLM engine for {self.settings.model}")
+        engine = await asyncio.to_thread(engine_cls.from_engine_args, args)
+        self._load.stage("tokenizer")
+        self._tokenizer = await asyncio.to_thread(
+            AutoTokenizer.from_pretrained, self.settings.model, revision=self.settings.revision,
+            trust_remote_code=self.settings.trust_remote_code)
+        self._lora = {spec.name: lora_cls(spec.name, i + 1, str(spec.path))
+                      for i, spec in enumerate(self._adapters)}
+        model_config = await engine.get_model_config()
+        self._max_len = int(model_config.max_model_len)
+        return engine
 
     def _require(self):
         if self._engine is None:
-            raise api.EngineNotReady(self.load_error or "the model is still loading")
+            raise api.EngineNotReady(self._load.state.reason)
         return self._engine
 
     def model_info(self) -> api.ModelInfo:
         self._require()
-        return api.ModelInfo(self.settings.model_name, tuple(a.name for a in self._adapters), self._max_len,
-                             self.name, getattr(self._tokenizer, "chat_template", None))
+        return api.ModelInfo(served_model_name=self.settings.model_name,
+                             adapters=tuple(a.name for a in self._adapters), max_model_len=self._max_len,
+                             engine=self.name, chat_template=getattr(self._tokenizer, "chat_template", None))
 
     def tokenizer(self):
         self._require()
@@ -174,7 +180,8 @@ class VllmEngine:
             sent_tokens, sent_text = len(completion.token_ids), len(completion.text)
             finish = completion.finish_reason if completion.finish_reason in ("stop", "length") else (
                 "abort" if completion.finish_reason else None)
-            yield api.TokenEvent(tokens, text, finish, len(request.prompt_token_ids), sent_tokens)
+            yield api.TokenEvent(token_ids=tokens, text=text, finish_reason=finish,
+                                 prompt_tokens=len(request.prompt_token_ids), completion_tokens=sent_tokens)
 
     async def cancel(self, request_id: str) -> None:
         if self._engine is not None:
