@@ -105,7 +105,8 @@ def _seed_ready_pod(home, port: int) -> None:
         try:
             await cluster.apply({"apiVersion": "kaito.sh/v1alpha1", "kind": "Workspace",
                                  "metadata": {"name": "phi", "namespace": "default"},
-                                 "resource": {"instanceType": "Standard_NC6s_v3"}})
+                                 "resource": {"instanceType": "Standard_NC6s_v3",
+                                              "labelSelector": {"matchLabels": {"a": "b"}}}})
             await cluster.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {
                 "name": "phi-0", "namespace": "default", "labels": {"kaito.sh/workspace": "phi"},
                 "annotations": {"kaito.sh/local-ports": json.dumps({"5000": port})}},
