@@ -59,7 +59,7 @@ def make_configmap_reader(cluster: protocol.Cluster) -> admission.ConfigMapReade
 def make_node_lister(cluster: protocol.Cluster) -> admission.NodeLister:
     async def list_nodes(selector):
         nodes = await cluster.list(protocol.NODE, labels=dict(selector))
-        return [(node.get("metadata") or {}).get("labels") or {} for node in nodes]
+        return [(node.get("metadata") or {}).get("labels") or {} for node in nodes.items]
 
     return list_nodes
 
