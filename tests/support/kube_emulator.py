@@ -51,9 +51,9 @@ import attrs
 import kmock
 from lightkube import KubeConfig
 
+from kaito.cluster import errors, served
 from kaito.cluster.events import now_rfc3339
 from kaito.cluster.kube import KubeCluster
-from kaito.cluster import errors, served
 from kaito.cluster.local import fields
 from kaito.cluster.protocol import ResourceKind, registered_kinds, storage_kind
 

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
