@@ -2,37 +2,20 @@
 
 Thin: parsing and admission are `kaito.api` (`admit`, either served version, the catalog's one
 facts factory, ConfigMaps from the given files, exactly as `kaito validate`), the objects are
-`kaito.manifests`, built from the admitted hub Workspace. Output is multi-document YAML on stdout, written only when every Workspace in the input is valid, so a
-pipeline (`kaito render -f ws.yaml | kubectl apply -f -`) never receives half a rendering.
+`kaito.manifests`, built from the admitted hub Workspace. Output is multi-document YAML on stdout,
+written only when every Workspace in the input is valid, so a pipeline (`kaito render -f ws.yaml | kubectl apply -f -`) never receives half a rendering.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import typer
 
-from kaito.cli.common import YAML_SUFFIXES, admission_inputs, admit_document, build_facts
+from kaito.cli.common import admission_inputs, admit_document, build_facts, expand_sources
 
 HEADER = (
     "# Rendered by `kaito render`: what the controller creates for this Workspace, with NodeClaims\n"
     "# for the whole resource.count. Owner references carry a placeholder uid until the Workspace exists.\n"
 )
-
-
-def _sources(name: str) -> list[str]:
-    """A file, `-`, or every YAML file under a directory (sorted, so output order is stable)."""
-    path = Path(name)
-    if name != "-" and path.is_dir():
-        return sorted(str(p) for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
-    return [name]
-
-
-def _read(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
-    return Path(name).read_text(encoding="utf-8")
 
 
 def run_render(
@@ -51,13 +34,10 @@ def run_render(
     facts = build_facts(cloud)
     messages: list[str] = []
     documents = []
-    for name in [source for given in names for source in _sources(given)]:
-        try:
-            text = _read(name)
-        except (OSError, UnicodeDecodeError) as exc:
-            messages.append(f"{name}: cannot read: {getattr(exc, 'strerror', None) or exc}")
-            continue
-        docs, problems = parse_documents(text, "<stdin>" if name == "-" else name)
+    inputs, unreadable = expand_sources(names)
+    messages += unreadable
+    for source, text in inputs:
+        docs, problems = parse_documents(text or "", source)
         messages += [str(p) for p in problems if p.error.severity == "error"]
         documents += docs
     # ConfigMaps of every given file count, as for `kaito validate`.

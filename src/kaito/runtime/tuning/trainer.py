@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from kaito.runtime import libraries
 from kaito.runtime.tuning import config as configs
 from kaito.runtime.tuning import data as datas
 from kaito.runtime.tuning import output as outputs
@@ -169,6 +170,7 @@ def run(settings: TuneSettings) -> dict[str, Any]:
     """Train and publish; returns the completion metadata. Raises TuningError subclasses."""
     config = configs.load_training_config(settings.config, settings.method, settings.overrides)
     check_hardware(config)
+    libraries.quiet_run(quantized=config.QuantizationConfig.enabled)  # plain LoRA: no bitsandbytes
     output = compute_output_dir(settings, config)
     tokenizer = load_tokenizer(config.ModelConfig)
     with tempfile.TemporaryDirectory(prefix="kaito-tune-data-") as downloads:
