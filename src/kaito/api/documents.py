@@ -2,10 +2,8 @@
 
 Pure: it takes text and a source name (a file path, or "<stdin>"), so the CLI and tests share it.
 The YAML node tree is kept so that a field path found later (by validation) can be mapped back to
-the line the user wrote it on. Each Workspace becomes a hub (`Document.hub`, through
-`kaito.api.conversion`); which served versions are read is the caller's choice (`versions`): the
-callers that still hold v1alpha1 objects (`Document.workspace`) read only v1alpha1 until they speak
-the hub.
+the line the user wrote it on. Each Workspace of any served version becomes a hub (`Document.hub`,
+through `kaito.api.conversion`), with the version it was written in beside it.
 """
 
 from __future__ import annotations
@@ -14,18 +12,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import pydantic
 import yaml
 
 from kaito.api import conversion, hub
 from kaito.api.errors import FieldError, validation_errors
-from kaito.api.v1alpha1 import API_VERSION, Workspace
 
 GROUP, KIND = conversion.GROUP, conversion.KIND
-LEGACY_ONLY = (API_VERSION,)
 SERVED_VERSIONS = conversion.SERVED_VERSIONS
 
-__all__ = ["LEGACY_ONLY", "SERVED_VERSIONS", "Document", "Problem", "parse_documents", "validation_errors"]
+__all__ = ["SERVED_VERSIONS", "Document", "Problem", "parse_documents", "validation_errors"]
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -51,7 +46,6 @@ class Document:
     index: int
     node: yaml.Node | None
     data: Any = None
-    workspace: Workspace | None = None  # the v1alpha1 object (phase-1 callers); None for other versions
     hub: hub.Workspace | None = None  # the Workspace of any version read, as the hub type
     api_version: str | None = None  # the served version it was written in
     problems: list[Problem] = field(default_factory=list)
@@ -118,20 +112,16 @@ def _parse_one(doc: Document, versions: tuple[str, ...]) -> None:
         return
     try:
         doc.hub, doc.api_version = conversion.parse_workspace(data)
-        if api_version == API_VERSION:
-            doc.workspace = Workspace.from_dict(data)
     except conversion.ParseError as exc:
         doc.problems.extend(doc.place(err) for err in exc.errors)
-    except pydantic.ValidationError as exc:  # cannot happen after parse_workspace; never a traceback
-        doc.problems.extend(doc.place(err) for err in validation_errors(exc))
 
 
 def parse_documents(
-    text: str, source: str, *, versions: tuple[str, ...] = LEGACY_ONLY
+    text: str, source: str, *, versions: tuple[str, ...] = SERVED_VERSIONS
 ) -> tuple[list[Document], list[Problem]]:
     """Parse every document of `text`; file-level problems (YAML syntax) come back separately.
 
-    `versions`: the served versions to read (`SERVED_VERSIONS` for all); others are reported.
+    `versions`: the served versions to read (all of them unless told); others are reported.
     """
     docs: list[Document] = []
     problems: list[Problem] = []

@@ -1,6 +1,7 @@
 """`kaito validate -f FILE…`: KAITO's admission answer for Workspace YAML, without a cluster.
 
-Thin: reading files is here; parsing and the rules are `kaito.api`, model facts are the catalog's.
+Thin: reading files is here; parsing and the rules are `kaito.api` (`admit`: either served version,
+with the ConfigMaps found in the given files), model facts come from the catalog's one factory.
 Every problem is printed as `file:line: severity: field: message`; any error exits 1; no traceback.
 """
 
@@ -10,15 +11,7 @@ from dataclasses import dataclass, field
 
 import typer
 
-from kaito.cli.common import expand_sources
-
-
-def _facts(cloud: str):
-    from kaito.catalog import hub_cache
-    from kaito.catalog.facts import CatalogFacts
-
-    # Models outside the catalog are sized from the local Hugging Face cache when they are there.
-    return CatalogFacts(cloud=cloud, local_model_size=hub_cache.read_model_size)
+from kaito.cli.common import admission_inputs, admit_document, build_facts, expand_sources
 
 
 def _kind(doc) -> str | None:
@@ -36,9 +29,9 @@ def _without_workspace(by_source: dict) -> list:
     A ConfigMap-only file is fine beside a Workspace (it may be that Workspace's `tuning.config`);
     a file that already has an error (YAML syntax, a bad Workspace) is not told twice.
     """
+    from kaito.api.conversion import KIND
     from kaito.api.documents import Problem
     from kaito.api.errors import FieldError
-    from kaito.api.v1alpha1 import KIND
 
     any_workspace = any(_kind(d) == KIND for docs, _ in by_source.values() for d in docs)
     out = []
@@ -83,18 +76,11 @@ def check_sources(inputs: list[tuple[str, str | None]], unreadable: list[str], *
     `allow_local_urls`: the Workspaces go to the local cluster, where URLs on this machine or its
     network are the user's own (strict otherwise, as the admission webhook is)."""
     from kaito.api.documents import parse_documents
-    from kaito.api.errors import FieldError
-    from kaito.api.validation import (
-        UrlPolicy,
-        default_configmap_name,
-        validate_tuning_config,
-        validate_workspace,
-    )
 
     for line in unreadable:
         typer.echo(f"{line}", err=True)
     try:
-        facts = _facts(cloud)
+        facts = build_facts(cloud)
     except ValueError as exc:  # an unknown --cloud
         typer.echo(f"kaito validate: {exc}", err=True)
         return Checked(code=2)
@@ -104,40 +90,15 @@ def check_sources(inputs: list[tuple[str, str | None]], unreadable: list[str], *
         documents += docs
         problems += file_problems
         by_source[source] = (docs, file_problems)
-    configmaps = {
-        (
-            (d.data.get("metadata") or {}).get("namespace") or "default",
-            (d.data.get("metadata") or {}).get("name"),
-        ): d.data
-        for d in documents
-        if isinstance(d.data, dict)
-        and d.data.get("kind") == "ConfigMap"
-        and isinstance(d.data.get("metadata"), dict)
-    }
+    options, reads = admission_inputs(documents, allow_local_urls)
     checked = 0
     for doc in documents:
         problems += doc.problems
-        ws = doc.workspace
-        if ws is None:
+        if doc.hub is None:
             continue
         checked += 1
-        policy = UrlPolicy.ALLOW_LOCAL if allow_local_urls else UrlPolicy.PUBLIC_ONLY
-        errs = validate_workspace(ws, facts=facts, url_policy=policy)
-        if ws.tuning is not None:
-            name = ws.tuning.config or default_configmap_name(ws.tuning.method)
-            cm = configmaps.get((ws.namespace, name))
-            if cm is not None:
-                data = cm.get("data") if isinstance(cm.get("data"), dict) else {}
-                errs += validate_tuning_config(name, data, ws.tuning.method, ws.namespace)
-            elif ws.tuning.config:
-                errs.append(
-                    FieldError(
-                        "tuning.config",
-                        f"ConfigMap {name!r} is not in the given files: not checked",
-                        "warning",
-                    )
-                )
-        problems += [doc.place(e) for e in errs]
+        verdict = admit_document(doc, facts, options, reads)
+        problems += [doc.place(e) for e in verdict.problems]
     problems += _without_workspace(by_source)
     n_errors = sum(p.error.severity == "error" for p in problems) + len(unreadable)
     for problem in problems:

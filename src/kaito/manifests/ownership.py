@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kaito.api import labels
-from kaito.api.v1alpha1 import Workspace
+from kaito.api import conversion, labels
+from kaito.api.hub import Workspace
 
 # Builders never emit an empty uid: an owner reference without one is rejected by the API server,
 # and `kaito render` runs before the Workspace exists. The controller always passes the stored
@@ -21,10 +21,11 @@ PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
 
 
 def build_owner_reference(ws: Workspace) -> dict[str, Any]:
-    """The controller owner reference to `ws` (§10 note 16)."""
+    """The controller owner reference to `ws` (§10 note 16), in the storage version: the same object
+    whichever version the Workspace was written in (garbage collection goes by uid anyway)."""
     return {
-        "apiVersion": ws.api_version,
-        "kind": ws.kind,
+        "apiVersion": conversion.STORAGE_VERSION,
+        "kind": conversion.KIND,
         "name": ws.name,
         "uid": ws.metadata.uid or PLACEHOLDER_UID,
         "controller": True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kaito.api.v1alpha1 import Workspace
+from kaito.api.hub import Workspace
 from kaito.manifests import ownership
 
 GPU_RESOURCE = "nvidia.com/gpu"

@@ -3,8 +3,8 @@
 Mounted (cert-manager, or a Secret the user made): `tls.crt`/`tls.key` in `--cert-dir`.
 Self-managed (the default, as KAITO's knative webhook does): the operator keeps a CA and a serving
 certificate in Secret `workspace-webhook-cert`, creating or renewing it when needed, writes the
-files into `--cert-dir`, and patches the ValidatingWebhookConfiguration's `caBundle` so the API
-server trusts it — and the Workspace CRD's `spec.conversion` (its Service and caBundle), so the API
+files into `--cert-dir`, and patches the caBundle of the Validating- and MutatingWebhookConfiguration
+(both named by `--webhook-configuration`) so the API server trusts it — and the Workspace CRD's `spec.conversion` (its Service and caBundle), so the API
 server can reach the conversion webhook with the same certificate. Several replicas may start at once: the Secret is created with `force=False`
 and updated with its resourceVersion, so exactly one bundle wins and the others adopt it.
 """
@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 VALIDATING_WEBHOOK_CONFIGURATION = protocol.ResourceKind(
     "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations",
+    namespaced=False,
+)
+MUTATING_WEBHOOK_CONFIGURATION = protocol.ResourceKind(
+    "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations",
     namespaced=False,
 )
 CUSTOM_RESOURCE_DEFINITION = protocol.ResourceKind(
@@ -125,14 +129,16 @@ async def ensure_certificate(cluster: protocol.Cluster, cfg: SelfManagedCerts) -
     raise errors.Conflict(f"Secret {cfg.namespace}/{cfg.secret_name} kept changing; giving up for now")
 
 
-async def ensure_ca_bundle(cluster: protocol.Cluster, name: str, ca_pem: bytes) -> bool:
-    """Set every webhook's `clientConfig.caBundle` in configuration `name`; True when it wrote."""
+async def ensure_ca_bundle(cluster: protocol.Cluster, name: str, ca_pem: bytes,
+                           kind: protocol.ResourceKind = VALIDATING_WEBHOOK_CONFIGURATION) -> bool:
+    """Set every webhook's `clientConfig.caBundle` in configuration `name` of `kind` (validating, or
+    mutating); True when it wrote."""
     wanted = base64.b64encode(ca_pem).decode()
-    protocol.register_kind(VALIDATING_WEBHOOK_CONFIGURATION)  # idempotent; lets backends route the apply
+    protocol.register_kind(kind)  # idempotent; lets backends route the apply
     try:
-        current = await cluster.get(VALIDATING_WEBHOOK_CONFIGURATION, name)
+        current = await cluster.get(kind, name)
     except errors.NotFound:
-        log.warning("ValidatingWebhookConfiguration %s not found; caBundle not set", name)
+        log.warning("%s %s not found; caBundle not set", kind.kind, name)
         return False
     hooks = current.get("webhooks") or []
     if all((h.get("clientConfig") or {}).get("caBundle") == wanted for h in hooks):
@@ -142,15 +148,15 @@ async def ensure_ca_bundle(cluster: protocol.Cluster, name: str, ca_pem: bytes) 
     # resourceVersion makes it conditional, so a concurrent `helm upgrade` is never reverted.
     updated = [{**h, "clientConfig": {**(h.get("clientConfig") or {}), "caBundle": wanted}} for h in hooks]
     patch = {
-        "apiVersion": VALIDATING_WEBHOOK_CONFIGURATION.api_version,
-        "kind": VALIDATING_WEBHOOK_CONFIGURATION.kind,
+        "apiVersion": kind.api_version,
+        "kind": kind.kind,
         "metadata": {"name": name, "resourceVersion": current.get("metadata", {}).get("resourceVersion")},
         "webhooks": updated,
     }
     if not patch["metadata"]["resourceVersion"]:
         del patch["metadata"]["resourceVersion"]
     await cluster.apply(patch, field_manager=CERT_FIELD_MANAGER, force=True)
-    log.info("caBundle of ValidatingWebhookConfiguration %s updated", name)
+    log.info("caBundle of %s %s updated", kind.kind, name)
     return True
 
 

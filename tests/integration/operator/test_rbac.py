@@ -118,16 +118,22 @@ async def _step_then(kubelet, predicate):
 
 
 async def exercise_everything(rec: RecordingCluster, inner) -> None:
-    # Webhook: certificate Secret, caBundles (webhook configuration and CRD conversion), tuning ConfigMaps in the release and Workspace namespaces.
+    # Webhook: certificate Secret, caBundles (validating and mutating webhook configurations, CRD conversion),
+    # tuning ConfigMaps in the release and Workspace namespaces.
     protocol.register_kind(tls.VALIDATING_WEBHOOK_CONFIGURATION)
     await inner.apply({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
                        "metadata": {"name": "kaito"}, "webhooks": [{"name": "validation.workspace.kaito.sh"}]},
+                      field_manager="helm")
+    protocol.register_kind(tls.MUTATING_WEBHOOK_CONFIGURATION)
+    await inner.apply({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                       "metadata": {"name": "kaito"}, "webhooks": [{"name": "version.workspace.kaito.sh"}]},
                       field_manager="helm")
     protocol.register_kind(tls.CUSTOM_RESOURCE_DEFINITION)
     await inner.apply(build_crd(), field_manager="helm")
     cfg = tls.SelfManagedCerts(namespace=NAMESPACE, service="kaito-webhook", webhook_configuration="kaito")
     bundle = await tls.ensure_certificate(rec, cfg)
     await tls.ensure_ca_bundle(rec, "kaito", bundle.ca_cert)
+    assert await tls.ensure_ca_bundle(rec, "kaito", bundle.ca_cert, kind=tls.MUTATING_WEBHOOK_CONFIGURATION)
     assert await tls.ensure_crd_conversion(rec, cfg, bundle.ca_cert)
     hook = admission.WorkspaceAdmission(FakeFacts(), server.make_configmap_reader(rec), NAMESPACE)
     tuning = make_workspace("tune", inference=None, tuning={

@@ -54,7 +54,7 @@ def test_every_object_parses_as_its_kind_without_losing_fields(variant):
         assert _normalize(typed.to_dict()) == _normalize(obj), f"{obj['kind']} has fields its kind lacks"
         meta = obj["metadata"]
         if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration",
-                               "CustomResourceDefinition"):
+                               "MutatingWebhookConfiguration", "CustomResourceDefinition"):
             assert meta.get("namespace") == NAMESPACE, obj["kind"]
 
 
@@ -62,7 +62,8 @@ def test_default_install_has_every_piece():
     objects = render()
     kinds = sorted({o["kind"] for o in objects})
     assert kinds == sorted(["ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition", "Deployment",
-                            "Role", "RoleBinding", "Service", "ServiceAccount", "ValidatingWebhookConfiguration"])
+                            "MutatingWebhookConfiguration", "Role", "RoleBinding", "Service", "ServiceAccount",
+                            "ValidatingWebhookConfiguration"])
     crd = one(objects, "CustomResourceDefinition")
     assert crd["metadata"]["name"] == "workspaces.kaito.sh"
     vwc = one(objects, "ValidatingWebhookConfiguration")
@@ -74,6 +75,13 @@ def test_default_install_has_every_piece():
     svc = one(objects, "Service")
     assert svc["spec"]["selector"] == one(objects, "Deployment")["spec"]["selector"]["matchLabels"]
     assert hook["clientConfig"]["service"]["name"] == svc["metadata"]["name"]
+    # The version stamp: both versions, same Service, never blocking a write.
+    mwc = one(objects, "MutatingWebhookConfiguration")
+    stamp = mwc["webhooks"][0]
+    assert mwc["metadata"]["name"] == vwc["metadata"]["name"]  # --webhook-configuration names both
+    assert stamp["clientConfig"]["service"] == {**hook["clientConfig"]["service"], "path": "/mutate/workspace.kaito.sh"}
+    assert stamp["failurePolicy"] == "Ignore" and stamp["sideEffects"] == "None"
+    assert stamp["rules"] == hook["rules"]
 
 
 def test_operator_pod_is_locked_down():
@@ -109,6 +117,7 @@ def test_values_reach_the_pod():
     vwc = one(objects, "ValidatingWebhookConfiguration")
     assert vwc["webhooks"][0]["clientConfig"]["caBundle"] == "Q0EK"
     assert vwc["webhooks"][0]["failurePolicy"] == "Ignore"
+    assert one(objects, "MutatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"] == "Q0EK"
     # BYO: no NodeClaim permissions at all
     rules = one(objects, "ClusterRole")["rules"]
     assert not [r for r in rules if "karpenter.sh" in r["apiGroups"]]
@@ -117,6 +126,7 @@ def test_values_reach_the_pod():
 def test_minimal_install_drops_webhook_and_templates():
     objects = render(MINIMAL)
     assert not by_kind(objects, "ValidatingWebhookConfiguration") and not by_kind(objects, "ConfigMap")
+    assert not by_kind(objects, "MutatingWebhookConfiguration")
     args = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--no-webhook" in args and "--no-leader-elect" in args
 
