@@ -1,4 +1,5 @@
-"""`kaito validate -f FILE…`: KAITO's admission answer for Workspace YAML, without a cluster.
+"""`kaito validate -f FILE…`: KAITO's admission answer for Workspace, InferenceSet and RAGEngine YAML,
+without a cluster.
 
 Thin: reading files is here; parsing and the rules are `kaito.api`, model facts are the catalog's.
 Every problem is printed as `file:line: severity: field: message`; any error exits 1; no traceback.
@@ -34,16 +35,16 @@ def _without_workspace(by_source: dict) -> list:
     A ConfigMap-only file is fine beside a Workspace (it may be that Workspace's `tuning.config`);
     a file that already has an error (YAML syntax, a bad Workspace) is not told twice.
     """
+    from kaito.api.admission import ADMITTED_KINDS
     from kaito.api.documents import Problem
     from kaito.api.errors import FieldError
-    from kaito.api.v1alpha1 import KIND
 
-    any_workspace = any(_kind(d) == KIND for docs, _ in by_source.values() for d in docs)
+    any_workspace = any(_kind(d) in ADMITTED_KINDS for docs, _ in by_source.values() for d in docs)
     out = []
     for source, (docs, file_problems) in by_source.items():
         kinds = [str(_kind(d)) for d in docs]
         own = [*file_problems, *(p for d in docs for p in d.problems)]
-        if KIND in kinds or any(p.error.severity == "error" for p in own):
+        if set(kinds) & set(ADMITTED_KINDS) or any(p.error.severity == "error" for p in own):
             continue
         if any_workspace and set(kinds) == {"ConfigMap"}:
             continue
@@ -55,6 +56,36 @@ def _without_workspace(by_source: dict) -> list:
         message = f"no Workspace found ({why})" + (": skipped" if severity == "warning" else "")
         out.append(Problem(source, None, FieldError("", message, severity)))
     return out
+
+
+class _OtherKinds:
+    """The kinds beside Workspaces (`kaito.api.kinds`), admitted through `kaito.api.admission.admit`."""
+
+    def __init__(self, configmaps: dict, allow_local_urls: bool) -> None:
+        from kaito.api.admission import AdmissionOptions, ClusterReads
+        from kaito.api.validation import UrlPolicy
+
+        self.options = AdmissionOptions(url_policy=UrlPolicy.ALLOW_LOCAL if allow_local_urls else UrlPolicy.PUBLIC_ONLY)
+        self.reads = ClusterReads(configmaps={key: cm.get("data") if isinstance(cm.get("data"), dict) else {}
+                                              for key, cm in configmaps.items()})
+        self.counts: dict[str, int] = {}
+        self.problems: list = []
+
+    def admit(self, doc, facts) -> bool:
+        from kaito.api.admission import admit
+        from kaito.api.kinds import KINDS
+
+        kind = _kind(doc)
+        if kind not in KINDS or doc.hub is None:
+            return False
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        verdict = admit(doc.data, facts=facts, options=self.options, reads=self.reads)
+        self.problems = [doc.place(e) for e in verdict.problems]
+        return True
+
+    @property
+    def summary(self) -> str:
+        return "".join(f", {n} {kind.lower()}(s)" for kind, n in sorted(self.counts.items()))
 
 
 def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", allow_local_urls: bool = False) -> int:
@@ -95,9 +126,12 @@ def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", al
         and d.data.get("kind") == "ConfigMap"
         and isinstance(d.data.get("metadata"), dict)
     }
-    checked = 0
+    checked, others = 0, _OtherKinds(configmaps, allow_local_urls)
     for doc in documents:
         problems += doc.problems
+        if others.admit(doc, facts):  # InferenceSets and RAGEngines: through the one admission entry point
+            problems += others.problems
+            continue
         ws = doc.workspace
         if ws is None:
             continue
@@ -128,7 +162,7 @@ def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", al
     bad_sources = {p.source for p in problems if p.error.severity == "error"}
     verdict = "invalid" if n_errors else "valid"
     typer.echo(
-        f"{checked} workspace(s) in {len(inputs)} file(s): {verdict}"
+        f"{checked} workspace(s){others.summary} in {len(inputs)} file(s): {verdict}"
         + (f" ({n_errors} error(s) in {len(bad_sources) + len(unreadable)} file(s))" if n_errors else ""),
         err=bool(n_errors),
     )
