@@ -4,8 +4,8 @@ KAITO accepts any `storage.vectorDB.engine` and its service then crashes at star
 the service does not run is refused, naming the field. URLs must be http(s) with a host (the
 service calls them; in-cluster Service names are fine, so no public-address policy applies). On
 UPDATE the CREATE rules run again, `compute` may be neither added nor removed, and it follows the
-Workspace `resource` UPDATE rules. The guardrails policy ConfigMap is judged from what the caller
-read (`ClusterReads`), like a Workspace's ConfigMaps; `needed_configmaps` says which one.
+Workspace `resource` UPDATE rules. A named guardrails policy ConfigMap is judged from what the
+caller read (`ClusterReads`), like a Workspace's ConfigMaps; `needed_configmaps` says which one.
 """
 
 from __future__ import annotations
@@ -162,19 +162,24 @@ def _validate_compute(spec: ragengine.RAGEngineSpec, facts: ModelFacts, options:
 
 
 def needed_configmaps(obj: ragengine.RAGEngine, options: AdmissionOptions) -> list[ConfigMapRef]:
-    """The guardrails policy ConfigMap admission judges: the one named, or the release's default."""
+    """The guardrails policy ConfigMap admission judges, when one is named.
+
+    KAITO falls back to `ragengine-guardrails-policy-template` in its release namespace; kaito's
+    service does not apply guardrails (admission warns), so the chart ships no template to check.
+    """
     guard = obj.spec.guardrails if obj.spec is not None else None
-    if guard is None or not guard.enabled:
+    if guard is None or not guard.enabled or guard.config_map_ref is None or not guard.config_map_ref.name:
         return []
-    if guard.config_map_ref is not None and guard.config_map_ref.name:
-        return [ConfigMapRef(obj.namespace, guard.config_map_ref.name, f"{GUARDRAILS}.configMapRef.name", True)]
-    return [ConfigMapRef(options.release_namespace or obj.namespace, ragengine.DEFAULT_GUARDRAILS_CONFIGMAP,
-                         f"{GUARDRAILS}.enabled", False)]
+    return [ConfigMapRef(obj.namespace, guard.config_map_ref.name, f"{GUARDRAILS}.configMapRef.name", True)]
 
 
 def _validate_guardrails(obj: ragengine.RAGEngine, options: AdmissionOptions,
                          reads: ClusterReads | None) -> list[FieldError]:
-    errs: list[FieldError] = []
+    guard = obj.spec.guardrails if obj.spec is not None else None
+    if guard is None or not guard.enabled:
+        return []
+    errs = [FieldError(f"{GUARDRAILS}.enabled", "kaito's RAG service does not apply output guardrails yet: "
+                                                "answers are returned unscanned", "warning")]
     for ref in needed_configmaps(obj, options):
         where = f"ConfigMap {ref.name!r} in namespace {ref.namespace!r}"
         if reads is None:
@@ -184,13 +189,10 @@ def _validate_guardrails(obj: ragengine.RAGEngine, options: AdmissionOptions,
             continue
         data = reads.configmaps.get(ref.key, _MISSING)
         if data is _MISSING and not reads.complete:
-            if ref.explicit:
-                errs.append(FieldError(ref.path, f"ConfigMap {ref.name!r} is not in the given files: not checked",
-                                       "warning"))
-            continue
-        if data is _MISSING or data is None:
-            hint = "" if ref.explicit else " (the chart installs it; or name your own in guardrails.configMapRef.name)"
-            errs.append(FieldError(ref.path, f"guardrails are enabled but {where} does not exist{hint}"))
+            errs.append(FieldError(ref.path, f"ConfigMap {ref.name!r} is not in the given files: not checked",
+                                   "warning"))
+        elif data is _MISSING or data is None:
+            errs.append(FieldError(ref.path, f"guardrails.configMapRef.name names {where}, which does not exist"))
         elif ragengine.GUARDRAILS_POLICY_KEY not in data:
             errs.append(FieldError(ref.path, f"{where} has no {ragengine.GUARDRAILS_POLICY_KEY} key"))
     return errs
