@@ -74,6 +74,10 @@ def _validate_embedding(spec: ragengine.RAGEngineSpec) -> list[FieldError]:
             errs.append(FieldError(lpath, "set either image or modelID, not both"))
         elif local.image and (problem := names.image_problem(local.image, "embedding model")):
             errs.append(FieldError(f"{lpath}.image", problem))
+        elif local.image:  # KAITO's controller ignores it too, and its service embeds with its default
+            errs.append(FieldError(f"{lpath}.image", "an embedding image is not run: the service loads the model "
+                                                     "named by modelID (default BAAI/bge-small-en-v1.5) itself",
+                                   "warning"))
         for field, value in (("imagePullSecret", local.image_pull_secret), ("modelAccessSecret", local.model_access_secret)):
             if value and (problem := _secret_problem(value)):
                 errs.append(FieldError(f"{lpath}.{field}", problem))
