@@ -90,8 +90,9 @@ def ragengines(api_version: str) -> st.SearchStrategy:
         spec["queryServiceName"] = text
         spec["indexServiceName"] = text
     spec["compute"] = _opt({"labelSelector": selector}, compute)
+    embedding = spec.pop("embedding")  # the CRD requires it
     return _opt({"apiVersion": st.just(api_version), "kind": st.just("RAGEngine"), "metadata": metadata}, {
-        "spec": _opt({}, spec),
+        "spec": _opt({"embedding": embedding}, spec),
         "status": _opt({}, {"workerNodes": st.lists(names, max_size=2), "conditions": st.lists(condition, max_size=2)}),
     })
 
