@@ -122,3 +122,14 @@ def test_the_real_command_exits_1_with_the_same_words(tmp_path):
     assert f"{tmp_path / 'bad.yaml'}:8: error: spec.storage.vectorDB.engine: unsupported vector DB engine" in result.stdout
     assert "metadata.annotations[scaledobject.kaito.sh/metrics][0].downthreshold" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_the_examples_of_both_kinds_validate_without_warnings():
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    result = CliRunner().invoke(app, ["validate", "-f", str(examples / "inferenceset"), "-f",
+                                      str(examples / "ragengine")])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+    count_sets = len(list((examples / "inferenceset").glob("*.yaml")))
+    count_rags = len(list((examples / "ragengine").glob("*.yaml")))
+    assert f"{count_sets} inferenceset(s), {count_rags} ragengine(s)" in result.output
