@@ -2,8 +2,8 @@
 `time.ParseDuration`), for the InferenceSet's auto-upgrade maintenance window (kaito-v0.12.md §3.2).
 
 The five cron fields are checked by `cronsim` (a small, dependency-free cron parser); the
-descriptors robfig/cron adds (`@daily`, `@every 1h30m`, a `CRON_TZ=` prefix) are handled here.
-Go durations have no library on PyPI we would trust over the eight lines below.
+descriptors robfig/cron adds (`@daily`, `@every 1h30m`, a `CRON_TZ=` prefix) are handled here. Go's
+duration syntax (`1h30m`) is parsed by hand: no well-kept Python library reads it.
 """
 
 from __future__ import annotations
