@@ -9,6 +9,7 @@ both). Nothing heavy is imported at module level: `kaito --help` stays fast.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -30,13 +31,21 @@ class CliError(Exception):
     """A user-facing failure: printed as `kaito: message`, exit 1."""
 
 
+STDIN_SOURCE = "<stdin>"
+
+
 def expand_sources(names: list[str]) -> tuple[list[tuple[str, str | None]], list[str]]:
-    """(source name, text) pairs for files, directories (recursively) and `-`; plus unreadable ones."""
+    """(source name, text) pairs for files, directories (recursively) and `-`; plus unreadable ones.
+
+    Standard input is read once: a pipe cannot be read twice, so every later step (validation, then
+    apply) works on the text returned here, and a second `-` names the same text, not an empty one.
+    """
     out: list[tuple[str, str | None]] = []
     bad: list[str] = []
     for name in names:
         if name == "-":
-            out.append(("<stdin>", sys.stdin.read()))
+            if all(source != STDIN_SOURCE for source, _ in out):
+                out.append((STDIN_SOURCE, sys.stdin.read()))
             continue
         path = Path(name)
         files = (
@@ -83,6 +92,52 @@ def build_row(ws: Mapping[str, Any]) -> list[str]:
     meta = ws.get("metadata") or {}
     return [meta.get("name", ""), (ws.get("resource") or {}).get("instanceType") or "",
             *(condition_status(ws, c) for c in CONDITION_COLUMNS), compute_age(meta.get("creationTimestamp"))]
+
+
+# -- tables: rich on a terminal, kubectl's plain columns in a pipe ----------------------------------
+
+
+def output_is_terminal() -> bool:
+    """Whether standard output is a terminal (kubectl's test: a pipe or a file gets plain columns)."""
+    return sys.stdout.isatty()
+
+
+def format_plain_table(headers: list[str], rows: list[list[str]]) -> str:
+    """kubectl's printer: left-aligned columns three spaces apart, full values, no box characters."""
+    cells = [[str(h) for h in headers], *([str(v) for v in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["   ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines) + "\n"
+
+
+def print_table(headers: list[str], rows: list[list[str]], *, title: str | None = None,
+                no_wrap: bool = True) -> None:
+    """One table on stdout: a rich table on a terminal, plain columns (`format_plain_table`) otherwise."""
+    if not output_is_terminal():
+        typer.echo(format_plain_table(headers, rows), nl=False)
+        return
+    from rich.console import Console
+    from rich.table import Table, box
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for h in headers:
+        table.add_column(h, no_wrap=no_wrap)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def open_in_browser(url: str, no_browser: bool = False) -> None:
+    """Print `url` and, where a browser can be started (a desktop session), open it there too."""
+    typer.echo(url)
+    if no_browser or not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform == "darwin"):
+        return  # a server or a container: the URL is what the user needs
+    import webbrowser
+
+    try:
+        webbrowser.open(url)
+    except webbrowser.Error:
+        pass
 
 
 # -- the target: the local cluster of $KAITO_HOME or a real one ------------------------------------

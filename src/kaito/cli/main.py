@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "kaito.cli.workspace_apply",
     "kaito.cli.workspaces",
     "kaito.cli.workspace_access",
+    "kaito.cli.ui",
+    "kaito.cli.store",
     "kaito.cli.operator",
 )
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from kaito.manifests import images
+
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -106,7 +108,7 @@ def register(app: typer.Typer) -> None:
         provisioner: str = typer.Option("karpenter", "--provisioner", envvar="KAITO_NODE_PROVISIONER",
                                         help="karpenter: create NodeClaims for missing GPU nodes; byo: labelled nodes only"),
         cloud: str = typer.Option("azure", "--cloud", envvar="CLOUD_PROVIDER", help="SKU table: azure | aws"),
-        runtime_image_registry: str = typer.Option("mcr.microsoft.com/aks/kaito", "--runtime-image-registry",
+        runtime_image_registry: str = typer.Option(images.DEFAULT_REGISTRY, "--runtime-image-registry",
                                                    envvar="PRESET_REGISTRY_NAME",
                                                    help="registry of the model server and trainer images"),
         runtime_image_tag: str | None = typer.Option(None, "--runtime-image-tag", envvar="KAITO_RUNTIME_IMAGE_TAG",

@@ -7,31 +7,14 @@ pipeline (`kaito render -f ws.yaml | kubectl apply -f -`) never receives half a 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import typer
 
-from kaito.cli.common import YAML_SUFFIXES
+from kaito.cli.common import expand_sources
 
 HEADER = (
     "# Rendered by `kaito render`: what the controller creates for this Workspace, with NodeClaims\n"
     "# for the whole resource.count. Owner references carry a placeholder uid until the Workspace exists.\n"
 )
-
-
-def _sources(name: str) -> list[str]:
-    """A file, `-`, or every YAML file under a directory (sorted, so output order is stable)."""
-    path = Path(name)
-    if name != "-" and path.is_dir():
-        return sorted(str(p) for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
-    return [name]
-
-
-def _read(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
-    return Path(name).read_text(encoding="utf-8")
 
 
 def run_render(
@@ -53,14 +36,10 @@ def run_render(
     messages: list[str] = []
     objects: list[dict] = []
     found = 0
-    for name in [source for given in names for source in _sources(given)]:
-        try:
-            text = _read(name)
-        except (OSError, UnicodeDecodeError) as exc:
-            messages.append(f"{name}: cannot read: {getattr(exc, 'strerror', None) or exc}")
-            continue
-        source = "<stdin>" if name == "-" else name
-        docs, problems = parse_documents(text, source)
+    inputs, unreadable = expand_sources(names)
+    messages += unreadable
+    for source, text in inputs:
+        docs, problems = parse_documents(text or "", source)
         messages += [str(p) for p in problems if p.error.severity == "error"]
         for doc in docs:
             messages += [str(p) for p in doc.problems if p.error.severity == "error"]

@@ -7,6 +7,8 @@ Every problem is printed as `file:line: severity: field: message`; any error exi
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import typer
 
 from kaito.cli.common import expand_sources
@@ -88,8 +90,26 @@ class _OtherKinds:
         return "".join(f", {n} {kind.lower()}(s)" for kind, n in sorted(self.counts.items()))
 
 
+@dataclass(frozen=True, kw_only=True)
+class Checked:
+    """What `check_sources` found: the exit code and the parsed documents, in input order.
+
+    `kaito apply` writes these very documents, so what was validated is exactly what is applied
+    (standard input in particular is read once, before validation)."""
+
+    code: int
+    documents: list = field(default_factory=list)
+
+
 def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", allow_local_urls: bool = False) -> int:
-    """Validate every Workspace in `names`; print problems; return the exit code.
+    """Validate every Workspace in `names`; print problems; return the exit code."""
+    inputs, unreadable = expand_sources(names)
+    return check_sources(inputs, unreadable, quiet=quiet, cloud=cloud, allow_local_urls=allow_local_urls).code
+
+
+def check_sources(inputs: list[tuple[str, str | None]], unreadable: list[str], *, quiet: bool = False,
+                  cloud: str = "azure", allow_local_urls: bool = False) -> Checked:
+    """Validate every Workspace in the texts already read (`expand_sources`); print problems.
 
     `allow_local_urls`: the Workspaces go to the local cluster, where URLs on this machine or its
     network are the user's own (strict otherwise, as the admission webhook is)."""
@@ -102,14 +122,13 @@ def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", al
         validate_workspace,
     )
 
-    inputs, unreadable = expand_sources(names)
     for line in unreadable:
         typer.echo(f"{line}", err=True)
     try:
         facts = _facts(cloud)
     except ValueError as exc:  # an unknown --cloud
         typer.echo(f"kaito validate: {exc}", err=True)
-        return 2
+        return Checked(code=2)
     documents, problems, by_source = [], [], {}
     for source, text in inputs:
         docs, file_problems = parse_documents(text or "", source)
@@ -167,8 +186,8 @@ def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", al
         err=bool(n_errors),
     )
     if not inputs and not unreadable:
-        return 1
-    return 1 if n_errors else 0
+        return Checked(code=1, documents=documents)
+    return Checked(code=1 if n_errors else 0, documents=documents)
 
 
 def register(app: typer.Typer) -> None:

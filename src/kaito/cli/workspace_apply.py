@@ -74,17 +74,18 @@ def check_local_images(workspaces: list, images_root: Path) -> list[str]:
 
 
 async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, timeout: float) -> int:
-    from kaito.api.documents import parse_documents
-    from kaito.cli.validate import run_validate
+    from kaito.cli.validate import check_sources
     from kaito.cluster import protocol
     from kaito.operator import controlplane
 
     local = kubeconfig is None and context is None
+    # Read once (standard input cannot be read twice); the documents validated are the ones written.
+    inputs, unreadable = expand_sources(files)
     # To the local cluster, URLs on this machine are the user's own.
-    if run_validate(files, quiet=True, allow_local_urls=local) != 0:
+    checked = check_sources(inputs, unreadable, quiet=True, allow_local_urls=local)
+    if checked.code != 0:
         return 1
-    inputs, _ = expand_sources(files)
-    docs = [d for source, text in inputs for d in parse_documents(text or "", source)[0]]
+    docs = checked.documents
     objects, skipped = plan_applied([d.data for d in docs])
     for line in skipped:
         typer.echo(f"kaito apply: {line}", err=True)

@@ -29,6 +29,7 @@ from kaito.cli.common import (
     get_workspace,
     list_pods,
     open_target,
+    print_table,
     run_async,
 )
 
@@ -48,8 +49,6 @@ def _preset_of(ws: Mapping[str, Any]) -> str:
 
 async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kubeconfig, context, home) -> int:
     import yaml
-    from rich.console import Console
-    from rich.table import Table, box
 
     from kaito.cluster import protocol
     from kaito.cluster.local import runner
@@ -64,10 +63,13 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
             doc: Any = items[0] if name else {"apiVersion": "v1", "kind": "List", "items": items}
             typer.echo(yaml.safe_dump(doc, sort_keys=False) if output == "yaml" else json.dumps(doc, indent=2))
             return 0
+        if output == "name":
+            for ws in items:
+                typer.echo(f"workspace.kaito.sh/{ws['metadata']['name']}")
+            return 0
         if not items:
             typer.echo(f"No workspaces found in {'any namespace' if all_ns else namespace + ' namespace'}.", err=True)
             return 0
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         headers = ["NAME", "INSTANCE", "RESOURCEREADY", "INFERENCEREADY", "JOBSTARTED", "WORKSPACESUCCEEDED", "AGE"]
         if all_ns:
             headers.insert(0, "NAMESPACE")
@@ -76,8 +78,7 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
             typer.echo(f"kaito get: {down}", err=True)
         if output == "wide":
             headers += ["PRESET", "NODES", "ENDPOINT"]
-        for h in headers:
-            table.add_column(h, no_wrap=True)
+        rows = []
         for ws in items:
             row = build_row(ws)
             if all_ns:
@@ -88,8 +89,8 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
                     await list_pods(cluster, meta["name"], meta.get("namespace", "default")))
                 row += [_preset_of(ws), ",".join((ws.get("status") or {}).get("workerNodes") or []) or "-",
                         endpoint or "-"]
-            table.add_row(*row)
-        Console(width=250).print(table)
+            rows.append(row)
+        print_table(headers, rows)
         return 0
     finally:
         await cluster.close()
@@ -181,15 +182,15 @@ def register(app: typer.Typer) -> None:
     def get(
         resource: str = typer.Argument(..., help="workspaces"),
         name: str = typer.Argument(None),
-        output: str = typer.Option("", "-o", "--output", help="yaml, json or wide"),
+        output: str = typer.Option("", "-o", "--output", help="yaml, json, wide or name"),
         namespace: str = NamespaceOption,
         all_namespaces: bool = typer.Option(False, "-A", "--all-namespaces"),
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
         """List Workspaces with KAITO's columns (or one, as YAML/JSON)."""
         _check_resource(resource)
-        if output not in ("", "yaml", "json", "wide"):
-            typer.echo(f"kaito get: unknown output format {output!r} (yaml, json or wide)", err=True)
+        if output not in ("", "yaml", "json", "wide", "name"):
+            typer.echo(f"kaito get: unknown output format {output!r} (yaml, json, wide or name)", err=True)
             raise typer.Exit(2)
         run_async(_get, name, output, namespace, all_namespaces, kubeconfig, context, home)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kaito.api.validation import UrlPolicy
+from kaito.manifests import images
 
 Provisioner = Literal["karpenter", "byo"]
 Cloud = Literal["azure", "aws"]
@@ -25,7 +26,7 @@ WORKSPACE_FIELD_MANAGER = "kaito-controller"
 class Settings:
     provisioner: Provisioner = "karpenter"
     cloud: Cloud = "azure"
-    image_registry: str = "mcr.microsoft.com/aks/kaito"
+    image_registry: str = images.DEFAULT_REGISTRY
     image_tag: str | None = None  # None: the preset's own tag
     # Waiting is a requeue, never a sleep: how soon to look again while nodes or pods come up.
     # Watch events usually arrive first; these bound the delay when a change is not watched

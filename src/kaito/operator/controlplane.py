@@ -31,6 +31,7 @@ STORE_FILE = "store.db"
 PID_FILE = "controlplane.pid"
 LOCK_FILE = "controlplane.lock"
 LOG_FILE = "controlplane.log"
+DASHBOARD_URL_FILE = "dashboard.url"
 
 
 def default_home() -> Path:
@@ -63,6 +64,11 @@ class Paths:
     def log(self) -> Path:
         return self.home / "logs" / LOG_FILE
 
+    @property
+    def dashboard_url(self) -> Path:
+        """Where the running control plane writes its dashboard's URL (`kaito dashboard` reads it)."""
+        return self.home / DASHBOARD_URL_FILE
+
 
 def resolve_paths(home: Path | None) -> Paths:
     """The state paths of `home` (default: `default_home()`), absolute."""
@@ -89,10 +95,24 @@ class AlreadyRunning(Exception):
     pass
 
 
+def read_dashboard_url(paths: Paths) -> str | None:
+    """The dashboard URL of the control plane running for `paths`, or None (none runs, or no dashboard)."""
+    if running_pid(paths) is None:
+        return None
+    try:
+        return paths.dashboard_url.read_text().strip() or None
+    except OSError:
+        return None
+
+
 class ControlPlane:
-    def __init__(self, home: Path, *, requeue_s: float = 1.0) -> None:
+    def __init__(self, home: Path, *, requeue_s: float = 1.0, dashboard_port: int | None = None) -> None:
+        """`dashboard_port`: serve the dashboard on 127.0.0.1 at this port (0: any free one; taken:
+        any free one too); None: no dashboard."""
         self.paths = Paths(Path(home).resolve())
         self.requeue_s = requeue_s
+        self.dashboard_port = dashboard_port
+        self.dashboard_url: str | None = None
         self.cluster = None
         self.runner = None
         self.machine = None
@@ -127,6 +147,7 @@ class ControlPlane:
                                   has_gpu=bool(self.machine.gpus))
         tasks = [asyncio.create_task(provisioner.run(), name="provisioner"),
                  asyncio.create_task(self.runner.run(), name="runner")]
+        dashboard = self._start_dashboard(tasks)
         await manager.start()
         log.info("local control plane up (pid %d), state in %s, machine: %s", os.getpid(), self.paths.home,
                  self.machine.describe())
@@ -148,9 +169,34 @@ class ControlPlane:
                     await task
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(manager.stop(), 10)
+            if dashboard is not None:
+                dashboard.stop()
             await self.cluster.close()
             with contextlib.suppress(OSError):
+                self.paths.dashboard_url.unlink()
+            with contextlib.suppress(OSError):
                 self.paths.pidfile.unlink()
+
+    def _start_dashboard(self, tasks: list[asyncio.Task]):
+        """The dashboard's server and collector (a task in `tasks`); its URL in `paths.dashboard_url`."""
+        with contextlib.suppress(OSError):
+            self.paths.dashboard_url.unlink()
+        if self.dashboard_port is None:
+            return None
+        from kaito.operator.dashboard.collector import Collector
+        from kaito.operator.dashboard.server import DashboardServer
+
+        collector = Collector(self.cluster)
+        try:
+            server = DashboardServer(collector, port=self.dashboard_port)
+        except OSError:  # the port is taken (another kaito up, another program): any free one will do
+            server = DashboardServer(collector, port=0)
+        server.start()
+        tasks.append(asyncio.create_task(collector.run(), name="dashboard"))
+        self.dashboard_url = server.url
+        self.paths.dashboard_url.write_text(server.url + "\n")
+        log.info("dashboard: %s", server.url)
+        return server
 
 
 def configure_logging(log_file: Path | None) -> None:
@@ -174,19 +220,22 @@ class Started:
     timed_out: bool = False
 
 
-def start_detached(paths: Paths, timeout_s: float = 60.0) -> Started:
+def start_detached(paths: Paths, timeout_s: float = 60.0, dashboard_port: int | None = None) -> Started:
     """`kaito up --detach`: the control plane in its own session, logging to `paths.log`; waits until
-    it holds the lock and its store exists (or it exits, or `timeout_s` passes)."""
+    it holds the lock and its store exists, and its dashboard serves if it has one (or it exits, or
+    `timeout_s` passes)."""
     paths.log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "KAITO_HOME": str(paths.home)}
+    dashboard = ["--no-dashboard"] if dashboard_port is None else ["--dashboard-port", str(dashboard_port)]
     with open(paths.log, "ab") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "kaito.cli.main", "up", "--no-table", "--home", str(paths.home)],
+        proc = subprocess.Popen([sys.executable, "-m", "kaito.cli.main", "up", "--no-table", "--home", str(paths.home),
+                                 *dashboard],
                                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env,
                                 start_new_session=True)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         pid = running_pid(paths)
-        if pid == proc.pid and paths.store.exists():
+        if pid == proc.pid and paths.store.exists() and (dashboard_port is None or paths.dashboard_url.exists()):
             return Started(pid=pid)
         if proc.poll() is not None:
             return Started(pid=None, exit_code=proc.returncode)

@@ -25,6 +25,7 @@ from kaito.api.errors import FieldError, errors_only, warnings_only
 from kaito.api.facts import ModelFacts
 
 REVIEW_API_VERSION = "admission.k8s.io/v1"
+OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")  # all an API server sends
 GROUP, KIND = conversion.GROUP, conversion.KIND
 # Returns the ConfigMap's `data` (None when it does not exist); raises for any other failure.
 ConfigMapReader = Callable[[str, str], Awaitable[Mapping[str, str] | None]]
@@ -52,6 +53,8 @@ def load_json_object(body: bytes, what: str) -> dict[str, Any]:
         review = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadReview(f"body is not JSON: {exc}") from None
+    except RecursionError:  # the HTTP layer refuses deep nesting first; this is the last guard
+        raise BadReview("body is JSON nested too deep") from None
     if not isinstance(review, dict):
         raise BadReview(f"body must be a JSON object (a {what})")
     return review
@@ -72,6 +75,8 @@ def parse_review(body: bytes) -> AdmissionRequest:
     operation = req.get("operation")
     if not isinstance(operation, str):
         raise BadReview("request.operation is required")
+    if operation not in OPERATIONS:
+        raise BadReview(f"request.operation {operation[:40]!r} is not one of {', '.join(OPERATIONS)}")
     kind = req.get("kind") if isinstance(req.get("kind"), dict) else {}
     return AdmissionRequest(
         uid=uid,

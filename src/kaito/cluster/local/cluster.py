@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from kaito.cluster import errors
 from kaito.cluster.events import build_event
 from kaito.cluster.local.store import ObjectStore
+from kaito.cluster.local.storefile import Check
 from kaito.cluster.protocol import FIELD_MANAGER, Object, ObjectList, Propagation, ResourceKind, WatchEvent
 
 log = logging.getLogger(__name__)
@@ -56,15 +57,24 @@ class LocalCluster:
         poll_interval: float = 0.05,
         history: int = 20_000,
         busy_timeout_s: float = 10.0,
+        check: Check = "quick",
     ) -> None:
         self.path = Path(path)
         self.poll_interval = poll_interval
+        # The first connection checks the file (`check`: quick, full, none); a damaged or
+        # inaccessible store raises `StoreDamaged` / `StateNotAccessible` here, naming the file.
+        self._reader = ObjectStore(self.path, history=history, busy_timeout_s=busy_timeout_s, any_thread=True,
+                                   check=check)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaito-local-store")
-        self._store: ObjectStore = self._executor.submit(
-            ObjectStore, self.path, history=history, busy_timeout_s=busy_timeout_s
-        ).result()
-        self._reader = ObjectStore(self.path, history=history, busy_timeout_s=busy_timeout_s, any_thread=True)
-        self._writer = ObjectStore(self.path, history=history, busy_timeout_s=0.0, any_thread=True)
+        try:
+            self._store: ObjectStore = self._executor.submit(
+                ObjectStore, self.path, history=history, busy_timeout_s=busy_timeout_s
+            ).result()
+            self._writer = ObjectStore(self.path, history=history, busy_timeout_s=0.0, any_thread=True)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._reader.close()
+            raise
         self._changed = asyncio.Event()
         self._closed = False
         # The shared tail of the event log: which kinds have entries up to `_tail_rv`, read once

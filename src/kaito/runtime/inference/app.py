@@ -24,9 +24,10 @@ from kaito.runtime.inference import protocol_openai as oai
 from kaito.runtime.inference.metrics import ServerMetrics
 from kaito.runtime.inference.service import ClientGone, InferenceService, build_sse
 from kaito.runtime.inference.settings import ServerSettings
+from kaito.runtime.ui import router as ui
 
 log = logging.getLogger("kaito.runtime.inference")
-_OPEN_PATHS = {"/", "/health", "/healthz", "/ready"}
+_OPEN_PATHS = {"/", "/health", "/healthz", "/ready", *ui.PAGE_PATHS}
 
 
 def _error_response(request: Request, status: int, message: str, code: str | None = None,
@@ -75,6 +76,7 @@ def create_app(settings: ServerSettings, engine=None, on_load_failure=None) -> F
     app = FastAPI(title="KAITO model server", lifespan=lifespan)
     app.state.engine = engine
     app.state.metrics = metrics
+    app.include_router(ui.build_router())  # the chat page at /ui
 
     @app.middleware("http")
     async def auth_and_count(request: Request, call_next):

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from kaito.runtime import libraries
 from kaito.runtime.inference import adapters as adapters_mod
 from kaito.runtime.inference.settings import ServerSettings, compute_adapter_strength
 
@@ -86,6 +87,7 @@ def load_model(settings: ServerSettings) -> LoadedModel:
 
     device = compute_device(settings)
     quantization = build_quantization(settings)
+    libraries.quiet_run(quantized=quantization is not None)  # adapters' peft: no bitsandbytes unless used
     template = build_chat_template(settings.chat_template)
     common = {"revision": settings.revision, "trust_remote_code": settings.trust_remote_code}
     log.info("Loading tokenizer from %s", settings.model)
