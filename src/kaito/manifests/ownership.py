@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kaito.api import conversion, labels
+from kaito.api import conversion, inferenceset, labels
 from kaito.api.hub import Workspace
 
 # Builders never emit an empty uid: an owner reference without one is rejected by the API server,
@@ -33,9 +33,17 @@ def build_owner_reference(ws: Workspace) -> dict[str, Any]:
     }
 
 
+def _set_label(ws: Workspace) -> dict[str, str]:
+    """An InferenceSet child's `inferenceset.kaito.sh/created-by`, carried down to its pods as KAITO
+    does: the set's InferencePool and autoscaler find the serving pods by it."""
+    value = (ws.metadata.labels or {}).get(inferenceset.LABEL_CREATED_BY)
+    return {inferenceset.LABEL_CREATED_BY: value} if value else {}
+
+
 def build_selector_labels(ws: Workspace) -> dict[str, str]:
-    """Labels that select this Workspace's pods (KAITO selects on the workspace name alone)."""
-    return {labels.LABEL_WORKSPACE_NAME: ws.name}
+    """Labels that select this Workspace's pods (KAITO selects on the workspace name alone, plus
+    the set's label for an InferenceSet child)."""
+    return {labels.LABEL_WORKSPACE_NAME: ws.name, **_set_label(ws)}
 
 
 def build_workspace_labels(ws: Workspace) -> dict[str, str]:
@@ -43,6 +51,7 @@ def build_workspace_labels(ws: Workspace) -> dict[str, str]:
     return {
         labels.LABEL_WORKSPACE_NAME: ws.name,
         labels.LABEL_WORKSPACE_NAMESPACE: ws.namespace,
+        **_set_label(ws),
     }
 
 
