@@ -1,12 +1,12 @@
-"""One stored object, several served versions: what an API server does for the Workspace.
+"""One stored object, several served versions: what an API server does for the Workspace and RAGEngine.
 
-The Workspace is served as `kaito.sh/v1alpha1` and `kaito.sh/v1beta1` and stored as v1beta1. On a
-real cluster the API server does this with the CRD's conversion webhook and our mutating webhook;
-a backend that is its own API server (the local store, the tests' API emulator) calls these
-instead: `to_storage` on every write (the object converted to the storage version, losslessly,
-through `kaito.api.conversion`), `stamp` inside the write's transaction (annotation
-`workspace.kaito.sh/api-version`: the version the spec was written in), `to_served` on every read
-(the stored object in the version asked for). Every other kind passes through untouched.
+Both are served as `kaito.sh/v1alpha1` and `kaito.sh/v1beta1` and stored as v1beta1. On a real
+cluster the API server does this with the CRDs' conversion webhook and our mutating webhook; a
+backend that is its own API server (the local store, the tests' API emulator) calls these instead:
+`to_storage` on every write (the object converted to the storage version, losslessly, through
+`kaito.api.conversion` or `kaito.api.kinds`), `stamp` inside the write's transaction (on Workspaces,
+annotation `workspace.kaito.sh/api-version`: the version the spec was written in), `to_served` on
+every read (the stored object in the version asked for). Every other kind passes through untouched.
 """
 
 from __future__ import annotations
@@ -15,9 +15,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from kaito.api import conversion
+from kaito.api import conversion, kinds
 from kaito.cluster import errors
-from kaito.cluster.protocol import WORKSPACE, WORKSPACE_V1ALPHA1, Object, ResourceKind, storage_kind
+from kaito.cluster.protocol import (
+    STORAGE_KINDS,
+    WORKSPACE,
+    WORKSPACE_V1ALPHA1,
+    Object,
+    ResourceKind,
+    storage_kind,
+)
 
 log = logging.getLogger(__name__)
 LEGACY_STORAGE_KEY = WORKSPACE_V1ALPHA1.key  # where a store from before v1beta1 kept its Workspaces
@@ -25,18 +32,18 @@ LEGACY_STORAGE_KEY = WORKSPACE_V1ALPHA1.key  # where a store from before v1beta1
 
 def is_versioned(kind: ResourceKind) -> bool:
     """Whether objects of `kind` are stored in another version than some they are served in."""
-    return storage_kind(kind) is WORKSPACE
+    return (kind.group, kind.kind) in STORAGE_KINDS
 
 
 def to_storage(obj: Mapping[str, Any], kind: ResourceKind) -> tuple[Object, str | None]:
     """(the object in the storage version, the served version it was written in); `kind` is the
-    object's own. An object that is not a Workspace of a served version is `Invalid`, naming the field,
-    as the API server's schema check would refuse it."""
+    object's own. An object that is not a Workspace (RAGEngine) of a served version is `Invalid`,
+    naming the field, as the API server's schema check would refuse it."""
     if not is_versioned(kind):
         return dict(obj), None
     try:
-        conversion.parse_workspace(obj)  # the schema check, in the version it was written in
-        return conversion.convert_object(obj, conversion.STORAGE_VERSION), kind.api_version
+        kinds.parse_object(obj)  # the schema check, in the version it was written in
+        return kinds.convert_object(obj, storage_kind(kind).api_version), kind.api_version
     except conversion.ParseError as exc:
         raise errors.Invalid(f"{kind.kind} {(obj.get('metadata') or {}).get('name')!r}: {exc}") from None
 
@@ -46,6 +53,8 @@ def stamp(written: str | None):
     version) gets the version its spec was written in, given the stored `current` (None: a create)."""
 
     def admit(new: Object, current: Object | None) -> Object:
+        if new.get("kind") != WORKSPACE.kind:
+            return new  # only a Workspace records the version its spec was written in
         version = conversion.compute_written_version(new, current, written)
         return conversion.with_written_version(new, version)
 
@@ -57,7 +66,7 @@ def to_served(obj: Object, kind: ResourceKind) -> Object:
     if not is_versioned(kind) or obj.get("apiVersion") == kind.api_version:
         return obj
     try:
-        return conversion.convert_object(obj, kind.api_version)
+        return kinds.convert_object(obj, kind.api_version)
     except conversion.ParseError as exc:
         # Stored before today's rules: answer as KAITO's API server would, with only the version changed.
         log.warning("cannot convert stored %s %s to %s: %s", obj.get("kind"),

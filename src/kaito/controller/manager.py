@@ -33,6 +33,8 @@ from kaito.cluster.protocol import Cluster, ResourceKind, WatchEvent
 from kaito.controller import events
 from kaito.controller.errors import ErrorKind, Failure
 from kaito.controller.queue import QueueObserver, WorkQueue, compute_backoff, run_workers
+from kaito.controller.ragengine.target import ServiceEndpoints
+from kaito.controller.ragengine.watches import RAGEngineController
 from kaito.controller.settings import Settings
 from kaito.controller.watching import KindController, KindReconciler, Watch
 from kaito.controller.workspace_watches import WorkspaceController, WorkspaceEventObserver
@@ -64,9 +66,12 @@ def build_failure_event(failure: Failure, kind: str = protocol.WORKSPACE.kind) -
 
 
 def build_default_controllers(cluster: Cluster, settings: Settings, *,
-                              workspace_reconciler: KindReconciler | None = None) -> list[KindController]:
-    """Every kind this operator reconciles, in the order their watches start."""
-    return [WorkspaceController(cluster, settings, reconciler=workspace_reconciler)]
+                              workspace_reconciler: KindReconciler | None = None,
+                              endpoints: ServiceEndpoints | None = None) -> list[KindController]:
+    """Every kind this operator reconciles, in the order their watches start. `endpoints`: where
+    a Service is reached from pods (default: cluster DNS; the local control plane passes its own)."""
+    return [WorkspaceController(cluster, settings, reconciler=workspace_reconciler),
+            RAGEngineController(cluster, settings, endpoints=endpoints)]
 
 
 class Manager:

@@ -1,6 +1,7 @@
 """The chart's RBAC covers every API call the operator makes, and grants nothing it does not use.
 
-The controller (inference and tuning Workspaces from creation to deletion, with NodeClaims),
+The controller (inference and tuning Workspaces from creation to deletion, with NodeClaims; a
+RAGEngine on a GPU node answering through a Workspace, from creation to deletion),
 leader election and the webhook (self-managed certificate, caBundle, tuning ConfigMaps) all run
 through a recording `Cluster`; each protocol call is translated into the API requests the kube
 backend sends for it, and compared with the ClusterRole and Role the chart renders.
@@ -28,21 +29,28 @@ from tests.unit.chart.render import NAMESPACE, by_kind, render
 
 # Granted on purpose though no protocol call uses it: the API server demands it of whoever sets
 # `blockOwnerDeletion` on owner references to a Workspace (OwnerReferencesPermissionEnforcement).
-GRANTED_WITHOUT_CALL = {("kaito.sh", "workspaces/finalizers", "update")}
+GRANTED_WITHOUT_CALL = {("kaito.sh", "workspaces/finalizers", "update"), ("kaito.sh", "ragengines/finalizers", "update")}
 # Used by controller paths this walk does not take (each named in controller/plan.py): the
 # multi-node StatefulSet, deleting a workload whose kind changed, pruning old revisions.
 USED_ELSEWHERE = {
     ("apps", "statefulsets", "create"), ("apps", "statefulsets", "patch"), ("apps", "statefulsets", "delete"),
     ("apps", "deployments", "delete"), ("apps", "controllerrevisions", "delete"),
 }
-# Granted for the InferenceSet and RAGEngine reconcilers (issues 14/15 item 2, a later phase): the
-# walk adds them, and this set goes, when those controllers run in it.
+# Granted for the InferenceSet reconciler (issue 15 item 2, a later phase): the walk adds it, and
+# this set goes, when that controller runs in it.
 FOR_LATER_CONTROLLERS = {
     ("kaito.sh", res, verb)
-    for kind in ("inferencesets", "ragengines")
+    for kind in ("inferencesets",)
     for res, verb in ((kind, "get"), (kind, "list"), (kind, "watch"), (kind, "patch"),
                       (f"{kind}/status", "patch"), (f"{kind}/finalizers", "update"))
 }
+
+
+RAGENGINE = {"apiVersion": "kaito.sh/v1beta1", "kind": "RAGEngine", "metadata": {"name": "rag", "namespace": "default"},
+             "spec": {"compute": {"instanceType": "Standard_NC24ads_A100_v4",
+                                  "labelSelector": {"matchLabels": {"apps": "rag"}}},
+                      "embedding": {"local": {"modelID": "BAAI/bge-small-en-v1.5"}},
+                      "inferenceService": {"url": "http://ws/v1/chat/completions", "contextWindowSize": 4096}}}
 
 
 class RecordingCluster:
@@ -190,6 +198,20 @@ async def exercise_everything(rec: RecordingCluster, inner) -> None:
                 return job["metadata"]["annotations"].get("workspace.kaito.io/revision") == "2"
 
             await wait_for(lambda: _step_then(kubelet, job_replaced))
+            # A RAGEngine on a GPU node of its own, answering through Workspace ws, then deleted.
+            await inner.apply(RAGENGINE, field_manager="kubectl")
+
+            async def rag_succeeded():
+                rag = await inner.get(protocol.RAGENGINE, "rag", "default")
+                return conditions(rag).get("RAGEngineSucceeded", ("",))[0] == "True"
+
+            await wait_for(lambda: _step_then(kubelet, rag_succeeded))
+            await inner.delete(protocol.RAGENGINE, "rag", "default")
+
+            async def rag_gone():
+                return not (await inner.list(protocol.RAGENGINE)).items
+
+            await wait_for(lambda: _step_then(kubelet, rag_gone))
             await inner.delete(protocol.WORKSPACE, "ws", "default")
 
             async def gone():
@@ -229,3 +251,4 @@ async def test_chart_rbac_covers_every_call_and_nothing_more(tmp_path):
     assert unused == [], f"granted but never used (least privilege): {unused}"
     for key in ("NodeClaim", "Lease", "Secret"):  # the walk really went through every area
         assert any(r.startswith(key.lower()) for _, r, _, _ in rec.calls), key
+    assert ("kaito.sh", "ragengines/status", "patch", "default") in rec.calls
