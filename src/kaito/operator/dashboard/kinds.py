@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kaito.api import labels
+from kaito.api import labels, ragengine
 from kaito.cluster import protocol
 
 
@@ -25,4 +25,7 @@ KINDS: tuple[DashboardKind, ...] = (
     DashboardKind(resource=protocol.WORKSPACE, pod_label=labels.LABEL_WORKSPACE_NAME,
                   conditions=("ResourceReady", "InferenceReady", "JobStarted", "WorkspaceSucceeded"),
                   ready_condition="WorkspaceSucceeded"),
+    DashboardKind(resource=protocol.RAGENGINE, pod_label=ragengine.LABEL_RAGENGINE,
+                  conditions=("ResourceReady", "ServiceReady", "InferenceServiceReady", "RAGEngineSucceeded"),
+                  ready_condition="RAGEngineSucceeded"),
 )
