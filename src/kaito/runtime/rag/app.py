@@ -23,10 +23,10 @@ from urllib.parse import unquote
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from kaito.runtime.ui import router as ui
 from kaito.runtime.rag import chat, protocol
 from kaito.runtime.rag.errors import RagError
 from kaito.runtime.rag.server import Runtime
+from kaito.runtime.ui import router as ui
 
 log = logging.getLogger("kaito.runtime.rag")
 
