@@ -102,7 +102,8 @@ def recheck(obj: Mapping[str, Any], settings: Settings, namespace: str) -> str |
 
 def current_llm_url(deployment: Mapping[str, Any] | None) -> str | None:
     """`LLM_INFERENCE_URL` of a Deployment's first container, as it runs now."""
-    containers = (((deployment or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+    template = (((deployment or {}).get("spec") or {}).get("template") or {})
+    containers = (template.get("spec") or {}).get("containers") or []
     for item in (containers[0].get("env") or []) if containers else []:
         if item.get("name") == ENV_LLM_URL:
             return item.get("value")

@@ -43,6 +43,7 @@ class RAGEngineController:
         self.reconciler: KindReconciler = reconciler or RAGEngineReconciler(cluster, settings, endpoints=endpoints)
         self._seen = SeenObjects()
         self._targets: dict[RAGEngineKey, tuple[str, str]] = {}  # engine -> (namespace, Workspace) it names
+        self._named_by: dict[tuple[str, str], set[RAGEngineKey]] = {}  # the same, the other way round
         self._node_labels: dict[RAGEngineKey, dict[str, str]] = {}  # engines with compute -> matchLabels
 
     def watches(self, *, provisions_nodes: bool) -> list[Watch]:
@@ -59,20 +60,24 @@ class RAGEngineController:
 
     def on_ragengine(self, event: WatchEvent) -> list[RAGEngineKey]:
         key = RAGEngineKey(*object_key(event.object))
-        self._targets.pop(key, None)
+        old = self._targets.pop(key, None)
+        if old is not None:
+            self._named_by[old].discard(key)
+            if not self._named_by[old]:
+                del self._named_by[old]
         self._node_labels.pop(key, None)
         if event.type != "DELETED":
             named = find_workspace_target(inference_url(event.object), key.namespace)
             if named is not None:
                 self._targets[key] = (key.namespace, named.name)
+                self._named_by.setdefault(self._targets[key], set()).add(key)
             node_labels = compute_labels(event.object)
             if node_labels is not None:
                 self._node_labels[key] = node_labels
         return [key] if self._seen.should_reconcile(key, event) else []
 
     def on_workspace(self, event: WatchEvent) -> list[RAGEngineKey]:
-        workspace = object_key(event.object)
-        return [key for key, named in self._targets.items() if named == workspace]
+        return sorted(self._named_by.get(object_key(event.object), ()))
 
     def on_owned(self, event: WatchEvent) -> list[RAGEngineKey]:
         owner = controller_owner(event.object, ragengine.KIND)
