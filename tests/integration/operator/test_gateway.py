@@ -247,3 +247,72 @@ async def test_a_held_request_gets_503_when_no_replica_comes():
     assert "became ready within 0.2s" in reply.json()["error"]["message"]
     assert waker.calls == 1 and metric(text, "kaito_gateway_wakeups_total") == 1
     assert metric(text, "kaito_gateway_held_requests") == 0
+
+
+async def test_a_client_that_hangs_up_while_held_is_let_go():
+    waker = SilentWaker()
+    async with gateway_over([], waker=waker, wake_timeout_s=GUARD_S) as (gateway, client), asyncio.timeout(GUARD_S):
+        host, port = gateway.url.removeprefix("http://").split(":")
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
+        await writer.drain()
+        while not waker.calls:
+            await asyncio.sleep(0.01)
+        assert gateway.demand().held == 1
+        writer.close()
+        while gateway.demand().held:
+            await asyncio.sleep(0.01)
+        text = (await client.get("/metrics")).text
+    assert metric(text, "kaito_gateway_held_requests") == 0
+
+
+async def test_a_request_whose_headers_never_finish_gets_408():
+    fakes = await start_fakes(1)
+    async with gateway_over(fakes, limits=FrontLimits(header_timeout_s=0.2)) as (gateway, _), \
+            asyncio.timeout(GUARD_S):
+        host, port = gateway.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"POST /v1/completions HTTP/1.1\r\nhost: x\r\n")  # and nothing more
+        await writer.drain()
+        answer = await reader.read()  # the gateway answers, then closes
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408 ") and fakes[0].arrived == 0
+
+
+BASE_PROFILE_PROBE = """
+import asyncio, sys
+for name in ("fastapi", "starlette", "uvicorn", "sse_starlette", "torch", "transformers"):
+    sys.modules[name] = None  # any import of them now fails: the base profile has none of them
+import httpx
+from kaito.operator.serving.endpoint import InferenceSetEndpoint
+from kaito.operator.serving.gateway import GatewaySettings
+from kaito.operator.serving.policy import MetricRule, ScalePolicy
+from kaito.operator.serving.replicas import CallbackScaleTarget, Scale
+
+async def main():
+    async def read():
+        return Scale(spec_replicas=0, ready_replicas=0)
+    async def write(n):
+        pass
+    policy = ScalePolicy(metrics=(MetricRule(up_threshold=5, down_threshold=1),), min_replicas=0, max_replicas=2)
+    endpoint = InferenceSetEndpoint(GatewaySettings(model_name="s", wake_timeout_s=0.1),
+                                    target=CallbackScaleTarget(read, write), policy=policy)
+    await endpoint.start()
+    async with httpx.AsyncClient(base_url=endpoint.url) as client:
+        models = (await client.get("/v1/models")).json()["data"][0]["id"]
+        held = (await client.post("/v1/completions", json={"prompt": "x"})).status_code
+        scraped = "kaito_autoscaler_desired_replicas" in (await client.get("/metrics")).text
+    await endpoint.stop()
+    print(models, held, scraped)
+
+asyncio.run(main())
+"""
+
+
+def test_the_gateway_and_autoscaler_run_without_the_runtime_profile():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", BASE_PROFILE_PROBE], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["s", "503", "True"]

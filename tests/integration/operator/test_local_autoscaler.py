@@ -143,3 +143,24 @@ async def test_an_idle_set_goes_to_zero_and_the_next_request_brings_it_back():
     finally:
         await endpoint.stop()
         await target.stop()
+
+
+async def test_autoscaling_starts_changes_and_stops_with_the_policy():
+    target = FakeScaleTarget(ReplicaPool())
+    endpoint = InferenceSetEndpoint(GatewaySettings(model_name="myset"), target=target, interval_s=3600)
+    target.pool = endpoint.pool
+    await endpoint.start()
+    try:
+        assert endpoint.autoscaler is None and endpoint.gateway.waker is None
+        await endpoint.set_policy(policy(min_replicas=2))
+        await until(lambda: target.writes == [2])  # the loop's first tick brings the set to its min
+        assert endpoint.gateway.waker is endpoint.autoscaler
+        await endpoint.set_policy(policy(min_replicas=1, max_replicas=1, evaluation_window_s=0))
+        assert endpoint.autoscaler.policy.max_replicas == 1
+        endpoint.autoscaler.wake()
+        await until(lambda: target.writes == [2, 1])  # above the new max: down at once
+        await endpoint.set_policy(None)
+        assert endpoint.autoscaler is None and endpoint.gateway.waker is None
+    finally:
+        await endpoint.stop()
+        await target.stop()
