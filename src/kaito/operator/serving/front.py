@@ -178,9 +178,10 @@ class FrontServer:
         watch = asyncio.create_task(_wait_for_hangup(reader, conn))
         try:
             done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # the server is stopping: take both down with it
             work.cancel()
             watch.cancel()
+            await asyncio.gather(work, watch, return_exceptions=True)
             raise
         if work not in done:  # the client is gone: stop the work (it closes what it has upstream)
             work.cancel()
