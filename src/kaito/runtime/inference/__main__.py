@@ -14,8 +14,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = os.environ.get("DEBUG_MODE", "").lower() == "true"  # KAITO's switch for debug logs
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from kaito.runtime.inference import vllm_platform
+
+    if not {"-h", "--help"} & set(argv) and vllm_platform.wants_vllm(argv, os.environ):
+        from kaito.runtime.inference import vllm_server  # vLLM's own OpenAI server, with ours added
+
+        return vllm_server.main(argv)
     try:
-        settings = build_settings(sys.argv[1:] if argv is None else argv)
+        settings = build_settings(argv)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import builtins
-from pathlib import Path
-
 import pytest
 
 from kaito.runtime.inference import engine as api
-from kaito.runtime.inference.adapters import AdapterSpec
 from kaito.runtime.inference.engines import plan_engine
 from kaito.runtime.inference.engines.sampling import TextStream, compute_next_tokens, compute_stop
 from kaito.runtime.inference.settings import build_settings
@@ -123,43 +119,6 @@ def test_select_vllm_without_vllm_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(EngineUnavailable, match="vLLM is not installed"):
         select_engine(build_settings(["--engine", "vllm"], env={}))
-
-
-def test_vllm_argument_mapping(tmp_path: Path):
-    from kaito.runtime.inference.engines import vllm_engine
-
-    adapter = tmp_path / "a"
-    adapter.mkdir()
-    (adapter / "adapter_config.json").write_text('{"r": 32}')
-    settings = build_settings(["--model", "org/m", "--revision", "r1", "--dtype", "float16", "--max-model-len",
-                               "1024", "--max-running", "8", "--load-in-4bit", "--trust-remote-code",
-                               "--served-model-name", "svc"], env={})
-    args = vllm_engine.build_engine_args(settings, [AdapterSpec("a", adapter, 1.0)])
-    assert args == {"model": "org/m", "revision": "r1", "dtype": "float16", "trust_remote_code": True,
-                    "max_num_seqs": 8, "served_model_name": "svc", "max_model_len": 1024,
-                    "quantization": "bitsandbytes", "enable_lora": True, "max_loras": 1, "max_lora_rank": 32}
-    sampling = vllm_engine.build_sampling_kwargs(api.SamplingParams(max_tokens=5, temperature=0.0, top_k=0,
-                                                                    stop=("x",), ignore_eos=True))
-    assert sampling["top_k"] == -1 and sampling["stop"] == ["x"] and sampling["ignore_eos"] is True
-    with pytest.raises(api.EngineError, match="load-in-8bit"):
-        vllm_engine.build_engine_args(build_settings(["--load-in-8bit"], env={}), [])
-    assert vllm_engine.compute_default_adapter([AdapterSpec("a", adapter, 1.0)]) == "a"
-    assert vllm_engine.compute_default_adapter([AdapterSpec("a", adapter, 0.5)]) is None
-
-
-def test_vllm_import_error_is_clear(monkeypatch):
-    from kaito.runtime.inference.engines import vllm_engine
-
-    real_import = builtins.__import__
-
-    def no_vllm(name, *args, **kwargs):
-        if name.startswith("vllm"):
-            raise ImportError("No module named 'vllm'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_vllm)
-    with pytest.raises(vllm_engine.VllmUnavailable, match="kaito\\[vllm\\]"):
-        vllm_engine._import_vllm()
 
 
 def test_quantization_without_cuda_is_a_clear_error():

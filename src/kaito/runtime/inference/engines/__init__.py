@@ -32,10 +32,9 @@ def select_engine(settings: ServerSettings, on_step: Callable[[int], None] | Non
                                 "CUDA GPU); use --engine transformers")
     if choice == "vllm" and not cuda:
         raise EngineUnavailable("--engine vllm: no CUDA GPU is available; use --engine transformers")
-    if choice == "vllm":
-        from kaito.runtime.inference.engines.vllm_engine import VllmEngine
-
-        return VllmEngine(settings)
+    if choice == "vllm":  # vLLM's own OpenAI server hosts it; `__main__` hands the process to `vllm_server`
+        raise EngineUnavailable("--engine vllm serves through vLLM's own OpenAI server: start it with "
+                                "`kaito serve --engine vllm` (python -m kaito.runtime.inference)")
     from kaito.runtime.inference.engines.transformers_engine import TransformersEngine
 
     return TransformersEngine(settings, on_step=on_step)

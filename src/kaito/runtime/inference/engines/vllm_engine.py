@@ -1,53 +1,21 @@
-"""The vLLM engine: drives vLLM's async engine on a GPU behind the same `EngineClient`.
+"""The vLLM engine behind our `EngineClient`, for the routes we add to vLLM's own server (KAITO's /chat).
 
-vLLM brings paged attention and its own continuous batching; we keep our routes, protocols and
-metrics and hand it token ids. The settings map to vLLM's engine arguments in pure functions
-(`build_engine_args`, `build_sampling_kwargs`) so the mapping is tested without vLLM. vLLM cannot
-mix LoRA adapters by strength (KAITO v0.12 says the same), so with this engine the default model
-is the base model, unless there is exactly one adapter at strength 1, which then is the default.
+vLLM's OpenAI server owns the engine (`vllm.engine.protocol.EngineClient`, built and shut down by
+`vllm_server`); this class only adapts it to our protocol so KAITO's routes run on the same engine,
+batch and metrics as vLLM's routes. The sampling mapping (`build_sampling_kwargs`) is pure, so it is
+tested without vLLM. vLLM cannot mix LoRA adapters by strength (KAITO v0.12 refuses strengths too):
+the default model is the base model and each adapter is addressed by its name.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 
-from kaito.runtime.inference import adapters as adapters_mod
 from kaito.runtime.inference import engine as api
-from kaito.runtime.inference.settings import ServerSettings, compute_adapter_strength
 
 log = logging.getLogger("kaito.runtime.inference")
-
-
-class VllmUnavailable(RuntimeError):
-    pass
-
-
-def build_engine_args(settings: ServerSettings, adapters: list[adapters_mod.AdapterSpec]) -> dict[str, object]:
-    """`AsyncEngineArgs` keyword arguments for these settings."""
-    if settings.load_in_8bit:
-        raise api.EngineError("--load-in-8bit is not supported by the vllm engine; use --engine transformers")
-    args: dict[str, object] = {
-        "model": settings.model,
-        "revision": settings.revision,
-        "dtype": settings.dtype,
-        "trust_remote_code": settings.trust_remote_code,
-        "max_num_seqs": settings.max_running,
-    }
-    if settings.served_model_name:
-        args["served_model_name"] = settings.served_model_name
-    if settings.max_model_len is not None:
-        args["max_model_len"] = settings.max_model_len
-    if settings.load_in_4bit:
-        args["quantization"] = "bitsandbytes"
-    if adapters:
-        args["enable_lora"] = True
-        args["max_loras"] = len(adapters)
-        args["max_lora_rank"] = max(16, *(_lora_rank(a) for a in adapters))
-    return args
 
 
 def build_sampling_kwargs(params: api.SamplingParams) -> dict[str, object]:
@@ -60,135 +28,81 @@ def build_sampling_kwargs(params: api.SamplingParams) -> dict[str, object]:
     }
 
 
-def compute_default_adapter(adapters: list[adapters_mod.AdapterSpec]) -> str | None:
-    if len(adapters) == 1 and adapters[0].strength == 1.0:
-        return adapters[0].name
-    if adapters:
-        log.warning("the vllm engine cannot mix adapters by strength: the default model is the base model; "
-                    "address adapters by name")
-    return None
-
-
-def _lora_rank(spec: adapters_mod.AdapterSpec) -> int:
-    import json
-
-    config = json.loads((spec.path / "adapter_config.json").read_text())
-    return int(config.get("r", 8))
-
-
-def _import_vllm():
-    try:
-        import vllm
-        from vllm.engine.arg_utils import AsyncEngineArgs
-        from vllm.lora.request import LoRARequest
-    except ImportError as exc:
-        raise VllmUnavailable("--engine vllm needs vLLM and a GPU: pip install 'kaito[vllm]' "
-                              f"(import failed: {exc})") from None
-    engine_cls = getattr(vllm, "AsyncLLMEngine", None)
-    return vllm, AsyncEngineArgs, LoRARequest, engine_cls
+def compute_finish_reason(reason: str | None) -> api.FinishReason | None:
+    if reason is None:
+        return None
+    return reason if reason in ("stop", "length") else "abort"  # type: ignore[return-value]
 
 
 class VllmEngine:
+    """`EngineClient` over a running vLLM engine client (`AsyncLLM`)."""
+
     name = "vllm"
 
-    def __init__(self, settings: ServerSettings) -> None:
-        self.settings = settings
-        self.load_seconds: float | None = None
+    def __init__(self, client, *, served_model_name: str, adapters: Mapping[str, Path] | None = None) -> None:
+        self._client = client
+        self._served = served_model_name
+        self._adapters = dict(adapters or {})
+        self._lora: dict[str, object] = {}
+        self.load_seconds: float | None = None  # vLLM logs and exports its own load time
         self.load_error: str | None = None
-        self._engine = None
-        self._tokenizer = None
-        self._adapters: list[adapters_mod.AdapterSpec] = []
-        self._default_adapter: str | None = None
-        self._max_len = 0
-        self._lora = None
 
     @property
     def ready(self) -> bool:
-        return self._engine is not None
+        return not self._client.errored
 
     async def start(self) -> None:
-        started = time.monotonic()
-        try:
-            vllm, engine_args_cls, lora_cls, engine_cls = _import_vllm()
-            from transformers import AutoTokenizer
+        """Nothing to load: vLLM's server built the engine before our routes were added."""
+        from vllm.lora.request import LoRARequest
 
-            self._adapters = adapters_mod.build_adapter_specs(
-                adapters_mod.discover_adapters(self.settings.adapters_dir),
-                lambda name: compute_adapter_strength(self.settings, name, os.environ))
-            self._default_adapter = compute_default_adapter(self._adapters)
-            args = engine_args_cls(**build_engine_args(self.settings, self._adapters))
-            log.info("Starting vLLM engine for %s", self.settings.model)
-            engine = await asyncio.to_thread(engine_cls.from_engine_args, args)
-            self._tokenizer = await asyncio.to_thread(
-                AutoTokenizer.from_pretrained, self.settings.model, revision=self.settings.revision,
-                trust_remote_code=self.settings.trust_remote_code)
-            self._lora = {spec.name: lora_cls(spec.name, i + 1, str(spec.path))
-                          for i, spec in enumerate(self._adapters)}
-            model_config = await engine.get_model_config()
-            self._max_len = int(model_config.max_model_len)
-        except Exception as exc:
-            self.load_error = str(exc)
-            log.error("Model load failed: %s", exc)
-            raise
-        self._engine = engine
-        self.load_seconds = time.monotonic() - started
-        log.info("Model loaded successfully")
-
-    def _require(self):
-        if self._engine is None:
-            raise api.EngineNotReady(self.load_error or "the model is still loading")
-        return self._engine
+        self._lora = {name: LoRARequest(name, i + 1, str(path)) for i, (name, path) in
+                      enumerate(sorted(self._adapters.items()))}
 
     def model_info(self) -> api.ModelInfo:
-        self._require()
-        return api.ModelInfo(self.settings.model_name, tuple(a.name for a in self._adapters), self._max_len,
-                             self.name, getattr(self._tokenizer, "chat_template", None))
+        tokenizer = self.tokenizer()
+        return api.ModelInfo(self._served, tuple(sorted(self._adapters)),
+                             int(self._client.model_config.max_model_len), self.name,
+                             getattr(tokenizer, "chat_template", None))
 
     def tokenizer(self):
-        self._require()
-        return self._tokenizer
+        return self._client.get_tokenizer()
 
     def check(self, request: api.GenerationRequest) -> None:
-        self._require()
-        if request.adapter is not None and request.adapter not in self._lora:
-            raise api.UnknownModel(f"the model `{request.adapter}` does not exist")
+        if self._client.errored:
+            raise api.EngineNotReady(f"the vLLM engine stopped: {self._client.dead_error}")
+        if request.adapter is not None and request.adapter not in self._adapters:
+            raise api.UnknownModel(f"The model `{request.adapter}` does not exist")
+        limit = int(self._client.model_config.max_model_len)
         total = len(request.prompt_token_ids) + request.params.max_tokens
-        if total > self._max_len:
-            raise api.ContextTooLong(f"This model's maximum context length is {self._max_len} tokens; "
+        if total > limit:
+            raise api.ContextTooLong(f"This model's maximum context length is {limit} tokens; "
                                      f"the request needs {total}")
 
     async def generate(self, request: api.GenerationRequest) -> AsyncIterator[api.TokenEvent]:
         self.check(request)
-        import vllm
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
 
-        adapter = request.adapter or self._default_adapter
-        stream = self._engine.generate(
-            {"prompt_token_ids": list(request.prompt_token_ids)},
-            vllm.SamplingParams(**build_sampling_kwargs(request.params)), request.request_id,
-            lora_request=self._lora.get(adapter) if adapter else None)
-        sent_tokens, sent_text = 0, 0
+        params = SamplingParams(**build_sampling_kwargs(request.params), output_kind=RequestOutputKind.DELTA)
+        stream = self._client.generate({"prompt_token_ids": list(request.prompt_token_ids)}, params,
+                                       request.request_id, lora_request=self._lora.get(request.adapter or ""))
+        produced = 0
         async for output in stream:
             completion = output.outputs[0]
-            tokens = tuple(completion.token_ids[sent_tokens:])
-            text = completion.text[sent_text:]
-            sent_tokens, sent_text = len(completion.token_ids), len(completion.text)
-            finish = completion.finish_reason if completion.finish_reason in ("stop", "length") else (
-                "abort" if completion.finish_reason else None)
-            yield api.TokenEvent(tokens, text, finish, len(request.prompt_token_ids), sent_tokens)
+            produced += len(completion.token_ids)
+            yield api.TokenEvent(tuple(completion.token_ids), completion.text,
+                                 compute_finish_reason(completion.finish_reason),
+                                 len(request.prompt_token_ids), produced)
 
     async def cancel(self, request_id: str) -> None:
-        if self._engine is not None:
-            await self._engine.abort(request_id)
+        await self._client.abort(request_id)
 
     async def health(self) -> bool:
-        if self._engine is None:
-            return False
         try:
-            await self._engine.check_health()
+            await self._client.check_health()
         except Exception:
             return False
         return True
 
     async def shutdown(self) -> None:
-        if self._engine is not None and hasattr(self._engine, "shutdown"):
-            self._engine.shutdown()
+        """vLLM's server stops the engine; nothing of ours to release."""
