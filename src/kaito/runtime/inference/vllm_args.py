@@ -173,6 +173,8 @@ def _parse(parser, tokens: Sequence[str]) -> argparse.Namespace:
         return parser.parse_args(list(tokens))
     except VllmParseError:
         raise
+    except argparse.ArgumentError as exc:  # a parser built with exit_on_error=False raises these itself
+        raise VllmParseError(str(exc)) from None
     except (ValueError, TypeError, json.JSONDecodeError) as exc:  # vLLM's own checks in parse_args
         raise VllmParseError(str(exc)) from None
 
