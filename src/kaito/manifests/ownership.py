@@ -9,6 +9,7 @@ cannot be owned by a namespaced object; they carry both workspace labels instead
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kaito.api import labels
@@ -20,16 +21,37 @@ from kaito.api.v1alpha1 import Workspace
 PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
 
 
-def build_owner_reference(ws: Workspace) -> dict[str, Any]:
-    """The controller owner reference to `ws` (§10 note 16)."""
+@dataclass(frozen=True, kw_only=True)
+class Owner:
+    """The object that owns what a builder makes, resolved (whatever served version it came in)."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str
+    uid: str | None = None
+
+
+def owner_of(ws: Workspace) -> Owner:
+    return Owner(api_version=ws.api_version, kind=ws.kind, name=ws.name, namespace=ws.namespace,
+                 uid=ws.metadata.uid)
+
+
+def build_owner_reference_to(owner: Owner) -> dict[str, Any]:
+    """The controller owner reference to `owner` (§10 note 16)."""
     return {
-        "apiVersion": ws.api_version,
-        "kind": ws.kind,
-        "name": ws.name,
-        "uid": ws.metadata.uid or PLACEHOLDER_UID,
+        "apiVersion": owner.api_version,
+        "kind": owner.kind,
+        "name": owner.name,
+        "uid": owner.uid or PLACEHOLDER_UID,
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def build_owner_reference(ws: Workspace) -> dict[str, Any]:
+    """The controller owner reference to `ws` (§10 note 16)."""
+    return build_owner_reference_to(owner_of(ws))
 
 
 def build_selector_labels(ws: Workspace) -> dict[str, str]:

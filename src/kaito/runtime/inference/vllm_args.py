@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,8 @@ def _lora_rank(path: Path) -> int:
                              field="--adapters-dir", file=str(path)) from None
 
 
-def plan_launch(argv: Sequence[str], env: Mapping[str, str]) -> VllmLaunch:
+def plan_launch(argv: Sequence[str], env: Mapping[str, str],
+                read_parameters: Callable[[str], RuntimeParameters] = load_runtime_parameters) -> VllmLaunch:
     """Split and check the command line; read the runtime-parameter file and the adapters dir."""
     argv = list(argv)
     _, extras = settings_mod.build_parser().parse_known_args(argv)
@@ -116,7 +117,7 @@ def plan_launch(argv: Sequence[str], env: Mapping[str, str]) -> VllmLaunch:
     except settings_mod.SettingsError as exc:
         raise ArgumentsError(str(exc)) from None
     kaito, passthrough = build_kaito_parser().parse_known_args(extras)
-    parameters = load_runtime_parameters(kaito.kaito_config_file) if kaito.kaito_config_file else None
+    parameters = read_parameters(kaito.kaito_config_file) if kaito.kaito_config_file else None
     utilization = kaito.kaito_kv_cache_cpu_memory_utilization
     if utilization is None:  # the command line beats the file, so an operator's 0 stays 0
         utilization = parameters.kv_cache_cpu_memory_utilization if parameters else 0.5

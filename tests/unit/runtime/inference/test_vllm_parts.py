@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from kaito.runtime.inference import download_progress, startup_errors, vllm_kaito, vllm_platform
+from kaito.runtime.inference import download_progress, multinode, startup_errors, vllm_kaito, vllm_platform
 
 
 @pytest.mark.parametrize("device, build, cuda, ok", [
@@ -167,3 +167,24 @@ def test_loading_server_answers_metrics_and_503_on_the_bound_port() -> None:
         server.stop()
     assert sock.fileno() != -1  # the server's own socket stays open for the real app
     sock.close()
+
+
+@pytest.mark.parametrize("mode, pod, server, cluster, code", [
+    ("readiness", 0, True, False, 0), ("readiness", 0, False, True, 1), ("liveness", 0, False, True, 1),
+    ("readiness", 1, False, False, 0),  # workers serve no HTTP: ready once running
+    ("liveness", 1, False, False, 1), ("liveness", 2, False, True, 0),
+])
+def test_multinode_probes(mode, pod, server, cluster, code) -> None:
+    assert multinode.probe(mode, pod, server_ok=lambda: server, cluster_ok=lambda: cluster) == code
+
+
+def test_multinode_leader_waits_for_every_node_with_progress(caplog) -> None:
+    counts = iter([1, 1, 2, 3])
+    now = iter(range(0, 100, 5))
+    caplog.set_level("INFO")
+    multinode.wait_for_nodes(3, lambda: next(counts), sleep=lambda s: None, clock=lambda: next(now))
+    said = [r.getMessage() for r in caplog.records]
+    assert said[0] == "waiting for the Ray cluster: 1 of 3 nodes" and said[-1] == "Ray cluster complete: 3 nodes"
+    assert multinode.build_server_command(["--", "--engine=vllm"])[1:] == ["-m", "kaito.runtime.inference",
+                                                                          "--engine=vllm"]
+    assert multinode.build_worker_command("lead", 6379) == ["ray", "start", "--address=lead:6379", "--block"]
