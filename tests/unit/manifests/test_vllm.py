@@ -54,25 +54,12 @@ def test_startup_budget_follows_kaito(weights, budget_min) -> None:
     assert probes["startupProbe"]["failureThreshold"] == 180  # phi-4-mini (7 GiB): 30 min / 10 s
 
 
-def server_args(inputs: vllm.VllmInputs) -> list[str]:
-    container = vllm.build_container(inputs)
-    if inputs.node_count <= 1:
-        assert container["command"] == ["python", "-m", "kaito.runtime.inference"]
-        return container["args"]
-    assert container["command"] == ["python", "-m", "kaito.runtime.inference.multinode"]
-    assert "POD_INDEX" in {e["name"] for e in container["env"]}  # the kubelet expands $(POD_INDEX) from it
-    run = multinode.build_parser().parse_args([a.replace("$(POD_INDEX)", "1") for a in container["args"]])
-    assert run.command == "run" and run.nodes == inputs.node_count and run.ray_port == 6379 and run.pod_index == 1
-    assert run.leader_address == f"{inputs.name}-0.{inputs.name}-headless.{inputs.owner.namespace}.svc.cluster.local"
-    return multinode.build_server_command(run.server)[3:]
-
-
 def launch_of(inputs: vllm.VllmInputs):
     def read(path: str):
         assert path == "/mnt/config/inference_config.yaml"
         return vllm_config.RuntimeParameters(vllm={"max-model-len": 4096})
 
-    return vllm_args.plan_launch(server_args(inputs), env={}, read_parameters=read)
+    return vllm_args.plan_launch(vllm_cases.server_args(inputs), env={}, read_parameters=read)
 
 
 @pytest.mark.parametrize("case", sorted(vllm_cases.CASES))
@@ -88,7 +75,7 @@ def test_the_command_parses_in_our_runtime(case: str) -> None:
     assert "--max-model-len=auto" in launch.ours
     assert (launch.config_file is not None) is (inputs.config_map is not None)
     assert str(settings.adapters_dir) == "/mnt/adapter"  # KAITO's default; named when there are adapters
-    assert ("--adapters-dir=/mnt/adapter" in server_args(inputs)) is bool(inputs.adapters)
+    assert ("--adapters-dir=/mnt/adapter" in vllm_cases.server_args(inputs)) is bool(inputs.adapters)
     passthrough = dict(token.removeprefix("--").split("=", 1) for token in launch.passthrough)
     parallel = inputs.parallelism
     assert passthrough["tensor-parallel-size"] == str(parallel.tensor)

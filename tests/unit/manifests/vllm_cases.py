@@ -1,4 +1,5 @@
-"""Resolved inputs of KAITO v0.12's vLLM pods, one per shape (inputs of tests/golden/vllm/*.yaml)."""
+"""Resolved inputs of KAITO v0.12's vLLM pods, one per shape (inputs of tests/golden/vllm/*.yaml), and
+the model-server flags a rendered pod runs (what the runtime-contract tests parse)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from kaito.catalog.presets import get_preset
 from kaito.catalog.skus import lookup_sku
 from kaito.manifests import vllm
 from kaito.manifests.ownership import Owner
+from kaito.runtime.inference import multinode
 
 IMAGE = "registry.test/kaito/kaito-runtime:0.1.0"
 
@@ -50,3 +52,16 @@ CASES: dict[str, vllm.VllmInputs] = {
                   adapter("tuned-dolly", volumeSource={"persistentVolumeClaim": {"claimName": "adapters-pvc"}})),
         image_pull_secrets=("runtime-secret",), match_labels={"apps": "phi-3"}),
 }
+
+
+def server_args(inputs: vllm.VllmInputs) -> list[str]:
+    container = vllm.build_container(inputs)
+    if inputs.node_count <= 1:
+        assert container["command"] == ["python", "-m", "kaito.runtime.inference"]
+        return container["args"]
+    assert container["command"] == ["python", "-m", "kaito.runtime.inference.multinode"]
+    assert "POD_INDEX" in {e["name"] for e in container["env"]}  # the kubelet expands $(POD_INDEX) from it
+    run = multinode.build_parser().parse_args([a.replace("$(POD_INDEX)", "1") for a in container["args"]])
+    assert run.command == "run" and run.nodes == inputs.node_count and run.ray_port == 6379 and run.pod_index == 1
+    assert run.leader_address == f"{inputs.name}-0.{inputs.name}-headless.{inputs.owner.namespace}.svc.cluster.local"
+    return multinode.build_server_command(run.server)[3:]
