@@ -178,7 +178,12 @@ async def serve(launch: vllm_args.VllmLaunch, namespace, v: SimpleNamespace) -> 
 
     signal.signal(signal.SIGTERM, _interrupt)  # until serve_http installs its own graceful handlers
     registry = v.registry()
-    listen_address, sock = v.setup_server(namespace, reuse_port=False)
+    try:
+        listen_address, sock = v.setup_server(namespace, reuse_port=False)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {namespace.host}:{namespace.port}: {exc.strerror or exc}") from None
+    except KeyError as exc:  # vLLM's check of the tool-call and reasoning parser names
+        raise ArgumentsError(f"vLLM refused the arguments: {exc.args[0] if exc.args else exc}") from None
     sock.listen(2048)
     loading = LoadingServer(sock, registry)
     loading.start()

@@ -13,7 +13,8 @@ import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.vllm.conftest import SERVED
+
+from tests.vllm_lane.conftest import SERVED
 
 GREEDY = {"temperature": 0.0, "max_tokens": 12}
 

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from tests.unit.manifests import vllm_cases
-from tests.vllm.conftest import vllm_env
 
 from kaito.manifests import vllm as vllm_manifests
 from kaito.runtime.inference import vllm_args, vllm_config, vllm_platform, vllm_server
+from tests.unit.manifests import vllm_cases
+from tests.vllm_lane.conftest import vllm_env
 
 AUTO_MAX_MODEL_LEN = -1  # vLLM's value for `--max-model-len auto`: fit the context to the memory
 
@@ -52,12 +52,13 @@ def test_rendered_pod_commands_parse_with_this_vllm(case, vllm_entry_points) -> 
     assert vllm_manifests.build_container(inputs)["image"] == vllm_cases.IMAGE
 
 
-def run_server(tmp_path, config_text: str, *extra: str) -> tuple[subprocess.CompletedProcess, dict | None]:
+def run_server(tmp_path, config_text: str, *extra: str, model: str = "kaito-test/none"
+               ) -> tuple[subprocess.CompletedProcess, dict | None]:
     config = tmp_path / "inference_config.yaml"
     config.write_text(config_text)
     termination = tmp_path / "termination-log"
     done = subprocess.run(
-        [sys.executable, "-m", "kaito.runtime.inference", "--engine=vllm", "--model=kaito-test/none",
+        [sys.executable, "-m", "kaito.runtime.inference", "--engine=vllm", f"--model={model}", "--dtype=float32",
          "--adapters-dir=", f"--kaito-config-file={config}", *extra],
         capture_output=True, text=True, timeout=240, env=vllm_env({"KAITO_TERMINATION_LOG": str(termination)}))
     record = json.loads(termination.read_text()) if termination.exists() else None
@@ -81,3 +82,11 @@ def test_a_mistyped_value_and_a_bad_flag_are_errors_of_their_kind(tmp_path) -> N
     done, record = run_server(tmp_path, "vllm: {}\n", "--tensor-parallel-size=two")
     assert done.returncode == 2 and record["reason"] == "InvalidArguments", done.stderr
     assert "--tensor-parallel-size" in record["message"] and "Traceback" not in done.stderr
+
+
+def test_a_value_vllm_refuses_for_this_model_is_blamed_on_the_file(tmp_path, vllm_model) -> None:
+    """The tiny model has 512 positions: vLLM's engine configuration refuses 4096, before any engine runs."""
+    done, record = run_server(tmp_path, "vllm:\n  max-model-len: 4096\n", model=vllm_model.repo_id)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert record["reason"] == "InvalidRuntimeParameters" and "vLLM refused the runtime parameters" in record["message"]
+    assert "Traceback" not in done.stderr
