@@ -10,8 +10,9 @@ and the ratios a/b (target >= 0.95 at every level) and c/b.
 The model is a random Llama (hidden 512, 8 layers, 8 heads) built offline; every request is a short
 prompt and exactly `--tokens` greedy tokens (EOS ignored). vLLM's engine busy-polls a core even when
 idle, so while one server is measured the others are paused (SIGSTOP of their process groups); each
-round measures the three in a rotated order, and the table shows medians over the rounds.
-Run: .venv-vllm/bin/python bench/vllm.py [--rounds 5] [--tokens 32] [--levels 1,4,16]
+round measures the three in a rotated order; two sessions start the servers in opposite orders; the
+table shows medians over all rounds and the median of the per-round a/b ratios.
+Run: .venv-vllm/bin/python bench/vllm.py [--rounds 3] [--tokens 32] [--levels 1,4,16]
 """
 
 from __future__ import annotations
@@ -69,10 +70,15 @@ def server_commands(model: Path, ports: dict[str, int]) -> dict[str, list[str]]:
     }
 
 
-def start(cmd: list[str], port: int, log: Path) -> subprocess.Popen:
+# vLLM's CPU engine computes on one core and keeps the other for its API server; the transformers
+# server gets one compute thread too (more OpenMP threads than free cores collapse on a shared machine).
+SERVER_ENV = {"a": {}, "b": {}, "c": {"OMP_NUM_THREADS": "1"}}
+
+
+def start(cmd: list[str], port: int, log: Path, extra_env: dict[str, str]) -> subprocess.Popen:
     import httpx
 
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONPATH": f"{ROOT}/src:{ROOT}"}
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONPATH": f"{ROOT}/src:{ROOT}", **extra_env}
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     deadline = time.monotonic() + 600
@@ -138,7 +144,7 @@ def measure(proc: subprocess.Popen, port: int, levels: list[int], tokens: int, p
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per session (two sessions)")
     parser.add_argument("--per-level", type=int, default=8, help="requests per level: this x concurrency (min 16)")
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--levels", default="1,4,16")
@@ -155,30 +161,34 @@ def main() -> None:
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} (a shared machine: other work runs beside this)")
     print(f"vLLM {vllm.__version__}; model: random Llama, {params / 1e6:.1f}M parameters (hidden 512, 8 layers, "
           f"8 heads), float32; {args.tokens} greedy tokens per request, EOS ignored; requests per level: "
-          f"max({args.per_level} x concurrency, 16); {args.rounds} rounds. All three servers stay up, each paused "
-          "(SIGSTOP of its process group) while another is measured, in a rotated order per round, one warm-up "
-          f"batch after each pause; server logs: {log}")
+          f"max({args.per_level} x concurrency, 16); 2 sessions (start orders a,b,c and b,a,c) of {args.rounds} "
+          "rounds. In a session the three servers stay up, each paused (SIGSTOP of its process group) while "
+          f"another is measured, in a rotated order per round, one warm-up batch after each pause; logs: {log}")
     for key, cmd in commands.items():
-        print(f"  ({key}) {shlex.join(cmd)}")
-    procs: dict[str, subprocess.Popen] = {}
+        env = " ".join(f"{k}={v}" for k, v in SERVER_ENV[key].items())
+        print(f"  ({key}) VLLM_CPU_KVCACHE_SPACE=1 {env + ' ' if env else ''}{shlex.join(cmd)}")
     results: dict[str, list[dict[int, float]]] = {k: [] for k in commands}
-    try:
-        for key, cmd in commands.items():  # one at a time: two vLLM engines starting at once fight for the cores
-            procs[key] = start(cmd, ports[key], log)
-            pause(procs[key], True)
-        for round_no in range(args.rounds):
-            order = list(commands)[round_no % 3:] + list(commands)[:round_no % 3]
-            for key in order:
-                results[key].append(measure(procs[key], ports[key], levels, args.tokens, args.per_level))
-                print(f"round {round_no + 1} ({key}): " + "  ".join(
-                    f"c={lv} {results[key][-1][lv]:7.1f} tok/s" for lv in levels), flush=True)
-    finally:
-        for proc in procs.values():
-            pause(proc, False)
-            stop(proc)
+    # Two sessions with the servers started in opposite orders: on this machine the instance started
+    # second measured faster whichever it was, so each side gets both positions.
+    for session, start_order in enumerate((["a", "b", "c"], ["b", "a", "c"])):
+        procs: dict[str, subprocess.Popen] = {}
+        try:
+            for key in start_order:  # one at a time: two vLLM engines starting at once fight for the cores
+                procs[key] = start(commands[key], ports[key], log, SERVER_ENV[key])
+                pause(procs[key], True)
+            for round_no in range(args.rounds):
+                order = list(commands)[round_no % 3:] + list(commands)[:round_no % 3]
+                for key in order:
+                    results[key].append(measure(procs[key], ports[key], levels, args.tokens, args.per_level))
+                    print(f"session {session + 1} round {round_no + 1} ({key}): " + "  ".join(
+                        f"c={lv} {results[key][-1][lv]:7.1f} tok/s" for lv in levels), flush=True)
+        finally:
+            for proc in procs.values():
+                pause(proc, False)
+                stop(proc)
     print(f"\nload average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"concurrency  ours-vllm(a)  vllm-own(b)  ours-transformers(c)   a/b    c/b  median of per-round a/b  "
-          f"(medians of {args.rounds} rounds, output tokens/s)")
+          f"(medians of {2 * args.rounds} rounds, output tokens/s)")
     for level in levels:
         a, b, c = (statistics.median(r[level] for r in results[k]) for k in ("a", "b", "c"))
         paired = statistics.median(ra[level] / rb[level] for ra, rb in zip(results["a"], results["b"], strict=True))
