@@ -19,7 +19,7 @@ COPY pyproject.toml README.md ./
 COPY src/ src/
 RUN /opt/kaito/bin/pip install -c /tmp/operator-constraints.txt . \
  && /opt/kaito/bin/pip check \
- && /opt/kaito/bin/python -c "import sys, kaito.cli.main, kaito.webhook.server, kaito.controller.leader_election; \
+ && /opt/kaito/bin/python -c "import sys, kaito.cli.main, kaito.webhook.server, kaito.operator.leader_election; \
 assert not {'torch', 'transformers', 'peft'} & set(sys.modules), 'operator imports the ML stack'"
 
 FROM ${PYTHON_IMAGE}

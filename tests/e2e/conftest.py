@@ -50,7 +50,7 @@ class Kaito:
         return find_strays(self.home)
 
     def control_plane_pid(self) -> int | None:
-        from kaito.cli.controlplane import Paths, running_pid
+        from kaito.operator.controlplane import Paths, running_pid
 
         return running_pid(Paths(self.home.resolve()))
 

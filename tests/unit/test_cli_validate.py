@@ -69,9 +69,11 @@ def runner() -> CliRunner:
 
 
 def test_examples_all_validate(runner: CliRunner) -> None:
+    # Every example, v1alpha1 (examples/inference, examples/tuning) and v1beta1 (examples/v1beta1).
     result = runner.invoke(app, ["validate", "-f", str(EXAMPLES)])
     assert result.exit_code == 0, result.output
     count = len(list(EXAMPLES.rglob("*.yaml")))
+    assert len(list((EXAMPLES / "v1beta1").rglob("*.yaml"))) >= 8
     assert f"{count} workspace(s) in {count} file(s): valid" in result.output
 
 

@@ -14,13 +14,22 @@ HEAVY = ("torch", "transformers", "peft", "accelerate", "datasets", "bitsandbyte
 MODULES = [
     "kaito.api",
     "kaito.api.v1alpha1",
+    "kaito.api.v1beta1",
+    "kaito.api.conversion",
+    "kaito.api.admission",
     "kaito.api.validation",
     "kaito.api.documents",
     "kaito.api.crd",
     "kaito.catalog",
     "kaito.catalog.facts",
+    "kaito.webhook.conversion",
+    "kaito.webhook.mutation",
+    "kaito.cluster.served",
+    "kaito.controller.recheck",
     "kaito.cli.main",
     "kaito.cli.validate",
+    "kaito.operator.process",
+    "kaito.operator.controlplane",
 ]
 
 # One fresh interpreter imports the modules in order and reports, after each, what heavy packages

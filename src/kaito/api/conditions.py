@@ -1,4 +1,4 @@
-"""Workspace condition types and reasons (KAITO v0.3.2 §1.2, plus the v0.12 types), and how to set one.
+"""Workspace condition types, reasons and states (KAITO v0.3.2 §1.2, v0.12 §1.8), and how to set one.
 
 Controllers, status computation and tests all use these constants, never string literals, so a
 typo cannot silently create a new condition type that `kubectl get wk` would not show.
@@ -7,8 +7,10 @@ typo cannot silently create a new condition type that `kubectl get wk` would not
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from kaito.api.meta import (
     CONDITION_MESSAGE_MAX,
@@ -58,10 +60,44 @@ class ConditionReason(StrEnum):
     NODE_CLAIM_NOT_READY = "NodeClaimNotReady"
     INFERENCE_STATUS_PENDING = "WorkspaceInferenceStatusPending"
     TUNING_JOB_STATUS_PENDING = "WorkspaceTuningJobStatusPending"
+    # KAITO v0.12's reasons (kaito-v0.12.md §1.8): nodes, model mirror, pod failures, benchmark.
+    NODE_CLAIMS_READY = "NodeClaimsReady"
+    NODES_READY = "NodesReady"
+    NODE_NOT_READY = "NodeNotReady"
+    NODE_PLUGINS_NOT_READY = "NodePluginsNotReady"
+    MODEL_MIRROR_READY = "ModelMirrorReady"
+    MODEL_MIRROR_PENDING = "ModelMirrorPending"
+    MODEL_MIRROR_NOT_READY = "ModelMirrorNotReady"
+    MODEL_MIRROR_CREATE_FAILED = "ModelMirrorCreateFailed"
+    IMAGE_PULL_ERROR = "ImagePullError"
+    CONTAINER_CRASH_LOOP_BACK_OFF = "ContainerCrashLoopBackOff"
+    CONTAINER_OOM_KILLED = "ContainerOOMKilled"
+    CONTAINER_START_ERROR = "ContainerStartError"
+    POD_EVICTED = "PodEvicted"
+    NODE_DISK_PRESSURE = "NodeDiskPressure"
+    NODE_MEMORY_PRESSURE = "NodeMemoryPressure"
+    UNSCHEDULABLE = "Unschedulable"
+    SAS_TOKEN_FETCH_FAILED = "SASTokenFetchFailed"
+    BENCHMARK_COMPLETED = "BenchmarkCompleted"
+    BENCHMARK_FAILED = "BenchmarkFailed"
     # ... and these are ours alone (no KAITO version has them), named in KAITO's style.
     RESOURCE_STATUS_PENDING = "workspaceResourceStatusPending"
     VALIDATION_FAILED = "workspaceValidationFailed"  # the spec fails validation at reconcile time
     WORKLOAD_REJECTED = "workloadRejected"  # the API server refused the generated workload
+    # A gated model with no presetOptions.modelAccessSecret: KAITO admits it silently and the pod
+    # fails to download; we warn at admission and say so in a condition while the pod retries.
+    MODEL_ACCESS_SECRET_MISSING = "modelAccessSecretMissing"
+
+
+class WorkspaceState(StrEnum):
+    """v1beta1 `status.state`: a one-word summary of the conditions (KAITO v0.12 WorkspaceState)."""
+
+    PENDING = "Pending"
+    READY = "Ready"  # inference: serving
+    NOT_READY = "NotReady"  # inference: was ready, is not now
+    RUNNING = "Running"  # tuning: the Job runs
+    SUCCEEDED = "Succeeded"  # tuning: the adapter is published
+    FAILED = "Failed"
 
 
 # KAITO's fixed success messages (§1.2), so status text matches what KAITO users see.
@@ -126,3 +162,28 @@ def set_condition(
 
 def find_condition(conditions: list[Condition] | None, type: str) -> Condition | None:
     return next((c for c in conditions or [] if c.type == type), None)
+
+
+class Outcome(StrEnum):
+    """Where a Workspace stands for someone waiting on it (`kaito apply --wait`, scripts)."""
+
+    PENDING = "Pending"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+def compute_outcome(conditions: Iterable[Mapping[str, Any]] | None) -> Outcome:
+    """The terminal outcome of a Workspace from its stored `status.conditions` (plain dicts).
+
+    `WorkspaceSucceeded=True` is success. Every failure that waiting cannot fix (a user error, a
+    rejected or stalled workload, a failed tuning Job or NodeClaim) sets `WorkspaceSucceeded=False`
+    with reason `workspaceFailed`, as KAITO does; any other state is still pending.
+    """
+    done = next((c for c in conditions or [] if c.get("type") == ConditionType.WORKSPACE_SUCCEEDED), None)
+    if done is None:
+        return Outcome.PENDING
+    if done.get("status") == "True":
+        return Outcome.SUCCEEDED
+    if done.get("status") == "False" and done.get("reason") == ConditionReason.WORKSPACE_FAILED:
+        return Outcome.FAILED
+    return Outcome.PENDING

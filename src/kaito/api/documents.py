@@ -2,7 +2,9 @@
 
 Pure: it takes text and a source name (a file path, or "<stdin>"), so the CLI and tests share it.
 The YAML node tree is kept so that a field path found later (by validation) can be mapped back to
-the line the user wrote it on.
+the line the user wrote it on. Each Workspace of any served version becomes a hub (`Document.hub`,
+through `kaito.api.conversion`), with the version it was written in beside it; InferenceSets and
+RAGEngines of either served version become their own hub types (`kaito.api.kinds`).
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import pydantic
 import yaml
 
-from kaito.api.errors import FieldError
-from kaito.api.v1alpha1 import API_VERSION, GROUP, KIND, Workspace
+from kaito.api import conversion, kinds
+from kaito.api.errors import FieldError, validation_errors
 
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+GROUP, KIND = conversion.GROUP, conversion.KIND
+SERVED_VERSIONS = conversion.SERVED_VERSIONS
+
+__all__ = ["SERVED_VERSIONS", "Document", "Problem", "parse_documents", "validation_errors"]
+
+# A name, a list index, or a bracketed map key (`metadata.annotations[kaito.sh/runtime]`).
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]|\[([^\]]+)\]")
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,8 @@ class Document:
     index: int
     node: yaml.Node | None
     data: Any = None
-    workspace: Workspace | None = None
+    hub: Any = None  # the object of any version read, as its kind's hub type (hub.Workspace for Workspaces)
+    api_version: str | None = None  # the served version it was written in
     problems: list[Problem] = field(default_factory=list)
 
     def line_of(self, path: str) -> int | None:
@@ -49,7 +57,8 @@ class Document:
         if self.node is None:
             return None
         parts: list[str | int] = [
-            m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _PATH_PART.finditer(path)
+            m.group(1) if m.group(1) is not None else int(m.group(2)) if m.group(2) is not None else m.group(3)
+            for m in _PATH_PART.finditer(path)
         ]
         return line_of_path(self.node, parts)
 
@@ -77,35 +86,9 @@ def line_of_path(node: yaml.Node, parts: list[str | int]) -> int:
     return line
 
 
-def format_loc(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _describe(err: Any) -> str:
-    kind = err.get("type", "")
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "literal_error":
-        return f"{err.get('msg', 'invalid value')}, got {err.get('input')!r}"
-    got = err.get("input")
-    shown = type(got).__name__ if isinstance(got, dict | list) else repr(got)
-    return f"{err.get('msg', 'invalid value')} (got {shown[:80]})"
-
-
-def validation_errors(exc: pydantic.ValidationError) -> list[FieldError]:
-    return [FieldError(format_loc(tuple(e["loc"])), _describe(e)) for e in exc.errors()]
-
-
-def _parse_one(doc: Document) -> None:
+def _parse_one(doc: Document, versions: tuple[str, ...]) -> None:
     data = doc.data
+    expected = " or ".join(versions)
     if not isinstance(data, dict):
         doc.problems.append(
             doc.place(FieldError("", f"document {doc.index + 1} is not a mapping (a YAML object)"))
@@ -115,37 +98,45 @@ def _parse_one(doc: Document) -> None:
     if api_version is None or kind is None:
         missing = "apiVersion" if api_version is None else "kind"
         doc.problems.append(
-            doc.place(FieldError(missing, f"{missing} is required (expected {API_VERSION} {KIND})"))
+            doc.place(FieldError(missing, f"{missing} is required (expected {expected} {KIND})"))
         )
+        return
+    if kind in kinds.KINDS:
+        _parse_kind(doc, data)
         return
     if kind == "ConfigMap" and api_version == "v1":
-        return  # kept as data: a tuning Workspace in the same files may name it in `tuning.config`
+        return  # kept as data: a Workspace in the same files may name it in `tuning.config`/`inference.config`
     if kind != KIND or not str(api_version).startswith(f"{GROUP}/"):
         doc.problems.append(
-            doc.place(
-                FieldError(
-                    "kind", f"skipped {api_version} {kind}: only {API_VERSION} {KIND} is checked", "warning"
-                )
-            )
+            doc.place(FieldError("kind", f"skipped {api_version} {kind}: only {', '.join(kinds.ADMITTED_KINDS)} are checked", "warning"))
         )
         return
-    if api_version != API_VERSION:
+    if api_version not in versions:
         doc.problems.append(
-            doc.place(
-                FieldError(
-                    "apiVersion", f"unsupported version {api_version!r}: this build reads {API_VERSION}"
-                )
-            )
+            doc.place(FieldError("apiVersion", f"unsupported version {api_version!r}: this command reads {expected}"))
         )
         return
     try:
-        doc.workspace = Workspace.from_dict(data)
-    except pydantic.ValidationError as exc:
-        doc.problems.extend(doc.place(err) for err in validation_errors(exc))
+        doc.hub, doc.api_version = conversion.parse_workspace(data)
+    except conversion.ParseError as exc:
+        doc.problems.extend(doc.place(err) for err in exc.errors)
 
 
-def parse_documents(text: str, source: str) -> tuple[list[Document], list[Problem]]:
-    """Parse every document of `text`; file-level problems (YAML syntax) come back separately."""
+def _parse_kind(doc: Document, data: dict[str, Any]) -> None:
+    """An InferenceSet or a RAGEngine: its hub, or its parse problems placed in the file."""
+    try:
+        doc.hub, doc.api_version = kinds.parse_object(data)
+    except conversion.ParseError as exc:
+        doc.problems.extend(doc.place(err) for err in exc.errors)
+
+
+def parse_documents(
+    text: str, source: str, *, versions: tuple[str, ...] = SERVED_VERSIONS
+) -> tuple[list[Document], list[Problem]]:
+    """Parse every document of `text`; file-level problems (YAML syntax) come back separately.
+
+    `versions`: the served versions to read (all of them unless told); others are reported.
+    """
     docs: list[Document] = []
     problems: list[Problem] = []
     loader = yaml.SafeLoader(text)
@@ -156,7 +147,7 @@ def parse_documents(text: str, source: str) -> tuple[list[Document], list[Proble
             if data is None:
                 continue
             doc = Document(source=source, index=len(docs), node=node, data=data)
-            _parse_one(doc)
+            _parse_one(doc, versions)
             docs.append(doc)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)

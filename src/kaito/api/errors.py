@@ -8,7 +8,9 @@ conditions all show the same words.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import pydantic
 
 Severity = Literal["error", "warning"]
 
@@ -29,3 +31,32 @@ def errors_only(problems: list[FieldError]) -> list[FieldError]:
 
 def warnings_only(problems: list[FieldError]) -> list[FieldError]:
     return [p for p in problems if p.severity == "warning"]
+
+
+def format_loc(loc: tuple[str | int, ...]) -> str:
+    """A pydantic error location as the user writes the path: `inference.adapters[0].strength`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _describe(err: Any) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "literal_error":
+        return f"{err.get('msg', 'invalid value')}, got {err.get('input')!r}"
+    got = err.get("input")
+    shown = type(got).__name__ if isinstance(got, dict | list) else repr(got)
+    return f"{err.get('msg', 'invalid value')} (got {shown[:80]})"
+
+
+def validation_errors(exc: pydantic.ValidationError) -> list[FieldError]:
+    """A parse failure as field errors, one per bad field, with the field's YAML path."""
+    return [FieldError(format_loc(tuple(e["loc"])), _describe(e)) for e in exc.errors()]

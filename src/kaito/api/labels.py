@@ -17,9 +17,30 @@ LABEL_KARPENTER_PROVISIONER_NAME = "karpenter.sh/provisioner-name"
 LABEL_KARPENTER_NODEPOOL = "karpenter.sh/nodepool"
 ANNOTATION_DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
-# v0.12 annotations that the later v1beta1 support reads.
-ANNOTATION_RUNTIME = "kaito.sh/runtime"
-ANNOTATION_BYPASS_RESOURCE_CHECKS = "kaito.sh/bypass-resource-checks"
+# v0.12 annotations that change behaviour (kaito-v0.12.md §1.5).
+ANNOTATION_RUNTIME = "kaito.sh/runtime"  # vllm | transformers
+ANNOTATION_BYPASS_RESOURCE_CHECKS = "kaito.sh/bypass-resource-checks"  # presence: memory errors become warnings
+ANNOTATION_DISABLE_BENCHMARK = "kaito.sh/disable-benchmark"
+ANNOTATION_PERFORMANCE_MODE = "kaito.sh/performance-mode"
+PERFORMANCE_MODES = ("balanced", "interactivity", "throughput")
+ANNOTATION_USE_LOCAL_WEIGHTS = "kaito.sh/use-local-weights"  # "true" | "false"
+ANNOTATION_NODE_IMAGE_FAMILY = "kaito.sh/node-image-family"
+NODE_IMAGE_FAMILIES = ("ubuntu", "azurelinux")
+ANNOTATION_NODE_CLASS_NAME = "kaito.sh/node-class-name"
+ANNOTATION_MODEL_STREAMING = "kaito.sh/model-streaming"
+# Ours: the served version a Workspace was last written in (its spec, not the controller's bookkeeping),
+# stamped by the mutating webhook in clusters and by the local store, so the controller re-checks a
+# stored Workspace under the rules of the version its author wrote.
+ANNOTATION_API_VERSION = "workspace.kaito.sh/api-version"
+RUNTIME_VLLM = "vllm"
+RUNTIME_TRANSFORMERS = "transformers"
+
+# The Secret key `presetOptions.modelAccessSecret` must hold, passed to the model pods as this env var.
+HF_TOKEN_KEY = "HF_TOKEN"
+# BYO nodes describe their GPUs with the NVIDIA GPU feature discovery labels.
+LABEL_GPU_PRODUCT = "nvidia.com/gpu.product"
+LABEL_GPU_COUNT = "nvidia.com/gpu.count"
+LABEL_GPU_MEMORY = "nvidia.com/gpu.memory"  # MiB per GPU
 
 # Keys KAITO itself sets on nodes/NodeClaims it creates for a workspace; a selector made only of
 # them would select KAITO's own bookkeeping rather than the user's nodes (§1.3).

@@ -105,11 +105,20 @@ class ModelShape(_Frozen):
     layers: int | None = Field(default=None, gt=0)
     kv_heads: int | None = Field(default=None, gt=0)
     head_dim: int | None = Field(default=None, gt=0)
+    # Multi-head latent attention (DeepSeek-V3 style) caches one compressed latent per layer instead.
+    kv_lora_rank: int | None = Field(default=None, gt=0)
+    qk_rope_head_dim: int | None = Field(default=None, gt=0)
 
     @property
     def bytes_per_token(self) -> int | None:
-        """KV-cache bytes per token in 16-bit: 2 (K and V) × layers × kv_heads × head_dim × 2 bytes."""
-        if self.layers is None or self.kv_heads is None or self.head_dim is None:
+        """KV-cache bytes per token in 16-bit, as KAITO v0.12 computes it: 2 (K and V) × layers ×
+        kv_heads × head_dim × 2 bytes; with latent attention (kv_lora_rank + qk_rope_head_dim) ×
+        layers × 2 bytes."""
+        if self.layers is None:
+            return None
+        if self.kv_lora_rank is not None:
+            return (self.kv_lora_rank + (self.qk_rope_head_dim or 0)) * self.layers * 2
+        if self.kv_heads is None or self.head_dim is None:
             return None
         return 2 * self.layers * (2 * self.kv_heads * self.head_dim)
 
@@ -119,7 +128,7 @@ class Preset(_Frozen):
     family: str
     origin: Origin
     hf: HubSource | None  # None: KAITO never published the weights (llama-2 private images)
-    parameters_b: float = Field(gt=0)
+    parameters_b: float | None = Field(gt=0)  # None: not stated anywhere we take facts from
     dtype: Literal["bfloat16", "float16", "auto"]
     access: Access
     disk: str

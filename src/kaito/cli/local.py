@@ -3,69 +3,83 @@
 `kaito up` runs in the foreground with a live table of Workspaces and their pods; `--detach` starts
 the same process in the background (its own session, output to `$KAITO_HOME/logs/controlplane.log`)
 and returns once it is serving. `kaito down` stops it with SIGTERM, which stops every pod process it
-started, and cleans up any pod process a crashed control plane may have left.
+started, and cleans up any pod process a crashed control plane may have left. The process itself is
+`kaito.operator.controlplane`; this module parses flags, prints and draws the table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import typer
 
-HomeOption = typer.Option(None, "--home", help="state directory (default: $KAITO_HOME or the user data dir)")
+from kaito.cli.common import HomeOption, build_row, local_paths, open_in_browser
+
+# The operator room's default, repeated so `kaito --help` imports nothing of it (a test keeps them equal).
+DEFAULT_DASHBOARD_PORT = 8470
 
 
-def _paths(home: Path | None):
-    from kaito.cli import controlplane
-
-    return controlplane.Paths((home or controlplane.default_home()).expanduser().resolve())
+LIVE_COLUMNS = ("NAMESPACE", "NAME", "INSTANCE", "RESOURCE", "INFERENCE", "JOB", "SUCCEEDED", "AGE", "PODS",
+                "ENDPOINT")
 
 
-def _build_table(workspaces: list[dict], pods: list[dict]):
-    from rich.table import Table
+def build_live_rows(workspaces: list[dict], pods: list[dict]) -> list[list[str]]:
+    """One row per Workspace, a value for each of `LIVE_COLUMNS` in that order."""
+    from kaito.api import labels
+    from kaito.cluster.local import runner
 
-    from kaito.cli import workspaces as ws_cli
-
-    table = Table(title="kaito local cluster", expand=False)
-    for col in ("NAMESPACE", "NAME", "INSTANCE", "RESOURCE", "INFERENCE", "JOB", "SUCCEEDED", "PODS", "ENDPOINT"):
-        table.add_column(col)
+    rows = []
     for ws in workspaces:
         meta = ws["metadata"]
-        mine = [p for p in pods if (p["metadata"].get("labels") or {}).get("kaito.sh/workspace") == meta["name"]
+        mine = [p for p in pods
+                if (p["metadata"].get("labels") or {}).get(labels.LABEL_WORKSPACE_NAME) == meta["name"]
                 and p["metadata"].get("namespace") == meta.get("namespace")]
         pod_text = ", ".join(f"{p['metadata']['name']}:{(p.get('status') or {}).get('phase', '?')}" for p in mine)
-        row = ws_cli.build_row(ws)
-        table.add_row(meta.get("namespace", ""), meta["name"], *row[1:], pod_text or "-",
-                      ws_cli.build_endpoint(mine) or "-")
+        name, instance, *conditions, age = build_row(ws)
+        rows.append([meta.get("namespace", ""), name, instance, *conditions, age, pod_text or "-",
+                     runner.find_local_endpoint(mine) or "-"])
+    return rows
+
+
+def build_live_table(workspaces: list[dict], pods: list[dict], caption: str | None = None):
+    """The live table of `kaito up` in the foreground."""
+    from rich.table import Table
+
+    table = Table(title="kaito local cluster", caption=caption, expand=False)
+    for col in LIVE_COLUMNS:
+        table.add_column(col)
+    for row in build_live_rows(workspaces, pods):
+        table.add_row(*row)
     return table
 
 
-async def _foreground(home: Path, table: bool) -> int:
-    import logging
+def _caption(plane) -> str | None:
+    return f"dashboard: {plane.dashboard_url}" if plane.dashboard_url else None
 
-    from kaito.cli import controlplane
+
+async def _foreground(home: Path, table: bool, dashboard_port: int | None) -> int:
     from kaito.cluster import protocol
+    from kaito.operator import controlplane
 
-    plane = controlplane.ControlPlane(home)
+    plane = controlplane.ControlPlane(home, dashboard_port=dashboard_port)
     try:
         plane.lock()
     except controlplane.AlreadyRunning as exc:
         typer.echo(f"kaito up: a local control plane already runs for {home} (pid {exc})", err=True)
         return 1
     plane.paths.log.parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        filename=str(plane.paths.log) if table else None)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # readiness probes would flood the log
+    controlplane.configure_logging(plane.paths.log if table else None)
     stop = asyncio.Event()
-    controlplane.install_stop_signals(stop)
+    controlplane.install_local_stop_signals(stop)
     if not table:
-        await plane.run(stop)
+        def ready() -> None:
+            if plane.dashboard_url:
+                typer.echo(f"kaito: dashboard: {plane.dashboard_url}")
+
+        await plane.run(stop, on_ready=ready)
         return 0
     from rich.console import Console
     from rich.live import Live
@@ -76,7 +90,7 @@ async def _foreground(home: Path, table: bool) -> int:
                 try:
                     wss = (await plane.cluster.list(protocol.WORKSPACE)).items
                     pods = (await plane.cluster.list(protocol.POD)).items
-                    live.update(_build_table(wss, pods))
+                    live.update(build_live_table(wss, pods, _caption(plane)))
                 except Exception:  # noqa: BLE001 - the table is cosmetic; never stop the plane for it
                     pass
             await asyncio.sleep(1.0)
@@ -84,7 +98,7 @@ async def _foreground(home: Path, table: bool) -> int:
     console = Console()
     console.print(f"kaito: local control plane for {home} (pid {os.getpid()}); Ctrl-C stops it and its pods; "
                   f"log: {plane.paths.log}")
-    with Live(_build_table([], []), console=console, refresh_per_second=2) as live:
+    with Live(build_live_table([], []), console=console, refresh_per_second=2) as live:
         updater = asyncio.create_task(refresh(live))
         try:
             await plane.run(stop)
@@ -93,48 +107,34 @@ async def _foreground(home: Path, table: bool) -> int:
     return 0
 
 
-def _detach(paths, timeout_s: float = 60.0) -> int:
-    from kaito.cli import controlplane
+def _detach(paths, dashboard_port: int | None, timeout_s: float = 60.0) -> int:
+    from kaito.operator import controlplane
 
-    paths.log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "KAITO_HOME": str(paths.home)}
-    with open(paths.log, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "kaito.cli.main", "up", "--no-table", "--home", str(paths.home)],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        pid = controlplane.running_pid(paths)
-        if pid == proc.pid and paths.store.exists():
-            typer.echo(f"kaito: local control plane up (pid {pid}); state in {paths.home}; log: {paths.log}")
-            return 0
-        if proc.poll() is not None:
-            typer.echo(f"kaito up: the control plane exited with code {proc.returncode}; see {paths.log}", err=True)
-            return 1
-        time.sleep(0.1)
-    typer.echo(f"kaito up: the control plane did not start within {timeout_s:.0f}s; see {paths.log}", err=True)
+    started = controlplane.start_detached(paths, timeout_s, dashboard_port=dashboard_port)
+    if started.pid is not None:
+        typer.echo(f"kaito: local control plane up (pid {started.pid}); state in {paths.home}; log: {paths.log}")
+        url = controlplane.read_dashboard_url(paths)
+        if url:
+            typer.echo(f"kaito: dashboard: {url}")
+        return 0
+    if started.exit_code is not None:
+        typer.echo(f"kaito up: the control plane exited with code {started.exit_code}; see {paths.log}", err=True)
+    else:
+        typer.echo(f"kaito up: the control plane did not start within {timeout_s:.0f}s; see {paths.log}", err=True)
     return 1
 
 
 def run_down(paths, timeout_s: float = 30.0) -> int:
-    from kaito.cli import controlplane
-    from kaito.cluster.local import processes
+    from kaito.operator import controlplane
 
-    pid = controlplane.running_pid(paths)
-    if pid is None or pid < 0:
-        leftovers = processes.kill_strays(paths.home)
-        note = f"; stopped {len(leftovers)} leftover pod process(es)" if leftovers else ""
+    stopped = controlplane.stop(paths, timeout_s)
+    note = f"; stopped {len(stopped.leftovers)} leftover pod process(es)" if stopped.leftovers else ""
+    if stopped.pid is None:
         typer.echo(f"kaito: no local control plane runs for {paths.home}{note}")
         return 0
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and processes.is_alive(pid):
-        time.sleep(0.1)
-    if processes.is_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    if stopped.killed:
         typer.echo(f"kaito down: the control plane did not stop within {timeout_s:.0f}s; killed it", err=True)
-    leftovers = processes.kill_strays(paths.home)
-    typer.echo(f"kaito: local control plane stopped (pid {pid})"
-               + (f"; stopped {len(leftovers)} leftover pod process(es)" if leftovers else ""))
+    typer.echo(f"kaito: local control plane stopped (pid {stopped.pid}){note}")
     return 0
 
 
@@ -143,26 +143,47 @@ def register(app: typer.Typer) -> None:
     def up(
         detach: bool = typer.Option(False, "--detach", "-d", help="run in the background; stop with `kaito down`"),
         no_table: bool = typer.Option(False, "--no-table", help="plain log lines instead of the live table"),
+        dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="serve the local dashboard"),
+        dashboard_port: int = typer.Option(DEFAULT_DASHBOARD_PORT, "--dashboard-port", min=0, max=65535,
+                                           help="its port on 127.0.0.1 (0 or taken: any free port)"),
         home: Path = HomeOption,
     ) -> None:
         """Start the local cluster: store, controller, node provisioner and pod runner on this machine."""
-        paths = _paths(home)
+        from kaito.operator import controlplane
+
+        paths = local_paths(home)
+        port = dashboard_port if dashboard else None
         if detach:
-            pid = _running(paths)
+            pid = controlplane.running_pid(paths)
             if pid:
                 typer.echo(f"kaito: a local control plane already runs for {paths.home} (pid {pid})")
+                url = controlplane.read_dashboard_url(paths)
+                if url:
+                    typer.echo(f"kaito: dashboard: {url}")
                 raise typer.Exit(0)
-            raise typer.Exit(_detach(paths))
+            raise typer.Exit(_detach(paths, port))
         table = not no_table and sys.stdout.isatty()
-        raise typer.Exit(asyncio.run(_foreground(paths.home, table)))
+        raise typer.Exit(asyncio.run(_foreground(paths.home, table, port)))
+
+    @app.command("dashboard")
+    def dashboard_command(
+        no_browser: bool = typer.Option(False, "--no-browser", help="only print the URL"),
+        home: Path = HomeOption,
+    ) -> None:
+        """Open the local dashboard of `kaito up` in a browser (or print its URL)."""
+        from kaito.operator import controlplane
+
+        paths = local_paths(home)
+        url = controlplane.read_dashboard_url(paths)
+        if url is None:
+            why = ("it was started with --no-dashboard" if controlplane.running_pid(paths) is not None
+                   else "no local control plane runs")
+            typer.echo(f"kaito dashboard: no dashboard for {paths.home}: {why} (start one with `kaito up --detach`)",
+                       err=True)
+            raise typer.Exit(1)
+        open_in_browser(url, no_browser)
 
     @app.command("down")
     def down(home: Path = HomeOption) -> None:
         """Stop the local control plane and every process it started."""
-        raise typer.Exit(run_down(_paths(home)))
-
-
-def _running(paths) -> int | None:
-    from kaito.cli import controlplane
-
-    return controlplane.running_pid(paths)
+        raise typer.Exit(run_down(local_paths(home)))

@@ -19,8 +19,13 @@ COMMAND_MODULES = (
     "kaito.cli.render",
     "kaito.cli.serve",
     "kaito.cli.tune",
+    "kaito.cli.rag",
     "kaito.cli.local",
+    "kaito.cli.workspace_apply",
     "kaito.cli.workspaces",
+    "kaito.cli.workspace_access",
+    "kaito.cli.ui",
+    "kaito.cli.store",
     "kaito.cli.operator",
 )
 

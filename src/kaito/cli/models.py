@@ -16,7 +16,10 @@ from kaito.catalog import presets
 
 class OutputFormat(StrEnum):
     table = "table"
+    wide = "wide"
     json = "json"
+    yaml = "yaml"
+    name = "name"
 
 
 def build_model_rows() -> list[dict]:
@@ -37,40 +40,45 @@ def build_model_rows() -> list[dict]:
     return rows
 
 
-def _params(b: float) -> str:
-    return f"{b:g}B"
+def _params(b: float | None) -> str:
+    return f"{b:g}B" if b is not None else "-"
 
 
 def models(
-    output: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="table or json"),
+    output: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="table, wide, json, yaml or name"),
 ) -> None:
     """List the model presets: parameters, GPU memory, minimum GPUs, runtimes, tuning methods."""
+    from kaito.cli.common import print_table
+
     try:
         rows = build_model_rows()
     except presets.PresetFileError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"kaito models: {exc}", err=True)
         raise typer.Exit(1) from None
     if output is OutputFormat.json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    if output is OutputFormat.yaml:
+        import yaml
 
-    table = Table(title="KAITO model presets")
-    for column in ("NAME", "PARAMETERS", "GPU MEMORY", "MIN GPUS", "RUNTIMES", "TUNING", "ACCESS"):
-        table.add_column(column, no_wrap=column == "NAME")
+        typer.echo(yaml.safe_dump(rows, sort_keys=False), nl=False)
+        return
+    if output is OutputFormat.name:
+        typer.echo("\n".join(r["name"] for r in rows))
+        return
+    headers = ["NAME", "PARAMETERS", "GPU MEMORY", "MIN GPUS", "RUNTIMES", "TUNING", "ACCESS"]
+    if output is OutputFormat.wide:
+        headers += ["HF ID", "REVISION"]
+    table = []
     for r in rows:
-        name = r["name"] + (" (deprecated)" if r["deprecated"] else "")
-        table.add_row(
-            name,
-            _params(r["parameters_b"]),
-            presets.format_gib(r["gpu_memory_gib"]),
-            str(r["min_gpus"]),
-            ", ".join(r["runtimes"]),
-            ", ".join(r["tuning"]) or "-",
-            r["access"],
-        )
-    Console().print(table)
+        # Lists are joined with bare commas (kubectl's habit): one column stays one word for awk/cut.
+        row = [r["name"] + (" (deprecated)" if r["deprecated"] else ""), _params(r["parameters_b"]),
+               presets.format_gib(r["gpu_memory_gib"]), str(r["min_gpus"]), ",".join(r["runtimes"]),
+               ",".join(r["tuning"]) or "-", r["access"]]
+        if output is OutputFormat.wide:
+            row += [r["hf_id"] or "-", r["revision"] or "-"]
+        table.append(row)
+    print_table(headers, table, title="KAITO model presets")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,9 +1,8 @@
 """`kaito operator` and `kaito webhook`: the in-cluster processes, as the Helm chart runs them.
 
 Thin: flags (each with KAITO's environment variable where KAITO has one) become the settings of
-`kaito.controller.operator_process` and `kaito.webhook.server`, and the webhook is handed to the
-operator as a service (the controller room may not import the webhook). Nothing heavy is
-imported until a command runs; neither command ever imports torch.
+`kaito.operator.process` and `kaito.operator.webhook`, which run them. Nothing heavy is imported
+until a command runs; neither command ever imports torch.
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ import uuid
 from pathlib import Path
 
 import typer
+
+from kaito.manifests import images
 
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -45,8 +46,30 @@ def _cluster(kubeconfig: Path | None, context: str | None):
         raise _fail(str(exc)) from None
 
 
+KNOWN_FEATURE_GATES = frozenset({"Karpenter"})
+
+
+def parse_feature_gates(text: str) -> dict[str, bool]:
+    """`Karpenter=true,Other=false` → dict; unknown gates or bad values raise ValueError naming them.
+
+    The chart passes KAITO's `--feature-gates`; they are checked so a typo fails the rollout, but
+    none changes behaviour here (`--provisioner` chooses Karpenter provisioning)."""
+    gates: dict[str, bool] = {}
+    unknown: list[str] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or value.lower() not in ("true", "false"):
+            raise ValueError(f"invalid feature gate {part!r}: expected NAME=true|false")
+        if name not in KNOWN_FEATURE_GATES:
+            unknown.append(name)
+        gates[name] = value.lower() == "true"
+    if unknown:
+        raise ValueError(f"invalid feature gate(s) {', '.join(sorted(unknown))}")
+    return gates
+
+
 def _address(flag: str, value: str):
-    from kaito.controller.operator_metrics import parse_bind_address
+    from kaito.operator.metrics import parse_bind_address
 
     try:
         return parse_bind_address(value)
@@ -54,22 +77,13 @@ def _address(flag: str, value: str):
         raise _fail(f"{flag}: {exc}") from None
 
 
-def _webhook_service(cluster, *, cloud: str, port: int, cert_dir: Path, self_managed: bool, service: str | None,
-                     namespace: str | None, secret: str, configuration: str, identity: str, on_result=None,
-                     host: str = "0.0.0.0"):
-    from kaito.catalog.facts import CatalogFacts
-    from kaito.webhook import server, tls
+def _webhook_settings(**kwargs):
+    from kaito.operator.webhook import WebhookSettings
 
-    managed = None
-    if self_managed:
-        if not namespace or not service:
-            raise _fail("--self-managed-certs needs --webhook-service and the release namespace "
-                        "(--lease-namespace, RELEASE_NAMESPACE, or in-cluster)")
-        managed = tls.SelfManagedCerts(namespace=namespace, service=service, secret_name=secret,
-                                       webhook_configuration=configuration, identity=identity)
-    cfg = server.WebhookConfig(host=host, port=port, cert_dir=cert_dir, self_managed=managed,
-                               release_namespace=namespace)
-    return server.WebhookServer(cluster, CatalogFacts(cloud=cloud), cfg, on_result=on_result)
+    try:
+        return WebhookSettings(**kwargs)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -94,7 +108,7 @@ def register(app: typer.Typer) -> None:
         provisioner: str = typer.Option("karpenter", "--provisioner", envvar="KAITO_NODE_PROVISIONER",
                                         help="karpenter: create NodeClaims for missing GPU nodes; byo: labelled nodes only"),
         cloud: str = typer.Option("azure", "--cloud", envvar="CLOUD_PROVIDER", help="SKU table: azure | aws"),
-        runtime_image_registry: str = typer.Option("mcr.microsoft.com/aks/kaito", "--runtime-image-registry",
+        runtime_image_registry: str = typer.Option(images.DEFAULT_REGISTRY, "--runtime-image-registry",
                                                    envvar="PRESET_REGISTRY_NAME",
                                                    help="registry of the model server and trainer images"),
         runtime_image_tag: str | None = typer.Option(None, "--runtime-image-tag", envvar="KAITO_RUNTIME_IMAGE_TAG",
@@ -111,7 +125,7 @@ def register(app: typer.Typer) -> None:
         webhook_service: str | None = typer.Option(None, "--webhook-service", envvar="WEBHOOK_SERVICE",
                                                    help="Service in front of the webhook (certificate name)"),
         webhook_configuration: str = typer.Option("", "--webhook-configuration",
-                                                  help="ValidatingWebhookConfiguration whose caBundle to keep"),
+                                                  help="Validating- and MutatingWebhookConfiguration whose caBundles to keep"),
         cert_dir: Path = typer.Option(Path("/tmp/k8s-webhook-server/serving-certs"), "--cert-dir",
                                       help="directory with tls.crt and tls.key"),
         self_managed_certs: bool = typer.Option(
@@ -124,9 +138,10 @@ def register(app: typer.Typer) -> None:
         log_level: str = typer.Option("info", "--log-level", help="debug | info | warning | error"),
     ) -> None:
         """Run the Workspace operator (controller + admission webhook) against a cluster."""
-        from kaito.controller import operator_process as op
-        from kaito.controller import settings as st
-        from kaito.controller.leader_election import LeaseConfig
+        from kaito.controller.settings import Settings
+        from kaito.operator import logs
+        from kaito.operator import process as op
+        from kaito.operator.leader_election import LeaseConfig
 
         if provisioner not in ("karpenter", "byo"):
             raise _fail(f"--provisioner must be karpenter or byo, not {provisioner!r}")
@@ -137,7 +152,7 @@ def register(app: typer.Typer) -> None:
         if renew_deadline >= lease_duration:
             raise _fail("--renew-deadline must be shorter than --lease-duration")
         try:
-            gates = st.parse_feature_gates(feature_gates)
+            parse_feature_gates(feature_gates)
         except ValueError as exc:
             raise _fail(f"--feature-gates: {exc}") from None
         metrics_addr = _address("--metrics-bind-address", metrics_bind_address)
@@ -146,44 +161,37 @@ def register(app: typer.Typer) -> None:
         if leader_elect and not namespace:
             raise _fail("--leader-elect needs --lease-namespace (or RELEASE_NAMESPACE, or in-cluster)")
         who = identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
-        op.configure_logging(log_level)
+        hook = _webhook_settings(cloud=cloud, port=webhook_port, cert_dir=cert_dir, self_managed=self_managed_certs,
+                                 service=webhook_service, namespace=namespace, secret=cert_secret,
+                                 configuration=webhook_configuration, identity=who,
+                                 provisioner=provisioner) if webhook else None
+        logs.configure_logging(log_level)
         cluster = _cluster(kubeconfig, context)
-        settings = st.Settings(provisioner=provisioner, cloud=cloud, image_registry=runtime_image_registry,  # type: ignore[arg-type]
-                               image_tag=runtime_image_tag, feature_gates=gates, workers=workers)
+        settings = Settings(provisioner=provisioner, cloud=cloud, image_registry=runtime_image_registry,  # type: ignore[arg-type]
+                            image_tag=runtime_image_tag, workers=workers, release_namespace=namespace)
         cfg = op.OperatorConfig(
             settings=settings, leader_elect=leader_elect,
             lease=LeaseConfig(name=lease_name, namespace=namespace or "", identity=who,
                               lease_duration=lease_duration, renew_deadline=renew_deadline,
                               retry_period=retry_period),
             metrics_address=metrics_addr, probe_address=probe_addr, resync_period=resync_period or None,
+            webhook=hook,
         )
-
-        def make():
-            from kaito.controller.operator_metrics import OperatorMetrics
-
-            metrics = OperatorMetrics()
-            services = []
-            if webhook:
-                services.append(_webhook_service(
-                    cluster, cloud=cloud, port=webhook_port, cert_dir=cert_dir, self_managed=self_managed_certs,
-                    service=webhook_service, namespace=namespace, secret=cert_secret,
-                    configuration=webhook_configuration, identity=who,
-                    on_result=lambda op_, ok: metrics.webhook_requests.labels(op_, str(ok).lower()).inc()))
-            return op.Operator(cluster, cfg, services=services, metrics=metrics)
-
-        raise typer.Exit(op.run_until_signalled(make, cluster.close))
+        raise typer.Exit(op.run_until_signalled(lambda: op.Operator(cluster, cfg), cluster.close))
 
     @app.command("webhook")
     def webhook_only(
         kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG", help="kubeconfig file"),
         context: str | None = typer.Option(None, "--context", help="kubeconfig context to use"),
         cloud: str = typer.Option("azure", "--cloud", envvar="CLOUD_PROVIDER", help="SKU table: azure | aws"),
+        provisioner: str = typer.Option("karpenter", "--provisioner", envvar="KAITO_NODE_PROVISIONER",
+                                        help="karpenter or byo: how v1beta1 Workspaces are admitted (instanceType)"),
         host: str = typer.Option("0.0.0.0", "--host", help="address to listen on"),
         webhook_port: int = typer.Option(9443, "--webhook-port", envvar="WEBHOOK_PORT", help="HTTPS port of the admission webhook"),
         webhook_service: str | None = typer.Option(None, "--webhook-service", envvar="WEBHOOK_SERVICE",
                                                    help="Service in front of the webhook (certificate name)"),
         webhook_configuration: str = typer.Option("", "--webhook-configuration",
-                                                  help="ValidatingWebhookConfiguration whose caBundle to keep"),
+                                                  help="Validating- and MutatingWebhookConfiguration whose caBundles to keep"),
         namespace: str | None = typer.Option(None, "--namespace", help="release namespace (tuning templates, Secret)"),
         cert_dir: Path = typer.Option(Path("/tmp/k8s-webhook-server/serving-certs"), "--cert-dir",
                                       help="directory with tls.crt and tls.key"),
@@ -193,34 +201,18 @@ def register(app: typer.Typer) -> None:
         log_level: str = typer.Option("info", "--log-level", help="debug | info | warning | error"),
     ) -> None:
         """Serve only the admission webhook for Workspaces (HTTPS, AdmissionReview v1)."""
-        import asyncio
-        import signal
-
-        from kaito.controller.operator_process import configure_logging
+        from kaito.operator import logs
+        from kaito.operator.webhook import run_webhook_until_signalled
 
         if cloud not in ("azure", "aws"):
             raise _fail(f"--cloud must be azure or aws, not {cloud!r}")
-        configure_logging(log_level)
+        if provisioner not in ("karpenter", "byo"):
+            raise _fail(f"--provisioner must be karpenter or byo, not {provisioner!r}")
+        settings = _webhook_settings(cloud=cloud, host=host, provisioner=provisioner, port=webhook_port, cert_dir=cert_dir,
+                                     self_managed=self_managed_certs, service=webhook_service,
+                                     namespace=release_namespace(namespace), secret=cert_secret,
+                                     configuration=webhook_configuration, identity=uuid.uuid4().hex[:8])
+        logs.configure_logging(log_level)
         cluster = _cluster(kubeconfig, context)
-        server = _webhook_service(cluster, cloud=cloud, port=webhook_port, cert_dir=cert_dir,
-                                  self_managed=self_managed_certs, service=webhook_service,
-                                  namespace=release_namespace(namespace), secret=cert_secret,
-                                  configuration=webhook_configuration, identity=uuid.uuid4().hex[:8], host=host)
-
-        async def main() -> int:
-            stop = asyncio.Event()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-            try:
-                await server.start()
-            except (OSError, Exception) as exc:  # a missing certificate, a port in use: say so, no traceback
-                typer.echo(f"kaito webhook: cannot start: {exc}", err=True)
-                await cluster.close()
-                return 2
-            typer.echo(f"kaito webhook: serving on {host}:{server.port}", err=True)
-            await stop.wait()
-            await server.stop()
-            await cluster.close()
-            return 0
-
-        raise typer.Exit(asyncio.run(main()))
+        code = run_webhook_until_signalled(cluster, settings, lambda line: typer.echo(f"kaito webhook: {line}", err=True))
+        raise typer.Exit(code)

@@ -1,49 +1,18 @@
-"""`kaito validate -f FILE…`: KAITO's admission answer for Workspace YAML, without a cluster.
+"""`kaito validate -f FILE…`: KAITO's admission answer for Workspace, InferenceSet and RAGEngine YAML,
+without a cluster.
 
-Thin: reading files is here; parsing and the rules are `kaito.api`, model facts are the catalog's.
+Thin: reading files is here; parsing and the rules are `kaito.api` (`admit`: either served version,
+with the ConfigMaps found in the given files), model facts come from the catalog's one factory.
 Every problem is printed as `file:line: severity: field: message`; any error exits 1; no traceback.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import typer
 
-YAML_SUFFIXES = (".yaml", ".yml")
-
-
-def _expand(names: list[str]) -> tuple[list[tuple[str, str | None]], list[str]]:
-    """(source name, text) pairs for files, directories (recursively) and `-`; plus unreadable ones."""
-    out: list[tuple[str, str | None]] = []
-    bad: list[str] = []
-    for name in names:
-        if name == "-":
-            out.append(("<stdin>", sys.stdin.read()))
-            continue
-        path = Path(name)
-        files = (
-            sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
-            if path.is_dir()
-            else [path]
-        )
-        if path.is_dir() and not files:
-            bad.append(f"{name}: no .yaml or .yml files in this directory")
-        for file in files:
-            try:
-                out.append((str(file), file.read_text(encoding="utf-8")))
-            except (OSError, UnicodeDecodeError) as exc:
-                bad.append(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}")
-    return out, bad
-
-
-def _facts(cloud: str):
-    from kaito.catalog import hub_cache
-    from kaito.catalog.facts import CatalogFacts
-
-    # Models outside the catalog are sized from the local Hugging Face cache when they are there.
-    return CatalogFacts(cloud=cloud, local_model_size=hub_cache.read_model_size)
+from kaito.cli.common import admission_inputs, admit_document, build_facts, expand_sources
 
 
 def _kind(doc) -> str | None:
@@ -55,22 +24,26 @@ def _group(doc) -> str:
     return str(api_version).split("/")[0] if api_version and "/" in str(api_version) else ""
 
 
+def _summary_order(item: tuple[str, int]) -> tuple[bool, str]:
+    return (item[0] != "Workspace", item[0])  # Workspaces first, then the other kinds by name
+
+
 def _without_workspace(by_source: dict) -> list:
     """An error for each file that holds no Workspace, so an empty or mistyped file fails CI.
 
     A ConfigMap-only file is fine beside a Workspace (it may be that Workspace's `tuning.config`);
     a file that already has an error (YAML syntax, a bad Workspace) is not told twice.
     """
+    from kaito.api.admission import ADMITTED_KINDS
     from kaito.api.documents import Problem
     from kaito.api.errors import FieldError
-    from kaito.api.v1alpha1 import KIND
 
-    any_workspace = any(_kind(d) == KIND for docs, _ in by_source.values() for d in docs)
+    any_workspace = any(_kind(d) in ADMITTED_KINDS for docs, _ in by_source.values() for d in docs)
     out = []
     for source, (docs, file_problems) in by_source.items():
         kinds = [str(_kind(d)) for d in docs]
         own = [*file_problems, *(p for d in docs for p in d.problems)]
-        if KIND in kinds or any(p.error.severity == "error" for p in own):
+        if set(kinds) & set(ADMITTED_KINDS) or any(p.error.severity == "error" for p in own):
             continue
         if any_workspace and set(kinds) == {"ConfigMap"}:
             continue
@@ -84,68 +57,53 @@ def _without_workspace(by_source: dict) -> list:
     return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class Checked:
+    """What `check_sources` found: the exit code and the parsed documents, in input order.
+
+    `kaito apply` writes these very documents, so what was validated is exactly what is applied
+    (standard input in particular is read once, before validation)."""
+
+    code: int
+    documents: list = field(default_factory=list)
+
+
 def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", allow_local_urls: bool = False) -> int:
-    """Validate every Workspace in `names`; print problems; return the exit code.
+    """Validate every Workspace in `names`; print problems; return the exit code."""
+    inputs, unreadable = expand_sources(names)
+    return check_sources(inputs, unreadable, quiet=quiet, cloud=cloud, allow_local_urls=allow_local_urls).code
+
+
+def check_sources(inputs: list[tuple[str, str | None]], unreadable: list[str], *, quiet: bool = False,
+                  cloud: str = "azure", allow_local_urls: bool = False) -> Checked:
+    """Validate every Workspace in the texts already read (`expand_sources`); print problems.
 
     `allow_local_urls`: the Workspaces go to the local cluster, where URLs on this machine or its
     network are the user's own (strict otherwise, as the admission webhook is)."""
     from kaito.api.documents import parse_documents
-    from kaito.api.errors import FieldError
-    from kaito.api.validation import (
-        UrlPolicy,
-        default_configmap_name,
-        validate_tuning_config,
-        validate_workspace,
-    )
 
-    inputs, unreadable = _expand(names)
     for line in unreadable:
         typer.echo(f"{line}", err=True)
     try:
-        facts = _facts(cloud)
+        facts = build_facts(cloud)
     except ValueError as exc:  # an unknown --cloud
         typer.echo(f"kaito validate: {exc}", err=True)
-        return 2
+        return Checked(code=2)
     documents, problems, by_source = [], [], {}
     for source, text in inputs:
         docs, file_problems = parse_documents(text or "", source)
         documents += docs
         problems += file_problems
         by_source[source] = (docs, file_problems)
-    configmaps = {
-        (
-            (d.data.get("metadata") or {}).get("namespace") or "default",
-            (d.data.get("metadata") or {}).get("name"),
-        ): d.data
-        for d in documents
-        if isinstance(d.data, dict)
-        and d.data.get("kind") == "ConfigMap"
-        and isinstance(d.data.get("metadata"), dict)
-    }
-    checked = 0
+    options, reads = admission_inputs(documents, allow_local_urls)
+    checked: dict[str, int] = {"Workspace": 0}
     for doc in documents:
         problems += doc.problems
-        ws = doc.workspace
-        if ws is None:
+        if doc.hub is None:
             continue
-        checked += 1
-        policy = UrlPolicy.ALLOW_LOCAL if allow_local_urls else UrlPolicy.PUBLIC_ONLY
-        errs = validate_workspace(ws, facts=facts, url_policy=policy)
-        if ws.tuning is not None:
-            name = ws.tuning.config or default_configmap_name(ws.tuning.method)
-            cm = configmaps.get((ws.namespace, name))
-            if cm is not None:
-                data = cm.get("data") if isinstance(cm.get("data"), dict) else {}
-                errs += validate_tuning_config(name, data, ws.tuning.method, ws.namespace)
-            elif ws.tuning.config:
-                errs.append(
-                    FieldError(
-                        "tuning.config",
-                        f"ConfigMap {name!r} is not in the given files: not checked",
-                        "warning",
-                    )
-                )
-        problems += [doc.place(e) for e in errs]
+        checked[_kind(doc)] = checked.get(_kind(doc), 0) + 1
+        verdict = admit_document(doc, facts, options, reads)  # any admitted kind, one entry point
+        problems += [doc.place(e) for e in verdict.problems]
     problems += _without_workspace(by_source)
     n_errors = sum(p.error.severity == "error" for p in problems) + len(unreadable)
     for problem in problems:
@@ -155,13 +113,14 @@ def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", al
     bad_sources = {p.source for p in problems if p.error.severity == "error"}
     verdict = "invalid" if n_errors else "valid"
     typer.echo(
-        f"{checked} workspace(s) in {len(inputs)} file(s): {verdict}"
+        f"{', '.join(f'{n} {kind.lower()}(s)' for kind, n in sorted(checked.items(), key=_summary_order))} "
+        f"in {len(inputs)} file(s): {verdict}"
         + (f" ({n_errors} error(s) in {len(bad_sources) + len(unreadable)} file(s))" if n_errors else ""),
         err=bool(n_errors),
     )
     if not inputs and not unreadable:
-        return 1
-    return 1 if n_errors else 0
+        return Checked(code=1, documents=documents)
+    return Checked(code=1 if n_errors else 0, documents=documents)
 
 
 def register(app: typer.Typer) -> None:

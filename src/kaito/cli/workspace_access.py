@@ -15,17 +15,28 @@ from pathlib import Path
 
 import typer
 
-from kaito.cli.workspaces import CliError, _control_plane_down, _open, _pods_of, _workspace, build_endpoint
+from kaito.cli.common import (
+    CliError,
+    HomeOption,
+    NamespaceOption,
+    control_plane_down,
+    get_workspace,
+    list_pods,
+    open_target,
+    run_async,
+)
 
 
 async def _local_endpoint(name: str, namespace: str, home) -> str:
-    cluster, paths = _open(None, None, home)
+    from kaito.cluster.local import runner
+
+    cluster, paths = open_target(None, None, home)
     try:
-        down = _control_plane_down(paths)
+        down = control_plane_down(paths)
         if down:
             raise CliError(down)  # the Pods in the store may still say Ready: their processes are gone
-        await _workspace(cluster, name, namespace)
-        endpoint = build_endpoint(await _pods_of(cluster, name, namespace))
+        await get_workspace(cluster, name, namespace)
+        endpoint = runner.find_local_endpoint(await list_pods(cluster, name, namespace))
     finally:
         await cluster.close()
     if endpoint is None:
@@ -39,17 +50,17 @@ async def run_endpoint(name: str, namespace: str, home) -> int:
 
 
 async def run_logs(name: str, namespace: str, follow: bool, home) -> int:
-    cluster, _ = _open(None, None, home)
+    from kaito.cluster.local import runner
+
+    cluster, _ = open_target(None, None, home)
     try:
-        await _workspace(cluster, name, namespace)
-        pods = await _pods_of(cluster, name, namespace)
+        await get_workspace(cluster, name, namespace)
+        paths = runner.find_pod_logs(await list_pods(cluster, name, namespace))
     finally:
         await cluster.close()
-    paths = [Path(p["metadata"].get("annotations", {}).get("kaito.sh/local-log", "")) for p in pods]
-    paths = [p for p in paths if p.name and p.exists()]
     if not paths:
         raise CliError(f"workspace {name} has no pod logs yet")
-    offsets = {}
+    offsets: dict[Path, int] = {}
     for path in paths:
         data = path.read_bytes()
         sys.stdout.write(data.decode(errors="replace"))
@@ -111,3 +122,21 @@ async def _chat(endpoint: str, name: str, prompt: str | None, max_tokens: int) -
             typer.echo(await ask(text))
 
 
+def register(app: typer.Typer) -> None:
+    @app.command("logs")
+    def logs(name: str = typer.Argument(...), follow: bool = typer.Option(False, "-f", "--follow"),
+             namespace: str = NamespaceOption, home: Path = HomeOption) -> None:
+        """Logs of a Workspace's pods on the local cluster."""
+        run_async(run_logs, name, namespace, follow, home)
+
+    @app.command("endpoint")
+    def endpoint(name: str = typer.Argument(...), namespace: str = NamespaceOption, home: Path = HomeOption) -> None:
+        """The local URL of a Workspace's model server (OpenAI API under /v1)."""
+        run_async(run_endpoint, name, namespace, home)
+
+    @app.command("chat")
+    def chat(name: str = typer.Argument(...), prompt: str = typer.Argument(None, help="omit for a conversation"),
+             namespace: str = NamespaceOption, max_tokens: int = typer.Option(128, "--max-tokens"),
+             home: Path = HomeOption) -> None:
+        """Send a chat message to a Workspace's model (or chat interactively)."""
+        run_async(run_chat, name, prompt, namespace, max_tokens, home)

@@ -17,9 +17,22 @@ from typing import Any
 
 import typer
 
-from kaito.cli.workspaces import CONDITION_COLUMNS, FIELD_MANAGER, CliError, _open, _workspace
+from kaito.cli.common import (
+    CONDITION_COLUMNS,
+    FIELD_MANAGER,
+    CliError,
+    ContextOption,
+    HomeOption,
+    KubeconfigOption,
+    expand_sources,
+    get_workspace,
+    local_paths,
+    open_target,
+    run_async,
+)
 
-APPLIED_KINDS = {("Workspace", "kaito.sh/v1alpha1"), ("ConfigMap", "v1"), ("Secret", "v1")}
+APPLIED_KINDS = {("Workspace", "kaito.sh/v1alpha1"), ("Workspace", "kaito.sh/v1beta1"), ("ConfigMap", "v1"),
+                 ("Secret", "v1")}
 
 
 def plan_applied(documents: list[Any]) -> tuple[list[dict], list[str]]:
@@ -39,8 +52,8 @@ def plan_applied(documents: list[Any]) -> tuple[list[dict], list[str]]:
 
 
 def check_local_images(workspaces: list, images_root: Path) -> list[str]:
-    """Containers of these Workspaces that the local cluster cannot run (their images need a cluster)."""
-    from kaito.cluster.local import pods
+    """Containers of these (hub) Workspaces that the local cluster cannot run (their images need a cluster)."""
+    from kaito.cluster.local import runner
     from kaito.manifests import images
     from kaito.manifests.workspace import ManifestError, RenderSettings, build_workspace_objects
 
@@ -52,39 +65,36 @@ def check_local_images(workspaces: list, images_root: Path) -> list[str]:
             problems.append(f"workspace {ws.name}: {exc}")
             continue
         for obj in objects:
-            spec = (((obj.get("spec") or {}).get("template") or {}).get("spec")) or {}
-            for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
-                way = pods.classify_container(c, is_runtime_image=images.is_runtime_image, images_root=images_root,
-                                              is_push_sidecar=obj.get("kind") == "Job" and c.get("name") == "pusher")
-                if way == "needs-cluster":
-                    problems.append(
-                        f"workspace {ws.name}: container {c.get('name')} uses image {c.get('image')}, which the local "
-                        f"cluster cannot run (only kaito's runtime image and local images under {images_root}); "
-                        "apply it to a Kubernetes cluster with --kubeconfig")
+            for c in runner.find_containers_needing_cluster(obj, is_runtime_image=images.is_runtime_image,
+                                                            images_root=images_root):
+                problems.append(
+                    f"workspace {ws.name}: container {c.get('name')} uses image {c.get('image')}, which the local "
+                    f"cluster cannot run (only kaito's runtime image and local images under {images_root}); "
+                    "apply it to a Kubernetes cluster with --kubeconfig")
     return problems
 
 
 async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, timeout: float) -> int:
-    from kaito.api.documents import parse_documents
-    from kaito.cli import controlplane
-    from kaito.cli.local import _paths
-    from kaito.cli.validate import _expand, run_validate
+    from kaito.cli.validate import check_sources
     from kaito.cluster import protocol
+    from kaito.operator import controlplane
 
     local = kubeconfig is None and context is None
+    # Read once (standard input cannot be read twice); the documents validated are the ones written.
+    inputs, unreadable = expand_sources(files)
     # To the local cluster, URLs on this machine are the user's own.
-    if run_validate(files, quiet=True, allow_local_urls=local) != 0:
+    checked = check_sources(inputs, unreadable, quiet=True, allow_local_urls=local)
+    if checked.code != 0:
         return 1
-    inputs, _ = _expand(files)
-    docs = [d for source, text in inputs for d in parse_documents(text or "", source)[0]]
+    docs = checked.documents
     objects, skipped = plan_applied([d.data for d in docs])
     for line in skipped:
         typer.echo(f"kaito apply: {line}", err=True)
     if not objects:
         raise CliError("nothing to apply: no Workspace, ConfigMap or Secret in " + ", ".join(files))
     if local:
-        paths = _paths(home)
-        problems = check_local_images([d.workspace for d in docs if d.workspace is not None], paths.home / "images")
+        paths = local_paths(home)
+        problems = check_local_images([d.hub for d in docs if d.hub is not None], paths.home / "images")
         if problems:
             for p in problems:
                 typer.echo(f"kaito apply: {p}", err=True)
@@ -92,7 +102,7 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
         if controlplane.running_pid(paths) is None:
             raise CliError(f"no local control plane runs for {paths.home}: start it with `kaito up --detach` "
                            "first (nothing was applied)")
-    cluster, _ = _open(kubeconfig, context, home)
+    cluster, _ = open_target(kubeconfig, context, home)
     try:
         for obj in objects:
             meta = obj.setdefault("metadata", {})
@@ -119,23 +129,38 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
 
 
 async def wait_ready(cluster, name: str, namespace: str, timeout: float) -> int:
-    """Until WorkspaceSucceeded is True (0), a terminal failure (1) or the timeout (1); prints progress."""
+    """Until the Workspace succeeds (0), fails for good (1) or the timeout passes (1); prints progress."""
+    from kaito.api.conditions import Outcome, compute_outcome
+
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        ws = await _workspace(cluster, name, namespace)
-        conds = {c.get("type"): c for c in (ws.get("status") or {}).get("conditions") or []}
+        ws = await get_workspace(cluster, name, namespace)
+        conditions = (ws.get("status") or {}).get("conditions") or []
+        conds = {c.get("type"): c for c in conditions}
         summary = " ".join(f"{t}={conds[t].get('status')}" for t in CONDITION_COLUMNS if t in conds)
         if summary != last:
             typer.echo(f"  {name}: {summary or 'pending'}", err=True)
             last = summary
-        done = conds.get("WorkspaceSucceeded") or {}
-        if done.get("status") == "True":
+        outcome = compute_outcome(conditions)
+        if outcome is Outcome.SUCCEEDED:
             return 0
-        if done.get("status") == "False" and done.get("reason") in ("InvalidWorkspace", "workspaceFailed"):
-            typer.echo(f"kaito: workspace {name} failed: {done.get('message')}", err=True)
+        if outcome is Outcome.FAILED:
+            typer.echo(f"kaito: workspace {name} failed: {conds['WorkspaceSucceeded'].get('message')}", err=True)
             return 1
         await asyncio.sleep(0.5)
     typer.echo(f"kaito: workspace {name} not ready after {timeout:.0f}s (see `kaito describe workspace {name}`)",
                err=True)
     return 1
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("apply")
+    def apply(
+        filename: list[str] = typer.Option(..., "-f", "--filename", help="YAML file, directory or - (repeatable)"),
+        wait: bool = typer.Option(False, "--wait", help="wait until every Workspace succeeds"),
+        timeout: float = typer.Option(600, "--timeout", help="seconds --wait waits"),
+        kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
+    ) -> None:
+        """Validate, then create or update the Workspaces (and ConfigMaps/Secrets) of FILE."""
+        run_async(run_apply, filename, kubeconfig, context, home, wait, timeout)

@@ -1,10 +1,13 @@
-"""`kaito apply/get/describe/delete/logs/endpoint/chat`: Workspaces on the local cluster or a real one.
+"""`kaito get/describe/delete`: Workspaces on the local cluster or a real one.
 
 Without `--kubeconfig`/`--context` the target is the local cluster of `$KAITO_HOME` (its store file;
-the control plane of `kaito up` acts on what is written there). With them, `apply`, `get`,
-`describe` and `delete` go to that cluster through `KubeCluster`. `apply` (in `workspace_apply.py`)
-validates first with the words of `kaito validate`, and on the local cluster also refuses images
-that need a real cluster, before writing anything: bad input never leaves half the objects behind.
+the control plane of `kaito up` acts on what is written there). With them, they go to that cluster
+through `KubeCluster`. Writing Workspaces is `workspace_apply.py`; reaching their pods (logs,
+endpoint, chat) is `workspace_access.py`; what they share is `common.py`.
+
+Workspaces are read in the storage version and shown (`-o yaml|json`) in the version each was
+written in (annotation `workspace.kaito.sh/api-version`), or in the one `--api-version` names,
+converted through `kaito.api.conversion`.
 """
 
 from __future__ import annotations
@@ -13,66 +16,51 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from kaito.cli.local import HomeOption, _paths
+from kaito.cli.common import (
+    CliError,
+    ContextOption,
+    HomeOption,
+    KubeconfigOption,
+    NamespaceOption,
+    build_row,
+    compute_age,
+    control_plane_down,
+    get_workspace,
+    list_pods,
+    open_target,
+    print_table,
+    run_async,
+)
 
-KubeconfigOption = typer.Option(None, "--kubeconfig", help="use this cluster instead of the local one")
-ContextOption = typer.Option(None, "--context", help="kubeconfig context (implies a real cluster)")
-NamespaceOption = typer.Option("default", "-n", "--namespace")
-CONDITION_COLUMNS = ("ResourceReady", "InferenceReady", "JobStarted", "WorkspaceSucceeded")
 RESOURCE_NAMES = ("workspace", "workspaces", "ws", "wk", "workspace.kaito.sh", "workspaces.kaito.sh")
-FIELD_MANAGER = "kaito-cli"
+API_VERSIONS = ("kaito.sh/v1alpha1", "kaito.sh/v1beta1")
 
 
-class CliError(Exception):
-    """A user-facing failure: printed as `kaito <cmd>: message`, exit 1."""
+def resolve_api_version(value: str | None) -> str | None:
+    """`v1alpha1` or `kaito.sh/v1alpha1` (and v1beta1) → the full apiVersion; None: as written."""
+    if not value:
+        return None
+    full = value if "/" in value else f"kaito.sh/{value}"
+    if full not in API_VERSIONS:
+        typer.echo(f"kaito: unknown --api-version {value!r} (v1alpha1 or v1beta1)", err=True)
+        raise typer.Exit(2)
+    return full
 
 
-# -- pure helpers shared with `kaito up`'s table --------------------------------------------------
+def show_in_version(ws: Mapping[str, Any], api_version: str | None) -> dict:
+    """A stored Workspace in `api_version`, else in the version it was written in."""
+    from kaito.api import conversion
 
-
-def condition_status(ws: Mapping[str, Any], type_: str) -> str:
-    for cond in (ws.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == type_:
-            return cond.get("status") or ""
-    return ""
-
-
-def compute_age(timestamp: str | None, now: datetime | None = None) -> str:
-    if not timestamp:
-        return "<unknown>"
+    wanted = api_version or conversion.recorded_version(ws)
     try:
-        then = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return "<unknown>"
-    seconds = int(((now or datetime.now(UTC)) - then).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
-
-
-def build_row(ws: Mapping[str, Any]) -> list[str]:
-    """KAITO's printer columns: NAME, INSTANCE, the four conditions, AGE."""
-    meta = ws.get("metadata") or {}
-    return [meta.get("name", ""), (ws.get("resource") or {}).get("instanceType") or "",
-            *(condition_status(ws, c) for c in CONDITION_COLUMNS), compute_age(meta.get("creationTimestamp"))]
-
-
-def build_endpoint(pods: list[Mapping[str, Any]]) -> str | None:
-    """The local URL of the first Ready pod serving port 5000."""
-    for pod in pods:
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in (pod.get("status") or {}).get("conditions") or [])
-        ports = json.loads(((pod.get("metadata") or {}).get("annotations") or {}).get("kaito.sh/local-ports") or "{}")
-        if ready and "5000" in ports:
-            return f"http://127.0.0.1:{ports['5000']}"
-    return None
+        return conversion.convert_object(ws, wanted)
+    except conversion.ParseError as exc:
+        raise CliError(f"workspace {(ws.get('metadata') or {}).get('name')}: cannot show it as {wanted}: {exc}") from None
 
 
 def _preset_of(ws: Mapping[str, Any]) -> str:
@@ -83,112 +71,55 @@ def _preset_of(ws: Mapping[str, Any]) -> str:
     return "template" if (ws.get("inference") or {}).get("template") else ""
 
 
-# -- targets ------------------------------------------------------------------------------------
-
-
-def _open(kubeconfig: Path | None, context: str | None, home: Path | None, *, must_exist: bool = True):
-    if kubeconfig is not None or context is not None:
-        from kaito.cluster.kube import KubeCluster
-
-        return KubeCluster.from_kubeconfig(kubeconfig, context), None
-    from kaito.cluster.local import LocalCluster
-
-    paths = _paths(home)
-    if must_exist and not paths.store.exists():
-        raise CliError(f"no local cluster in {paths.home}: start one with `kaito up --detach`")
-    return LocalCluster(paths.store), paths
-
-
-def _control_plane_down(paths) -> str | None:
-    """Why a local endpoint would be dead (no control plane runs, so no model server), or None."""
-    from kaito.cli import controlplane
-
-    if paths is None or controlplane.running_pid(paths) is not None:
-        return None
-    return (f"the local control plane of {paths.home} is not running, so no model server is "
-            "(start it with `kaito up --detach`)")
-
-
-def _run(coro_fn, *args) -> None:
-    from kaito.cluster import errors
-
-    async def main() -> int:
-        return await coro_fn(*args)
-
-    try:
-        code = asyncio.run(main())
-    except CliError as exc:
-        typer.echo(f"kaito: {exc}", err=True)
-        code = 1
-    except errors.ClusterError as exc:
-        typer.echo(f"kaito: {type(exc).__name__}: {exc}", err=True)
-        code = 1
-    except KeyboardInterrupt:
-        code = 130
-    raise typer.Exit(code)
-
-
-async def _workspace(cluster, name: str, namespace: str) -> dict:
-    from kaito.cluster import errors, protocol
-
-    try:
-        return await cluster.get(protocol.WORKSPACE, name, namespace)
-    except errors.NotFound:
-        raise CliError(f'workspace "{name}" not found in namespace {namespace}') from None
-
-
-async def _pods_of(cluster, name: str, namespace: str) -> list[dict]:
-    from kaito.cluster import protocol
-
-    return (await cluster.list(protocol.POD, namespace, labels={"kaito.sh/workspace": name})).items
-
-
 # -- get / describe / delete ----------------------------------------------------------------------
 
 
-async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kubeconfig, context, home) -> int:
+async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kubeconfig, context, home,
+               api_version: str | None = None) -> int:
     import yaml
-    from rich.console import Console
-    from rich.table import Table, box
 
     from kaito.cluster import protocol
+    from kaito.cluster.local import runner
 
-    cluster, paths = _open(kubeconfig, context, home)
+    cluster, paths = open_target(kubeconfig, context, home)
     try:
         if name:
-            items = [await _workspace(cluster, name, namespace)]
+            items = [await get_workspace(cluster, name, namespace)]
         else:
             items = (await cluster.list(protocol.WORKSPACE, None if all_ns else namespace)).items
         if output in ("yaml", "json"):
-            doc: Any = items[0] if name else {"apiVersion": "v1", "kind": "List", "items": items}
+            shown = [show_in_version(item, api_version) for item in items]
+            doc: Any = shown[0] if name else {"apiVersion": "v1", "kind": "List", "items": shown}
             typer.echo(yaml.safe_dump(doc, sort_keys=False) if output == "yaml" else json.dumps(doc, indent=2))
+            return 0
+        if output == "name":
+            for ws in items:
+                typer.echo(f"workspace.kaito.sh/{ws['metadata']['name']}")
             return 0
         if not items:
             typer.echo(f"No workspaces found in {'any namespace' if all_ns else namespace + ' namespace'}.", err=True)
             return 0
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         headers = ["NAME", "INSTANCE", "RESOURCEREADY", "INFERENCEREADY", "JOBSTARTED", "WORKSPACESUCCEEDED", "AGE"]
         if all_ns:
             headers.insert(0, "NAMESPACE")
-        down = _control_plane_down(paths) if output == "wide" else None
+        down = control_plane_down(paths) if output == "wide" else None
         if down:
             typer.echo(f"kaito get: {down}", err=True)
         if output == "wide":
             headers += ["PRESET", "NODES", "ENDPOINT"]
-        for h in headers:
-            table.add_column(h, no_wrap=True)
+        rows = []
         for ws in items:
             row = build_row(ws)
             if all_ns:
                 row.insert(0, ws["metadata"].get("namespace", ""))
             if output == "wide":
                 meta = ws["metadata"]
-                endpoint = None if down else build_endpoint(
-                    await _pods_of(cluster, meta["name"], meta.get("namespace", "default")))
+                endpoint = None if down else runner.find_local_endpoint(
+                    await list_pods(cluster, meta["name"], meta.get("namespace", "default")))
                 row += [_preset_of(ws), ",".join((ws.get("status") or {}).get("workerNodes") or []) or "-",
                         endpoint or "-"]
-            table.add_row(*row)
-        Console(width=250).print(table)
+            rows.append(row)
+        print_table(headers, rows)
         return 0
     finally:
         await cluster.close()
@@ -196,21 +127,27 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
 
 async def _describe(name: str, namespace: str, kubeconfig, context, home) -> int:
     from kaito.cluster import protocol
+    from kaito.cluster.local import runner
 
-    cluster, paths = _open(kubeconfig, context, home)
+    cluster, paths = open_target(kubeconfig, context, home)
     try:
-        ws = await _workspace(cluster, name, namespace)
+        from kaito.api import conversion
+
+        ws = await get_workspace(cluster, name, namespace)
         meta, st = ws["metadata"], ws.get("status") or {}
         lines = [f"Name:         {meta['name']}", f"Namespace:    {meta.get('namespace', 'default')}",
+                 f"API version:  {conversion.recorded_version(ws)} (as written; stored as {ws.get('apiVersion')})",
                  f"Created:      {meta.get('creationTimestamp', '')} ({compute_age(meta.get('creationTimestamp'))} ago)",
                  f"Preset:       {_preset_of(ws) or '-'}",
                  f"Instance:     {(ws.get('resource') or {}).get('instanceType') or '-'}",
-                 f"Worker nodes: {', '.join(st.get('workerNodes') or []) or '-'}", "Conditions:"]
+                 f"Worker nodes: {', '.join(st.get('workerNodes') or []) or '-'}",
+                 f"State:        {st.get('state') or '-'} (target nodes: {st.get('targetNodeCount') or '-'})",
+                 "Conditions:"]
         for c in st.get("conditions") or []:
             lines.append(f"  {c.get('type', ''):<20} {c.get('status', ''):<6} {c.get('reason', ''):<32} {c.get('message', '')}")
         if not st.get("conditions"):
             lines.append("  (none yet: is the control plane running?)")
-        pods = await _pods_of(cluster, name, meta.get("namespace", "default"))
+        pods = await list_pods(cluster, name, meta.get("namespace", "default"))
         lines.append("Pods:")
         for p in pods:
             ps = p.get("status") or {}
@@ -219,8 +156,8 @@ async def _describe(name: str, namespace: str, kubeconfig, context, home) -> int
                          f"{ps.get('reason', '')} {ps.get('message', '')}".rstrip())
         if not pods:
             lines.append("  -")
-        down = _control_plane_down(paths)
-        endpoint = f"- ({down})" if down else build_endpoint(pods)
+        down = control_plane_down(paths)
+        endpoint = f"- ({down})" if down else runner.find_local_endpoint(pods)
         if paths is None:
             endpoint = f"http://{meta['name']}.{meta.get('namespace', 'default')}.svc.cluster.local:80 (in the cluster)"
         lines.append(f"Endpoint:     {endpoint or '- (not ready)'}")
@@ -245,7 +182,7 @@ async def _describe(name: str, namespace: str, kubeconfig, context, home) -> int
 async def _delete(name: str, namespace: str, wait: bool, timeout: float, kubeconfig, context, home) -> int:
     from kaito.cluster import errors, protocol
 
-    cluster, paths = _open(kubeconfig, context, home)
+    cluster, paths = open_target(kubeconfig, context, home)
     try:
         try:
             await cluster.delete(protocol.WORKSPACE, name, namespace)
@@ -257,7 +194,7 @@ async def _delete(name: str, namespace: str, wait: bool, timeout: float, kubecon
             try:
                 await cluster.get(protocol.WORKSPACE, name, namespace)
             except errors.NotFound:
-                if paths is None or not await _pods_of(cluster, name, namespace):
+                if paths is None or not await list_pods(cluster, name, namespace):
                     return 0
             await asyncio.sleep(0.3)
         if wait:
@@ -275,33 +212,24 @@ def _check_resource(resource: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from kaito.cli import workspace_access, workspace_apply
-
-    @app.command("apply")
-    def apply(
-        filename: list[str] = typer.Option(..., "-f", "--filename", help="YAML file, directory or - (repeatable)"),
-        wait: bool = typer.Option(False, "--wait", help="wait until every Workspace succeeds"),
-        timeout: float = typer.Option(600, "--timeout", help="seconds --wait waits"),
-        kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
-    ) -> None:
-        """Validate, then create or update the Workspaces (and ConfigMaps/Secrets) of FILE."""
-        _run(workspace_apply.run_apply, filename, kubeconfig, context, home, wait, timeout)
-
     @app.command("get")
     def get(
         resource: str = typer.Argument(..., help="workspaces"),
         name: str = typer.Argument(None),
-        output: str = typer.Option("", "-o", "--output", help="yaml, json or wide"),
+        output: str = typer.Option("", "-o", "--output", help="yaml, json, wide or name"),
         namespace: str = NamespaceOption,
         all_namespaces: bool = typer.Option(False, "-A", "--all-namespaces"),
+        api_version: str = typer.Option(None, "--api-version",
+                                        help="show -o yaml/json as v1alpha1 or v1beta1 (default: as written)"),
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """List Workspaces with KAITO's columns (or one, as YAML/JSON)."""
+        """List Workspaces with KAITO's columns (or one, as YAML/JSON in the version it was written in)."""
         _check_resource(resource)
-        if output not in ("", "yaml", "json", "wide"):
-            typer.echo(f"kaito get: unknown output format {output!r} (yaml, json or wide)", err=True)
+        if output not in ("", "yaml", "json", "wide", "name"):
+            typer.echo(f"kaito get: unknown output format {output!r} (yaml, json, wide or name)", err=True)
             raise typer.Exit(2)
-        _run(_get, name, output, namespace, all_namespaces, kubeconfig, context, home)
+        version = resolve_api_version(api_version)
+        run_async(_get, name, output, namespace, all_namespaces, kubeconfig, context, home, version)
 
     @app.command("describe")
     def describe(
@@ -311,7 +239,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Conditions, pods, endpoint and events of a Workspace."""
         _check_resource(resource)
-        _run(_describe, name, namespace, kubeconfig, context, home)
+        run_async(_describe, name, namespace, kubeconfig, context, home)
 
     @app.command("delete")
     def delete(
@@ -323,22 +251,4 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Delete a Workspace (its nodes, pods and processes go with it)."""
         _check_resource(resource)
-        _run(_delete, name, namespace, wait, timeout, kubeconfig, context, home)
-
-    @app.command("logs")
-    def logs(name: str = typer.Argument(...), follow: bool = typer.Option(False, "-f", "--follow"),
-             namespace: str = NamespaceOption, home: Path = HomeOption) -> None:
-        """Logs of a Workspace's pods on the local cluster."""
-        _run(workspace_access.run_logs, name, namespace, follow, home)
-
-    @app.command("endpoint")
-    def endpoint(name: str = typer.Argument(...), namespace: str = NamespaceOption, home: Path = HomeOption) -> None:
-        """The local URL of a Workspace's model server (OpenAI API under /v1)."""
-        _run(workspace_access.run_endpoint, name, namespace, home)
-
-    @app.command("chat")
-    def chat(name: str = typer.Argument(...), prompt: str = typer.Argument(None, help="omit for a conversation"),
-             namespace: str = NamespaceOption, max_tokens: int = typer.Option(128, "--max-tokens"),
-             home: Path = HomeOption) -> None:
-        """Send a chat message to a Workspace's model (or chat interactively)."""
-        _run(workspace_access.run_chat, name, prompt, namespace, max_tokens, home)
+        run_async(_delete, name, namespace, wait, timeout, kubeconfig, context, home)

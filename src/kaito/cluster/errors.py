@@ -66,3 +66,24 @@ class Unavailable(ClusterError):
 def is_retryable(err: BaseException) -> bool:
     """True for errors where repeating the same request later may succeed."""
     return isinstance(err, Unavailable)
+
+
+class LocalStateError(ClusterError):
+    """The local cluster's files cannot be used as they are (not retryable: someone must act).
+
+    `path` is the file or folder at fault; the message names it and says what to do, in one line,
+    so a command can print it as it is.
+    """
+
+    def __init__(self, message: str, *, path: str | object) -> None:
+        super().__init__(message)
+        self.path = str(path)
+
+
+class StoreDamaged(LocalStateError):
+    """The local store's file is not a sound kaito store (corrupt, empty, not SQLite, not ours)."""
+
+
+class StateNotAccessible(LocalStateError):
+    """The state directory (`$KAITO_HOME`) or a file in it cannot be read or written: permissions,
+    a read-only file system, a file where a folder should be, a full disk."""

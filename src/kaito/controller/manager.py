@@ -8,8 +8,13 @@ a provisioned node turning Ready). Each watch lists first, then watches from the
 resourceVersion, resumes from the last event it saw, and re-lists when told `Gone`. A resync
 enqueues every known Workspace; with nothing changed it costs reads only, never a write.
 
+A failed reconcile is handled by kind (`errors`): a temporary one is logged and retried; a bug is
+logged with its traceback, recorded as a Warning event on the Workspace (`kaito describe` shows
+it), and retried at most `Settings.bug_retry_limit` times.
+
 The operator hooks in through public seams only - a custom reconciler, Workspace-event observers,
-a work-queue observer and `abort()` - so the manager's internals can change without breaking it.
+a work-queue observer, a failure observer and `abort()` - so the manager's internals can change
+without breaking it.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from kaito.api import labels
 from kaito.cluster import errors, protocol
 from kaito.cluster.protocol import Cluster, ResourceKind, WatchEvent
-from kaito.controller.observe import WorkspaceKey
+from kaito.controller import events
+from kaito.controller.errors import ErrorKind, Failure
+from kaito.controller.observe import WorkspaceKey, node_list_labels
 from kaito.controller.queue import QueueObserver, WorkQueue, compute_backoff, run_workers
 from kaito.controller.reconciler import Reconciler
 from kaito.controller.settings import Settings
@@ -40,6 +48,23 @@ OWNED_WATCHES: tuple[ResourceKind, ...] = (
 
 # Called with every Workspace watch event (listed items arrive as ADDED), before the manager acts on it.
 WorkspaceEventObserver = Callable[[WatchEvent], None]
+REASON_RECONCILE_ERROR = "ReconcileError"
+KEPT_FAILURES = 100  # the most recent failures kept in `Manager.errors` (tests and debugging)
+
+
+class FailureObserver(Protocol):
+    """Hears every failed reconcile (`OperatorMetrics` counts them by kind)."""
+
+    def observe_failure(self, failure: Failure) -> None: ...
+
+
+def build_failure_event(failure: Failure) -> tuple[str, str, str]:
+    """The Warning event a bug leaves on its Workspace (type, reason, message). The message does not
+    carry the attempt number, so repeats aggregate into one Event whose count grows."""
+    error = f"{type(failure.error).__name__}: {failure.error}"
+    then = ("not retried until the Workspace changes" if failure.gave_up
+            else "retrying with backoff")
+    return (events.WARNING, REASON_RECONCILE_ERROR, f"reconcile failed with an internal error ({error}); {then}")
 
 
 def owner_key(obj: Mapping[str, Any]) -> WorkspaceKey | None:
@@ -98,6 +123,7 @@ class Manager:
         resync_period: float | None = 600.0,
         on_workspace_event: Iterable[WorkspaceEventObserver] = (),
         queue_observer: QueueObserver | None = None,
+        failure_observer: FailureObserver | None = None,
     ) -> None:
         self.cluster = cluster
         self.settings = settings
@@ -114,7 +140,8 @@ class Manager:
         self._seen: dict[WorkspaceKey, tuple] = {}
         self._tasks: list[asyncio.Task] = []
         self.relists: dict[str, int] = {}
-        self.errors: list[tuple[WorkspaceKey, BaseException]] = []
+        self.failure_observer = failure_observer
+        self.errors: deque[Failure] = deque(maxlen=KEPT_FAILURES)
 
     # -- event mapping -------------------------------------------------------------------------
 
@@ -130,8 +157,7 @@ class Manager:
             self._set_selector(key, None)
             self._seen.pop(key, None)
             return  # gone: nothing left to reconcile (its finalizer ran before)
-        selector = ((event.object.get("resource") or {}).get("labelSelector") or {}).get("matchLabels") or {}
-        self._set_selector(key, dict(selector))
+        self._set_selector(key, node_list_labels(event.object))
         fingerprint = compute_workspace_fingerprint(event.object)
         if event.type == "MODIFIED" and self._seen.get(key) == fingerprint:
             return  # only the status changed - our own write: nothing new to act on
@@ -226,7 +252,8 @@ class Manager:
         ]
         self._tasks.append(
             asyncio.create_task(
-                run_workers(self.queue, self._reconcile, self.settings.workers, on_error=self._record_error),
+                run_workers(self.queue, self._reconcile, self.settings.workers, on_failure=self._on_failure,
+                            bug_retry_limit=self.settings.bug_retry_limit),
                 name="workers",
             )
         )
@@ -236,9 +263,21 @@ class Manager:
     async def _reconcile(self, key: WorkspaceKey) -> float | None:
         return await self.reconciler.reconcile(key)
 
-    def _record_error(self, key: WorkspaceKey, exc: BaseException) -> None:
-        self.errors.append((key, exc))
-        log.warning("reconcile of %s failed: %s", key, exc)
+    async def _on_failure(self, failure: Failure) -> None:
+        self.errors.append(failure)
+        if self.failure_observer is not None:
+            self.failure_observer.observe_failure(failure)
+        key = failure.key
+        assert isinstance(key, WorkspaceKey)
+        if failure.kind is ErrorKind.TEMPORARY:
+            log.warning("reconcile of %s failed, retrying in %.2fs: %s", key, failure.retry_in, failure.error)
+            return
+        then = "giving up until the Workspace changes" if failure.gave_up else f"retrying in {failure.retry_in:.2f}s"
+        log.error("reconcile of %s failed with a bug (attempt %d, %s)", key, failure.attempt, then,
+                  exc_info=failure.error)
+        involved = {"apiVersion": protocol.WORKSPACE.api_version, "kind": protocol.WORKSPACE.kind,
+                    "metadata": {"name": key.name, "namespace": key.namespace}}
+        await events.emit_events(self.cluster, involved, [build_failure_event(failure)])
 
     async def stop(self) -> None:
         """Graceful stop: no new keys, running reconciles finish, watches end."""

@@ -26,7 +26,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 Object = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeRequest:
     """What the Workspace asks for, taken from `resource`."""
 
@@ -39,7 +39,7 @@ class NodeRequest:
     previous: frozenset[str] = frozenset()  # status.workerNodes of the last reconcile
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeSelection:
     selected: tuple[str, ...]  # names of the chosen Ready nodes, in preference order
     claims_in_flight: tuple[str, ...]  # our NodeClaims whose node is not (yet) usable
@@ -150,7 +150,7 @@ def plan_nodes(
     )
     selected = tuple(_name(n) for n in qualified[: request.count])
     if not provision:
-        return NodeSelection(selected, (), (), ())
+        return NodeSelection(selected=selected, claims_in_flight=(), claims_failed=(), claims_to_create=())
 
     selected_set = set(selected)
     in_flight: list[str] = []
@@ -178,4 +178,5 @@ def plan_nodes(
         if candidate not in used:
             to_create.append(candidate)
         slot += 1
-    return NodeSelection(selected, tuple(in_flight), tuple(failed), tuple(to_create))
+    return NodeSelection(selected=selected, claims_in_flight=tuple(in_flight), claims_failed=tuple(failed),
+                         claims_to_create=tuple(to_create))

@@ -14,22 +14,19 @@ Rules that keep a steady state at zero writes and keep users' hand edits:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pydantic
-
-from kaito.api import labels
+from kaito.api import conversion, labels
 from kaito.api.conditions import ConditionReason, ConditionType
-from kaito.api.v1alpha1 import Workspace
-from kaito.api.validation.workspace import validate_workspace
-from kaito.catalog import facts as catalog_facts
+from kaito.api.hub import Workspace
 from kaito.catalog import outside
 from kaito.cluster import protocol
 from kaito.cluster.protocol import Object, ResourceKind
-from kaito.controller import desired, nodes, status
+from kaito.controller import desired, nodes, recheck, status
 from kaito.controller.observe import Observed
 from kaito.controller.settings import Settings
 from kaito.manifests import revision as revisions
@@ -38,7 +35,7 @@ REASON_INVALID_WORKSPACE = ConditionReason.VALIDATION_FAILED
 REASON_INVALID_WORKLOAD = ConditionReason.WORKLOAD_REJECTED
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Deletion:
     kind: ResourceKind
     name: str
@@ -48,7 +45,7 @@ class Deletion:
     propagation: protocol.Propagation = "Background"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plan:
     workspace_patch: Object | None = None  # applied first, under WORKSPACE_FIELD_MANAGER
     revision: Object | None = None  # ControllerRevision to create
@@ -109,10 +106,10 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
     meta = raw.get("metadata") or {}
     generation = meta.get("generation")
     try:
-        ws = Workspace.from_dict(raw)
-    except pydantic.ValidationError as exc:
-        problem = (ConditionType.WORKSPACE_SUCCEEDED, REASON_INVALID_WORKSPACE, _pydantic_message(exc))
-        facts = status.StatusFacts(kind="inference", generation=generation, problem=problem)
+        ws, _ = conversion.parse_workspace(raw)
+    except conversion.ParseError as exc:
+        problem = (ConditionType.WORKSPACE_SUCCEEDED, REASON_INVALID_WORKSPACE, str(exc))
+        facts = status.StatusFacts(kind=compute_kind_of_raw(raw), generation=generation, problem=problem)
         return _with_status(Plan(status_facts=facts), raw, now)
 
     if meta.get("deletionTimestamp"):
@@ -120,17 +117,23 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
 
     events: list[tuple[str, str, str]] = []
     kind = compute_kind(ws)
-    problem = _find_problem(ws, settings)
+    checked = recheck.recheck_workspace(ws, raw, observed, settings)
+    problem = checked.problem
+    preset = _preset_of(ws) if problem is None else None
+    target = recheck.compute_target_node_count(ws, preset, checked.runtime, checked.max_model_len, settings)
     existing = list(observed.revisions)
     rev = revisions.plan_revision(ws, existing)
     revision_no = str(rev.number)
     workspace_patch = _plan_workspace_patch(raw, rev.spec_hash, revision_no)
-    deletions = [Deletion(protocol.CONTROLLER_REVISION, name, ws.namespace) for name in rev.delete]
+    deletions = [Deletion(kind=protocol.CONTROLLER_REVISION, name=name, namespace=ws.namespace) for name in rev.delete]
     if rev.create is not None:
         events.append(("Normal", "RevisionCreated", f"spec revision {revision_no} ({rev.spec_hash[:10]})"))
     if problem is not None:
-        facts = status.StatusFacts(kind=kind, generation=generation, problem=problem)
-        plan = Plan(workspace_patch, rev.create, (), (), tuple(deletions), facts)
+        facts = status.StatusFacts(kind=kind, generation=generation, problem=problem, target_node_count=target)
+        # A ConfigMap it names may be created next: look again (no watch maps ConfigMaps to Workspaces).
+        requeue = settings.pending_requeue_s if checked.missing_configmap else None
+        plan = Plan(workspace_patch=workspace_patch, revision=rev.create, delete=tuple(deletions), status_facts=facts,
+                    requeue_after=requeue)
         # Warn once, when the condition is first recorded, not on every resync.
         return _with_status(plan, raw, now, events=events, on_change=[("Warning", problem[1], problem[2])])
 
@@ -138,7 +141,6 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
     selection = nodes.plan_nodes(
         request, observed.nodes, observed.nodeclaims, provision=settings.provisions_nodes
     )
-    preset = _preset_of(ws)
     claims = tuple(desired.build_missing_nodeclaims(ws, preset, selection.claims_to_create, settings))
     for claim in claims:
         events.append(("Normal", "NodeClaimCreated", f"creating NodeClaim {claim['metadata']['name']}"))
@@ -149,15 +151,15 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
         claims_pending=len(selection.claims_in_flight) + len(claims),
         claim_failures=tuple(f"NodeClaim {n}: {m}" for n, m in selection.claims_failed),
     )
+    pending = {"target_node_count": target, "access_warning": checked.access_warning}
     if not resource.ready:
-        facts = status.StatusFacts(kind=kind, generation=generation, resource=resource)
-        plan = Plan(
-            workspace_patch, rev.create, claims, (), tuple(deletions), facts, None, settings.pending_requeue_s
-        )
+        facts = status.StatusFacts(kind=kind, generation=generation, resource=resource, **pending)
+        plan = Plan(workspace_patch=workspace_patch, revision=rev.create, nodeclaims=claims, delete=tuple(deletions),
+                    status_facts=facts, requeue_after=settings.pending_requeue_s)
         return _with_status(plan, raw, now, events=events)
 
     gpu = desired.compute_gpu_facts(ws, observed.nodes, selection.selected, settings)
-    wanted = desired.build_owned_objects(ws, preset, gpu, rev.number, settings)
+    wanted = desired.build_owned_objects(ws, preset, gpu, rev.number, settings, engine=checked.runtime)
     to_apply: list[Object] = []
     requeue: float | None = None
     workload_facts: status.WorkloadFacts | None = None
@@ -182,7 +184,8 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
                 # A Job's pod template is immutable: a new revision replaces the Job. It is created
                 # once the old one is gone (the deletion's watch event brings us back).
                 if not (have.get("metadata") or {}).get("deletionTimestamp"):
-                    deletions.append(Deletion(protocol.JOB, name, ws.namespace, propagation="Foreground"))
+                    deletions.append(Deletion(kind=protocol.JOB, name=name, namespace=ws.namespace,
+                                              propagation="Foreground"))
                     events.append(
                         ("Normal", "TuningJobReplaced", f"Job {name} replaced for revision {revision_no}")
                     )
@@ -192,10 +195,25 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
             to_apply.append(obj)
     deletions.extend(_stale_workloads(observed, wanted))
     facts = status.StatusFacts(
-        kind=kind, generation=generation, resource=resource, workload=workload_facts, job=job_facts
+        kind=kind, generation=generation, resource=resource, workload=workload_facts, job=job_facts, **pending
     )
-    plan = Plan(workspace_patch, rev.create, claims, tuple(to_apply), tuple(deletions), facts, None, requeue)
+    plan = Plan(workspace_patch=workspace_patch, revision=rev.create, nodeclaims=claims, apply=tuple(to_apply),
+                delete=tuple(deletions), status_facts=facts, requeue_after=requeue)
     return _with_status(plan, raw, now, events=events)
+
+
+def plan_rejected(observed: Observed, message: str, now: datetime) -> Plan:
+    """The API server refused an object built from the user's spec (a bad pod template, say): only a
+    spec change can fix that, so the plan is the condition saying so and nothing else."""
+    raw = observed.workspace
+    if raw is None:
+        return Plan()
+    facts = status.StatusFacts(
+        kind=compute_kind_of_raw(raw),
+        generation=(raw.get("metadata") or {}).get("generation"),
+        problem=(ConditionType.INFERENCE_READY, REASON_INVALID_WORKLOAD, message),
+    )
+    return _with_status(Plan(status_facts=facts), raw, now)
 
 
 def plan_deletion(observed: Observed, ws: Workspace, raw: Mapping[str, Any], now: datetime) -> Plan:
@@ -207,7 +225,7 @@ def plan_deletion(observed: Observed, ws: Workspace, raw: Mapping[str, Any], now
     if labels.FINALIZER_WORKSPACE not in finalizers:
         return _with_status(Plan(status_facts=facts), raw, now)
     live = [c for c in observed.nodeclaims if not (c.get("metadata") or {}).get("deletionTimestamp")]
-    deletions = tuple(Deletion(protocol.NODECLAIM, c["metadata"]["name"]) for c in live)
+    deletions = tuple(Deletion(kind=protocol.NODECLAIM, name=c["metadata"]["name"]) for c in live)
     events = [("Normal", "NodeClaimDeleted", f"deleting NodeClaim {d.name}") for d in deletions]
     if observed.nodeclaims:
         plan = Plan(delete=deletions, status_facts=facts, requeue_after=1.0)
@@ -258,42 +276,13 @@ def _stale_workloads(observed: Observed, wanted: list[Object]) -> list[Deletion]
     for (kind_key, name), obj in observed.owned.items():
         kind = protocol.kind_of(obj)
         if kind in (protocol.DEPLOYMENT, protocol.STATEFULSET) and (kind_key, name) not in names:
-            out.append(Deletion(kind, name, observed.key.namespace))
+            out.append(Deletion(kind=kind, name=name, namespace=observed.key.namespace))
     return out
 
 
 def _comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
     # `status` is never applied (the API server ignores it), so it is never a reason to apply.
     return {k: v for k, v in obj.items() if k != "status"}
-
-
-def _find_problem(ws: Workspace, settings: Settings) -> tuple[str, str, str] | None:
-    """The first user error: what the admission webhook would reject, seen again by the controller
-    (a Workspace may have been stored without the webhook, or the catalog changed since)."""
-    problems = [
-        p
-        for p in validate_workspace(
-            ws, facts=catalog_facts.CatalogFacts(settings.cloud), url_policy=settings.url_policy
-        )
-        if p.severity == "error"
-    ]
-    if not problems:
-        return None
-    first = problems[0].path.split(".", 1)[0].split("[", 1)[0]
-    ctype = {
-        "resource": ConditionType.RESOURCE_READY,
-        "inference": ConditionType.INFERENCE_READY,
-        "tuning": ConditionType.JOB_STARTED,
-    }.get(first, ConditionType.WORKSPACE_SUCCEEDED)
-    return (ctype, REASON_INVALID_WORKSPACE, "; ".join(str(p) for p in problems))
-
-
-def _pydantic_message(exc: pydantic.ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        path = ".".join(str(p) for p in err.get("loc", ()))
-        parts.append(f"{path}: {err.get('msg')}" if path else str(err.get("msg")))
-    return "; ".join(parts)
 
 
 def _preset_of(ws: Workspace):
@@ -322,14 +311,4 @@ def _with_status(plan: Plan, raw: Mapping[str, Any], now: datetime, *, events=()
     changed = new if status.status_changed(old, new) else None
     if changed is not None:
         events = [*events, *on_change]
-    return Plan(
-        workspace_patch=plan.workspace_patch,
-        revision=plan.revision,
-        nodeclaims=plan.nodeclaims,
-        apply=plan.apply,
-        delete=plan.delete,
-        status_facts=plan.status_facts,
-        status=changed,
-        requeue_after=plan.requeue_after,
-        events=tuple(events),
-    )
+    return dataclasses.replace(plan, status=changed, events=tuple(events))

@@ -1,7 +1,8 @@
 """The work queue: the one place where reconciles wait, retry and back off.
 
-A reconcile never sleeps. When it needs to wait it returns `requeue_after`; when it fails with a
-temporary error the queue schedules the key again with exponential backoff. Keys are deduplicated
+A reconcile never sleeps. When it needs to wait it returns `requeue_after`; when it fails the queue
+schedules the key again with exponential backoff - without limit for a `TemporaryError`, at most
+`bug_retry_limit` times for anything else (a bug: see `errors`). Keys are deduplicated
 (a burst of watch events for one Workspace is one reconcile), a key is never handed to two workers
 at once (an event arriving while it is being processed marks it dirty and it is re-queued when the
 worker is done), and the number of workers bounds the concurrency.
@@ -15,11 +16,16 @@ metrics), so the operator can export them without reaching into the queue.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Protocol
+
+from kaito.controller.errors import ErrorKind, Failure, classify_error
+
+log = logging.getLogger(__name__)
 
 
 class ShutDown(Exception):
@@ -34,7 +40,7 @@ def compute_backoff(failures: int, base: float, cap: float) -> float:
     return min(cap, base * (2 ** min(failures - 1, 62)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QueueStats:
     queued: int
     processing: int
@@ -111,11 +117,14 @@ class WorkQueue:
 
     def add_rate_limited(self, key: Hashable) -> float:
         """Queue `key` again after its backoff (grows with each failure until `forget`); returns it."""
-        failures = self._failures.get(key, 0) + 1
-        self._failures[key] = failures
-        delay = compute_backoff(failures, self._backoff_base, self._backoff_cap)
+        delay = compute_backoff(self.count_failure(key), self._backoff_base, self._backoff_cap)
         self.add_after(key, delay)
         return delay
+
+    def count_failure(self, key: Hashable) -> int:
+        """One more consecutive failure of `key` (without re-queueing it); returns how many now."""
+        self._failures[key] = self._failures.get(key, 0) + 1
+        return self._failures[key]
 
     def forget(self, key: Hashable) -> None:
         """The key succeeded: its next failure starts the backoff from the base again."""
@@ -201,8 +210,7 @@ class WorkQueue:
         return not self._queue and not self._processing
 
 
-class Retry(Exception):
-    """Raised by a handler to ask for a retry with backoff (the queue's only retry path)."""
+FailureHandler = Callable[[Failure], Awaitable[None]]
 
 
 async def run_workers(
@@ -210,14 +218,30 @@ async def run_workers(
     handler,
     concurrency: int,
     *,
-    on_error=None,
+    on_failure: FailureHandler | None = None,
+    bug_retry_limit: int = 15,
 ) -> None:
     """Run `concurrency` workers until the queue shuts down: the concurrency limit of the controller.
 
     `handler(key)` returns the seconds after which to look at the key again (None: only on the next
-    event). Raising `Retry` (or any exception, reported to `on_error`) re-queues with backoff;
-    success resets the key's backoff.
+    event); success resets the key's backoff. A `TemporaryError` re-queues the key with backoff; any
+    other exception too, until the key has failed `bug_retry_limit` times more in a row, after
+    which only a new `add` brings it back. Each failure is reported to `on_failure` before the key
+    is released, so a report never races the next attempt.
     """
+
+    async def fail(key: Hashable, exc: Exception) -> None:
+        kind = classify_error(exc)
+        if kind is ErrorKind.BUG and queue.failures(key) >= bug_retry_limit:
+            failure = Failure(key=key, error=exc, kind=kind, attempt=queue.count_failure(key), retry_in=None)
+        else:
+            retry_in = queue.add_rate_limited(key)
+            failure = Failure(key=key, error=exc, kind=kind, attempt=queue.failures(key), retry_in=retry_in)
+        if on_failure is not None:
+            try:
+                await on_failure(failure)
+            except Exception:  # noqa: BLE001 - reporting must never stop a worker
+                log.exception("reporting the failure of %s failed", key)
 
     async def worker() -> None:
         while True:
@@ -230,9 +254,7 @@ async def run_workers(
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the queue is the single retry point
-                if on_error is not None and not isinstance(exc, Retry):
-                    on_error(key, exc)
-                queue.add_rate_limited(key)
+                await fail(key, exc)
             else:
                 queue.forget(key)
                 if requeue_after is not None:

@@ -1,9 +1,10 @@
 """One reconcile of one Workspace: observe → plan → execute, never waiting on the world.
 
 The result is the number of seconds after which to look again (None: only on the next watch
-event). Errors are sorted by type, once, here: a busy or racing API server is a `TemporaryError`
-(the work queue retries with backoff); an object the API server rejects as invalid (a user's pod
-template, say) is a condition on the Workspace, not a retry loop.
+event). Cluster errors are sorted by type, once, here: a busy or racing API server is a
+`TemporaryError` (the work queue retries with backoff); an object the API server rejects as
+invalid (a user's pod template, say) is a condition on the Workspace (`plan.plan_rejected`), not a
+retry loop. Any other exception leaves as it is: a bug, which the work queue handles (`errors`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kaito.api.conditions import ConditionReason, ConditionType
 from kaito.cluster import errors
 from kaito.cluster.protocol import Cluster
 from kaito.controller import plan as plan_mod
-from kaito.controller import status as status_mod
 from kaito.controller.errors import TemporaryError
-from kaito.controller.execute import execute, write_status
+from kaito.controller.execute import execute
 from kaito.controller.observe import WorkspaceKey, observe_workspace
 from kaito.controller.settings import Settings
 
@@ -30,7 +29,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ReconcileStats:
     reconciles: int = 0
     planned_writes: int = 0
@@ -64,20 +63,7 @@ class Reconciler:
         try:
             await execute(self.cluster, observed.workspace, plan, now)
         except errors.Invalid as exc:
-            # The API server refused an object we built from the user's spec (e.g. a bad pod
-            # template): only a spec change can fix that, so record it and wait for one.
-            problem = (ConditionType.INFERENCE_READY, ConditionReason.WORKLOAD_REJECTED, str(exc))
-            facts = status_mod.StatusFacts(
-                kind=plan_mod.compute_kind_of_raw(observed.workspace),
-                generation=(observed.workspace.get("metadata") or {}).get("generation"),
-                problem=problem,
-            )
-            old = observed.workspace.get("status")
-            new = status_mod.compute_status(old, facts, now)
-            if status_mod.status_changed(old, new):
-                await write_status(
-                    self.cluster, observed.workspace, new, lambda o: status_mod.compute_status(o, facts, now)
-                )
+            await execute(self.cluster, observed.workspace, plan_mod.plan_rejected(observed, str(exc), now), now)
             return None
         except errors.NotFound:
             return None  # the Workspace (or its namespace) went away mid-reconcile: its events follow

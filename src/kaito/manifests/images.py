@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from kaito import __version__
 from kaito.catalog.presets import Preset
 
-# KAITO's default PRESET_REGISTRY_NAME; operators publishing our runtime elsewhere set their own.
-DEFAULT_REGISTRY = "mcr.microsoft.com/aks/kaito"
+# Where our runtime image is published: the one default for `kaito render`, `kaito operator
+# --runtime-image-registry` and the chart's `runtimeImage.registry` (a test holds them equal).
+# KAITO's PRESET_REGISTRY_NAME (mcr.microsoft.com/aks/kaito) holds KAITO's per-model images, not ours.
+DEFAULT_REGISTRY = "ghcr.io/kaito-project"
 RUNTIME_REPOSITORY = "kaito-runtime"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ImageSettings:
     registry: str = DEFAULT_REGISTRY
     repository: str = RUNTIME_REPOSITORY

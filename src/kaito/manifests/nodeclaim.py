@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kaito.api import labels
-from kaito.api.v1alpha1 import Workspace
+from kaito.api.hub import Workspace
 from kaito.catalog.presets import Preset
 from kaito.manifests import ownership
 
@@ -31,7 +31,7 @@ AWS_GPU_COUNT_LABEL = "karpenter.k8s.aws/instance-gpu-count"
 DEFAULT_DISK = "1024Gi"  # KAITO v0.12's request when no preset says otherwise
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeClassRef:
     group: str
     kind: str
@@ -39,8 +39,8 @@ class NodeClassRef:
 
 
 NODE_CLASSES: dict[str, NodeClassRef] = {
-    "azure": NodeClassRef("karpenter.azure.com", "AKSNodeClass"),
-    "aws": NodeClassRef("karpenter.k8s.aws", "EC2NodeClass"),
+    "azure": NodeClassRef(group="karpenter.azure.com", kind="AKSNodeClass"),
+    "aws": NodeClassRef(group="karpenter.k8s.aws", kind="EC2NodeClass"),
 }
 
 
@@ -63,7 +63,7 @@ def build_nodeclaim_labels(ws: Workspace) -> dict[str, str]:
     """The user's `matchLabels` (so the node matches the Workspace's selector), KAITO's node markers
     and the workspace keys, which win over anything the user wrote."""
     return {
-        **ownership.match_labels_of(ws),
+        **ownership.placement_labels(ws),
         labels.LABEL_KARPENTER_NODEPOOL: KAITO_NODEPOOL,
         labels.LABEL_MACHINE_TYPE: "gpu",
         **ownership.build_workspace_labels(ws),

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kaito.api import labels
-from kaito.api.v1alpha1 import Workspace
+from kaito.api import conversion, inferenceset, labels
+from kaito.api.hub import Workspace
 
 # Builders never emit an empty uid: an owner reference without one is rejected by the API server,
 # and `kaito render` runs before the Workspace exists. The controller always passes the stored
@@ -23,7 +23,7 @@ PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
 
 @dataclass(frozen=True, kw_only=True)
 class Owner:
-    """The object that owns what a builder makes, resolved (whatever served version it came in)."""
+    """The object that owns what a builder makes, as resolved values (builders that take no Workspace)."""
 
     api_version: str
     kind: str
@@ -33,30 +33,41 @@ class Owner:
 
 
 def owner_of(ws: Workspace) -> Owner:
-    return Owner(api_version=ws.api_version, kind=ws.kind, name=ws.name, namespace=ws.namespace,
-                 uid=ws.metadata.uid)
+    """`ws` as an owner, in the storage version like `build_owner_reference`."""
+    return Owner(api_version=conversion.STORAGE_VERSION, kind=conversion.KIND, name=ws.name,
+                 namespace=ws.namespace, uid=ws.metadata.uid)
 
 
 def build_owner_reference_to(owner: Owner) -> dict[str, Any]:
     """The controller owner reference to `owner` (§10 note 16)."""
+    return {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name,
+            "uid": owner.uid or PLACEHOLDER_UID, "controller": True, "blockOwnerDeletion": True}
+
+
+def build_owner_reference(ws: Workspace) -> dict[str, Any]:
+    """The controller owner reference to `ws` (§10 note 16), in the storage version: the same object
+    whichever version the Workspace was written in (garbage collection goes by uid anyway)."""
     return {
-        "apiVersion": owner.api_version,
-        "kind": owner.kind,
-        "name": owner.name,
-        "uid": owner.uid or PLACEHOLDER_UID,
+        "apiVersion": conversion.STORAGE_VERSION,
+        "kind": conversion.KIND,
+        "name": ws.name,
+        "uid": ws.metadata.uid or PLACEHOLDER_UID,
         "controller": True,
         "blockOwnerDeletion": True,
     }
 
 
-def build_owner_reference(ws: Workspace) -> dict[str, Any]:
-    """The controller owner reference to `ws` (§10 note 16)."""
-    return build_owner_reference_to(owner_of(ws))
+def _set_label(ws: Workspace) -> dict[str, str]:
+    """An InferenceSet child's `inferenceset.kaito.sh/created-by`, carried down to its pods as KAITO
+    does: the set's InferencePool and autoscaler find the serving pods by it."""
+    value = (ws.metadata.labels or {}).get(inferenceset.LABEL_CREATED_BY)
+    return {inferenceset.LABEL_CREATED_BY: value} if value else {}
 
 
 def build_selector_labels(ws: Workspace) -> dict[str, str]:
-    """Labels that select this Workspace's pods (KAITO selects on the workspace name alone)."""
-    return {labels.LABEL_WORKSPACE_NAME: ws.name}
+    """Labels that select this Workspace's pods (KAITO selects on the workspace name alone, plus
+    the set's label for an InferenceSet child)."""
+    return {labels.LABEL_WORKSPACE_NAME: ws.name, **_set_label(ws)}
 
 
 def build_workspace_labels(ws: Workspace) -> dict[str, str]:
@@ -64,6 +75,7 @@ def build_workspace_labels(ws: Workspace) -> dict[str, str]:
     return {
         labels.LABEL_WORKSPACE_NAME: ws.name,
         labels.LABEL_WORKSPACE_NAMESPACE: ws.namespace,
+        **_set_label(ws),
     }
 
 
@@ -93,8 +105,9 @@ def build_revision_annotations(revision: int | str | None) -> dict[str, str]:
     return {labels.ANNOTATION_REVISION: str(revision)}
 
 
-def match_labels_of(ws: Workspace) -> dict[str, str]:
-    """The user's node `matchLabels` (KAITO ignores matchExpressions for placement).
+def placement_labels(ws: Workspace) -> dict[str, str]:
+    """The node labels the Workspace's pods and NodeClaims require: the user's `matchLabels`
+    (KAITO ignores matchExpressions for placement).
 
     Keys KAITO reserves for its own bookkeeping (`kaito.sh/workspace`, …) are dropped, as KAITO
     v0.12 does: a NodeClaim carries our value for them, so requiring the user's value would leave

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kaito.api.v1alpha1 import Workspace
+from kaito.api.hub import Workspace
 from kaito.manifests import ownership
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -27,7 +27,7 @@ def build_node_affinity(ws: Workspace, node_names: Sequence[str] = ()) -> dict[s
     Pinning to the chosen nodes (when the controller passes them) keeps pods off a node of the same
     labels that another Workspace selected; a render without nodes omits that term.
     """
-    return build_label_affinity(ownership.match_labels_of(ws), node_names)
+    return build_label_affinity(ownership.placement_labels(ws), node_names)
 
 
 def build_label_affinity(match_labels: Mapping[str, str], node_names: Sequence[str] = ()) -> dict[str, Any] | None:

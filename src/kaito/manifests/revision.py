@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from kaito.api import labels
-from kaito.api.v1alpha1 import Workspace
+from kaito.api.hub import Workspace
 from kaito.manifests import ownership
 
 MAX_REVISION_HISTORY = 10  # KAITO's MaxRevisionHistoryLimit
@@ -95,7 +95,7 @@ def build_controller_revision(ws: Workspace, spec_hash: str, number: int, *, nam
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RevisionPlan:
     """What the controller should do about revisions for the current spec."""
 
@@ -120,13 +120,15 @@ def plan_revision(ws: Workspace, existing: Iterable[Mapping[str, Any]]) -> Revis
     spec_hash = compute_revision_hash(ws)
     for rev in revisions:
         if _hash_of(rev) == spec_hash:
-            return RevisionPlan(spec_hash, rev["metadata"]["name"], int(rev.get("revision") or 0), None, ())
+            return RevisionPlan(spec_hash=spec_hash, name=rev["metadata"]["name"],
+                                number=int(rev.get("revision") or 0), create=None, delete=())
     taken = {r["metadata"]["name"] for r in revisions}
     name = _free_name(ws.name, spec_hash, taken)
     number = (int(revisions[-1].get("revision") or 0) + 1) if revisions else 1
     overflow = max(0, len(revisions) + 1 - MAX_REVISION_HISTORY)
     delete = tuple(r["metadata"]["name"] for r in revisions[:overflow])
-    return RevisionPlan(spec_hash, name, number, build_controller_revision(ws, spec_hash, number, name=name), delete)
+    return RevisionPlan(spec_hash=spec_hash, name=name, number=number,
+                        create=build_controller_revision(ws, spec_hash, number, name=name), delete=delete)
 
 
 def _free_name(ws_name: str, spec_hash: str, taken: set[str]) -> str:

@@ -22,7 +22,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from kaito.api.v1alpha1 import Workspace
+from kaito.api.hub import Workspace
 from kaito.catalog.presets import Preset
 from kaito.manifests import images, ownership, placement, tuning_config
 from kaito.manifests.inference import SHM_VOLUME, GPUFacts
@@ -39,7 +39,7 @@ PUSH_BASE_IMAGE = "busybox:1.36"  # gives adapter images the `sh` and `cp` KAITO
 COMPLETION_MARKER = "fine_tuning_completed.txt"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TuningInputs:
     workspace: Workspace
     preset: Preset

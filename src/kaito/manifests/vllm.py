@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kaito.api import labels
-from kaito.api.v1alpha1 import AdapterSpec
+from kaito.api.hub import AdapterSpec
 from kaito.catalog.presets import Preset
 from kaito.catalog.skus import GPUConfig
 from kaito.manifests import adapters, ownership, placement, service

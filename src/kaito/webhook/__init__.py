@@ -1,1 +1,1 @@
-"""The validating admission webhook for Workspaces."""
+"""The admission and conversion webhooks for Workspaces (HTTPS, self-managed certificate)."""

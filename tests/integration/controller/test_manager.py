@@ -83,7 +83,7 @@ async def test_manager_drives_workspaces_to_success_and_deletion(local_cluster):
 
         await wait_for(ws1_gone)
         assert len((await local_cluster.list(protocol.NODECLAIM)).items) == 2
-        assert manager.errors == []
+        assert not manager.errors
 
 
 async def test_full_resync_of_200_ready_workspaces_makes_zero_writes(local_cluster):

@@ -79,3 +79,41 @@ def gated_server(tiny_model):
     engine.load_gate.set()
     engine.admit_gate.set()
     running.stop()
+
+
+POISON = 999  # a prompt holding this token id makes every forward pass that includes its row fail
+
+
+class PoisonEngine(GatedEngine):
+    """Fails any forward pass over a row whose prompt holds `POISON`, once that row has `after` tokens:
+    0 fails its prefill (admitted with others), 2 fails a later decode step of the whole batch."""
+
+    after = 0
+
+    def _forward(self, ids, mask, positions, cache, seqs, keep):
+        if any(POISON in s.request.prompt_token_ids and len(s.sampler.generated) >= self.after for s in seqs):
+            raise RuntimeError("injected failure for the poisoned row")
+        return super()._forward(ids, mask, positions, cache, seqs, keep)
+
+
+@pytest.fixture(scope="module")
+def poison_server(tiny_model):
+    settings = ServerSettings(model=str(tiny_model.path), served_model_name=SERVED, adapters_dir=None,
+                              host="127.0.0.1", port=0, max_running=8)
+    engine = PoisonEngine(settings)
+    engine.load_gate.set()
+    running = start_server(settings, engine)
+    running.wait_ready()
+    yield running
+    engine.admit_gate.set()
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def small_queue_server(tiny_model):
+    settings = ServerSettings(model=str(tiny_model.path), served_model_name=SERVED, adapters_dir=None,
+                              host="127.0.0.1", port=0, max_running=4, max_queued=4)
+    running = start_server(settings)
+    running.wait_ready()
+    yield running
+    running.stop()

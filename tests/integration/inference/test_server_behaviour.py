@@ -11,6 +11,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from kaito.runtime.inference import engine as api
 from tests.integration.inference.conftest import SERVED
 
 
@@ -49,7 +50,7 @@ def test_kaito_chat_text_generation_with_generate_kwargs(server):
 def test_kaito_chat_missing_prompt_and_bad_kwargs_are_400(server):
     missing = httpx.post(server.base_url + "/chat", json={"generate_kwargs": {"max_length": 20}})
     assert missing.status_code == 400
-    assert "prompt" in missing.json()["detail"]
+    assert missing.json() == {"detail": "Text generation parameter prompt required"}  # KAITO's text
     beams = httpx.post(server.base_url + "/chat", json={"prompt": "hi", "generate_kwargs": {"num_beams": 4}})
     assert beams.status_code == 400 and "num_beams" in beams.json()["detail"]
     vague = httpx.post(server.base_url + "/chat", json={"prompt": "hi", "generate_kwargs": {"do_sample": "nope"}})
@@ -59,6 +60,7 @@ def test_kaito_chat_missing_prompt_and_bad_kwargs_are_400(server):
 def test_health_routes_after_load(server):
     assert httpx.get(server.base_url + "/").json() == {"message": "Server is running"}
     assert httpx.get(server.base_url + "/healthz").json() == {"status": "Healthy"}
+    assert httpx.get(server.base_url + "/health").json() == {"status": "Healthy"}
     assert httpx.get(server.base_url + "/ready").status_code == 200
 
 
@@ -181,14 +183,17 @@ def test_gated_server_readiness_auth_conversational_and_queue_full(gated_server)
     base = gated_server.base_url
     auth = {"Authorization": "Bearer sekret"}
     engine = gated_server.engine
-    assert httpx.get(base + "/health").status_code == 200
-    assert httpx.get(base + "/healthz").status_code == 503
+    assert httpx.get(base + "/").json() == {"message": "Server is running"}
+    for path in ("/health", "/healthz"):  # KAITO v0.12 and v0.3.2 probe paths, KAITO's texts
+        loading = httpx.get(base + path)
+        assert loading.status_code == 503 and loading.json() == {"detail": "Model not initialized"}
     assert httpx.get(base + "/ready").status_code == 503
     assert httpx.get(base + "/v1/models", headers=auth).status_code == 503
 
     engine.load_gate.set()
     gated_server.wait_ready()
     assert httpx.get(base + "/healthz").json() == {"status": "Healthy"}
+    assert httpx.get(base + "/health").json() == {"status": "Healthy"}
     assert httpx.get(base + "/v1/models").status_code == 401
     assert httpx.get(base + "/metrics").status_code == 401
     assert httpx.get(base + "/v1/models", headers=auth).status_code == 200
@@ -198,16 +203,18 @@ def test_gated_server_readiness_auth_conversational_and_queue_full(gated_server)
     assert chat.status_code == 200
     assert chat.json()["Result"].startswith("{'role': 'assistant', 'content': ")
     missing = httpx.post(base + "/chat", headers=auth, json={"prompt": "hi"})
-    assert missing.status_code == 400 and "messages" in missing.json()["detail"]
+    assert missing.status_code == 400
+    assert missing.json() == {"detail": "Conversational parameter messages required"}  # KAITO's text
 
     engine.admit_gate.clear()
     body = {"model": SERVED, "prompt": "hi", "max_tokens": 3, "ignore_eos": True}
     with httpx.Client(base_url=base, headers=auth, timeout=60) as client:
         async def flood():
             async with httpx.AsyncClient(base_url=base, headers=auth, timeout=60) as aclient:
-                waiting = [asyncio.create_task(aclient.post("/v1/completions", json=body)) for _ in range(2)]
+                # 2 running (max_running) + 2 queued (max_queued) are admitted, the next is refused
+                waiting = [asyncio.create_task(aclient.post("/v1/completions", json=body)) for _ in range(4)]
                 deadline = time.monotonic() + 30
-                while engine.stats()[1] < 2 and time.monotonic() < deadline:
+                while engine.stats().waiting < 4 and time.monotonic() < deadline:
                     await asyncio.sleep(0.02)
                 refused = await aclient.post("/v1/completions", json=body)
                 engine.admit_gate.set()
@@ -217,8 +224,8 @@ def test_gated_server_readiness_auth_conversational_and_queue_full(gated_server)
         refused, served = asyncio.run(flood())
         assert refused.status_code == 429
         assert refused.headers["Retry-After"].isdigit()
-        assert refused.json()["error"]["code"] == "queue_full"
-        assert [r.status_code for r in served] == [200, 200]
+        assert refused.json()["error"]["code"] == "rate_limit_exceeded"  # KAITO's guard and OpenAI's code
+        assert [r.status_code for r in served] == [200] * 4
         assert all(json.loads(r.text)["usage"]["completion_tokens"] == 3 for r in served)
         assert client.get("/metrics").status_code == 200
 
@@ -233,7 +240,7 @@ def test_disconnected_stream_stops_its_work(server):
             if line.startswith("data: {"):
                 break
     deadline = time.monotonic() + 30
-    while server.engine.stats() != (0, 0) and time.monotonic() < deadline:
+    while server.engine.stats() != api.EngineStats() and time.monotonic() < deadline:
         time.sleep(0.02)
     after = scrape(server.base_url)
     assert (total(after, "vllm:request_success_total", finished_reason="abort")

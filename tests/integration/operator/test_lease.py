@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kaito.cluster import protocol
 from kaito.cluster.local import LocalCluster
-from kaito.controller.leader_election import LeaderElector, LeaseConfig
-from kaito.controller.operator_metrics import OperatorMetrics, ProbeServer, compute_condition_counts
+from kaito.operator.leader_election import LeaderElector, LeaseConfig
+from kaito.operator.metrics import OperatorMetrics, ProbeServer, compute_condition_counts
 
 FAST = {"namespace": "kaito-system", "lease_duration": 1.0, "renew_deadline": 0.6, "retry_period": 0.05}
 
@@ -133,7 +133,7 @@ async def test_metrics_endpoint_parses_and_counts_conditions():
 
 
 async def test_operator_exits_non_zero_when_leadership_is_lost(tmp_path):
-    from kaito.controller.operator_process import EXIT_LEADERSHIP_LOST, Operator, OperatorConfig
+    from kaito.operator.process import EXIT_LEADERSHIP_LOST, Operator, OperatorConfig
 
     store = LocalCluster(tmp_path / "s.db", poll_interval=0.02)
     cfg = OperatorConfig(leader_elect=True, lease=LeaseConfig(identity="me", **FAST), metrics_address=None,
@@ -158,8 +158,8 @@ async def test_operator_exits_non_zero_when_leadership_is_lost(tmp_path):
 
 
 async def test_operator_manager_feeds_queue_and_condition_metrics_from_a_real_run(tmp_path):
-    from kaito.controller.operator_process import OperatorManager
     from kaito.controller.settings import Settings
+    from kaito.operator.process import OperatorManager
     from tests.integration.controller.harness import make_workspace
 
     store = LocalCluster(tmp_path / "s.db", poll_interval=0.02)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kaito.api.errors import FieldError
-from kaito.api.facts import PresetFacts
+from kaito.api.facts import GpuFacts, PresetFacts
 
 SKUS = {  # name: (GPU count, total GPU memory GiB), from KAITO's v0.3.2 validation table
     "Standard_NC6": (1, 12),
@@ -54,17 +54,21 @@ class FakeFacts:
             return PresetFacts(name, known_size=False)
         return self.presets.get(name.lower())
 
+    def instance_type(self, name: str) -> GpuFacts | None:
+        sku = SKUS.get(name)
+        return GpuFacts(name, sku[0], sku[1]) if sku else None
+
+    def check_instance_type(self, name: str) -> list[FieldError]:
+        if not name or name in SKUS or name.startswith(("Standard_N", "Standard_D")):
+            return []
+        return [FieldError("resource.instanceType",
+                           f"Unsupported instance type {name}. Supported SKUs: {', '.join(SKUS)}")]
+
     def check_fit(self, instance_type: str, count: int, preset_name: str | None) -> list[FieldError]:
         path = "resource.instanceType"
         sku = SKUS.get(instance_type)
         if sku is None:
-            if instance_type.startswith(("Standard_N", "Standard_D")):
-                return []
-            return [
-                FieldError(
-                    path, f"Unsupported instance type {instance_type}. Supported SKUs: {', '.join(SKUS)}"
-                )
-            ]
+            return self.check_instance_type(instance_type)
         if preset_name and "/" in preset_name:
             return [
                 FieldError(

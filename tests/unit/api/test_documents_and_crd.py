@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from kaito.api import documents
 from kaito.api.crd import build_crd
 from kaito.api.documents import parse_documents
 
@@ -51,7 +52,7 @@ metadata: {name: other}
 def test_documents_parse_with_field_lines() -> None:
     docs, file_problems = parse_documents(TWO_DOCS, "two.yaml")
     assert file_problems == []
-    assert [d.workspace is not None for d in docs] == [True, False, False, False]
+    assert [d.hub is not None for d in docs] == [True, False, False, False]
     bad = {(p.error.path, p.line) for p in docs[1].problems}
     assert ("resource.count", 16) in bad
     assert ("inference.adapters[0].source.colour", 22) in bad
@@ -74,7 +75,7 @@ def test_non_mapping_and_missing_kind() -> None:
     docs, _ = parse_documents("- a\n- b\n---\nmetadata: {name: x}\n", "l.yaml")
     assert "not a mapping" in docs[0].problems[0].error.message
     assert docs[1].problems[0].error.path == "apiVersion"
-    docs, _ = parse_documents("apiVersion: kaito.sh/v1beta1\nkind: Workspace\n", "b.yaml")
+    docs, _ = parse_documents("apiVersion: kaito.sh/v2\nkind: Workspace\n", "b.yaml")
     assert (
         docs[0].problems[0].error.path == "apiVersion"
         and "unsupported version" in docs[0].problems[0].error.message
@@ -154,6 +155,48 @@ def test_crd_shape_matches_kaito() -> None:
         "private",
     ]
     assert "spec" not in props
+
+
+def test_crd_serves_both_versions_stores_v1beta1_and_converts_through_the_webhook() -> None:
+    spec = build_crd()["spec"]
+    versions = {v["name"]: v for v in spec["versions"]}
+    assert list(versions) == ["v1alpha1", "v1beta1"]
+    assert all(v["served"] for v in versions.values())
+    assert (versions["v1alpha1"]["storage"], versions["v1beta1"]["storage"]) == (False, True)
+    beta = versions["v1beta1"]
+    assert [c["name"] for c in beta["additionalPrinterColumns"]] == [
+        "Instance", "ResourceReady", "InferenceReady", "JobStarted", "WorkspaceSucceeded", "TargetNodeCount",
+        "State", "Age"]
+    assert beta["additionalPrinterColumns"][5] == {"name": "TargetNodeCount", "type": "integer",
+                                                   "jsonPath": ".status.targetNodeCount"}
+    props = beta["schema"]["openAPIV3Schema"]["properties"]
+    assert "default" not in props["resource"]["properties"]["instanceType"]  # no SKU default in v1beta1
+    assert props["resource"]["properties"]["partition"]["properties"]["mode"]["enum"] == ["mig", "accelerator"]
+    assert "modelAccessSecret" in props["inference"]["properties"]["preset"]["properties"]["presetOptions"]["properties"]
+    assert {"state", "targetNodeCount", "performance"} <= set(props["status"]["properties"])
+    problems: list[str] = []
+    _walk_structural(beta["schema"]["openAPIV3Schema"], "", problems)
+    assert problems == []
+    conversion = spec["conversion"]
+    assert conversion["strategy"] == "Webhook"
+    assert conversion["webhook"]["conversionReviewVersions"] == ["v1"]
+    assert conversion["webhook"]["clientConfig"]["service"]["path"] == "/convert"
+
+
+def test_documents_read_either_version_into_the_hub() -> None:
+    text = (
+        "apiVersion: kaito.sh/v1beta1\nkind: Workspace\nmetadata:\n  name: b\nresource:\n"
+        "  labelSelector: {matchLabels: {a: b}}\n  partition: {mode: tpu}\n"
+    )
+    docs, _ = parse_documents(text, "b.yaml")
+    assert [(p.error.path, p.line) for p in docs[0].problems] == [("resource.partition.mode", 7)]
+    ok, _ = parse_documents(text.replace("tpu", "mig"), "b.yaml")
+    assert ok[0].problems == [] and ok[0].api_version == "kaito.sh/v1beta1"
+    assert ok[0].hub.resource.partition.mode == "mig"
+    alpha, _ = parse_documents(text.replace("v1beta1", "v1alpha1").replace("  partition: {mode: tpu}\n", ""), "a.yaml")
+    assert alpha[0].api_version == "kaito.sh/v1alpha1" and alpha[0].hub.resource.instance_type == "Standard_NC12s_v3"
+    only, _ = parse_documents(text, "b.yaml", versions=(documents.SERVED_VERSIONS[0],))
+    assert [p.error.path for p in only[0].problems] == ["apiVersion"] and only[0].hub is None
 
 
 def test_committed_crd_equals_generated() -> None:

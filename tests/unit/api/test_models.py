@@ -11,7 +11,7 @@ import yaml
 from kaito.api import conditions, labels
 from kaito.api.conditions import ConditionReason, ConditionType, set_condition
 from kaito.api.documents import validation_errors
-from kaito.api.v1alpha1 import AdapterSpec, ResourceSpec, Workspace, default_workspace
+from kaito.api.v1alpha1 import AdapterSpec, ResourceSpec, Workspace, to_hub
 
 FULL = """
 apiVersion: kaito.sh/v1alpha1
@@ -97,13 +97,13 @@ def test_defaults_applied_and_explicit_values_kept() -> None:
     assert explicit.resource.count == 2 and explicit.inference.adapters[0].strength == "0.2"
 
 
-def test_default_workspace_fills_explicit_nones_without_mutating() -> None:
+def test_to_hub_fills_v1alpha1_defaults_for_explicit_nones_without_mutating() -> None:
     ws = Workspace(
         metadata={"name": "w"},
         resource=ResourceSpec(count=None, instance_type=None, label_selector={"matchLabels": {"a": "b"}}),
         inference={"preset": {"name": "phi-2", "accessMode": None}, "adapters": [AdapterSpec(strength=None)]},
     )
-    out = default_workspace(ws)
+    out = to_hub(ws)
     assert (out.resource.count, out.resource.instance_type) == (1, "Standard_NC12s_v3")
     assert out.inference.preset.access_mode == "public"
     assert out.inference.adapters[0].strength == "1.0"
@@ -214,3 +214,18 @@ def test_condition_and_label_constants_match_kaito() -> None:
     assert labels.FINALIZER_WORKSPACE == "workspace.finalizer.kaito.sh"
     assert labels.ANNOTATION_REVISION == "workspace.kaito.io/revision"
     assert "karpenter.kaito.sh/workspace-name" in labels.RESERVED_SELECTOR_KEYS
+
+
+def test_v012_condition_types_reasons_and_states() -> None:
+    assert {t.value for t in ConditionType} >= {
+        "NodeClaimReady", "NodesReady", "ResourceReady", "ModelMirrorReady", "InferenceReady", "BenchmarkCompleted",
+        "JobStarted", "WorkspaceSucceeded", "WorkspaceDeleting", "ScalingDownCompleted"}
+    assert {r.value for r in ConditionReason} >= {
+        "NodeClaimsReady", "NodesReady", "NodeNotReady", "NodePluginsNotReady", "ModelMirrorNotReady",
+        "WorkspaceInferenceStatusPending", "ImagePullError", "ContainerCrashLoopBackOff", "ContainerOOMKilled",
+        "ContainerStartError", "PodEvicted", "NodeDiskPressure", "NodeMemoryPressure", "Unschedulable",
+        "SASTokenFetchFailed", "ModelMirrorCreateFailed", "BenchmarkCompleted", "BenchmarkFailed"}
+    assert [s.value for s in conditions.WorkspaceState] == ["Pending", "Ready", "NotReady", "Running", "Succeeded",
+                                                            "Failed"]
+    # Every reason fits metav1's pattern, so the API server never refuses a status we write.
+    assert all(conditions.compute_condition_reason(r) == r for r in ConditionReason)

@@ -55,7 +55,7 @@ def test_bad_flags_fail_cleanly_without_traceback():
 
 
 def test_operator_side_never_imports_torch():
-    code = ("import sys, kaito.cli.main, kaito.cli.operator, kaito.controller.operator_process, "
+    code = ("import sys, kaito.cli.main, kaito.cli.operator, kaito.operator.process, "
             "kaito.webhook.server, kaito.catalog.facts; "
             "bad = {'torch', 'transformers', 'peft'} & set(sys.modules); assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

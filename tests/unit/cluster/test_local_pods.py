@@ -182,3 +182,45 @@ def test_nvidia_smi_output_is_parsed():
     text = "NVIDIA H100 80GB HBM3, 81559\nNVIDIA H100 80GB HBM3, 81559\n\n"
     assert provisioner.parse_nvidia_smi(text) == (provisioner.GPUInfo("NVIDIA-H100-80GB-HBM3", 81559),) * 2
     assert provisioner.parse_nvidia_smi("garbage") == ()
+
+
+def _workload(kind: str, *containers: dict, init: tuple[dict, ...] = ()) -> dict:
+    return {"kind": kind, "spec": {"template": {"spec": {"initContainers": list(init), "containers": list(containers)}}}}
+
+
+def test_which_containers_of_a_workload_need_a_cluster(tmp_path):
+    """`kaito apply`'s question, answered by the runner with the rules it runs pods by."""
+    from kaito.cluster.local import runner
+
+    def is_runtime(image: str) -> bool:
+        return image.startswith("kaito-runtime")
+
+    (tmp_path / "docker.io" / "me" / "tools" / "v1").mkdir(parents=True)  # a local image
+    trainer, web = {"name": "trainer", "image": "kaito-runtime:1"}, {"name": "web", "image": "nginx:1.27"}
+    pusher, local = {"name": "pusher", "image": "busybox:1"}, {"name": "tools", "image": "docker.io/me/tools:v1"}
+
+    def needing(workload: dict) -> list[str]:
+        found = runner.find_containers_needing_cluster(workload, is_runtime_image=is_runtime, images_root=tmp_path)
+        return [c["name"] for c in found]
+
+    assert needing(_workload("Deployment", trainer, web, init=(local,))) == ["web"]
+    assert needing(_workload("Job", pusher, init=(trainer,))) == []  # a Job's push sidecar copies locally
+    assert needing(_workload("Deployment", pusher)) == ["pusher"]  # only a Job has a push sidecar
+    assert needing({"kind": "Service", "spec": {"ports": []}}) == []
+
+
+def test_local_endpoint_and_logs_are_read_from_the_runners_annotations(tmp_path):
+    import json
+
+    from kaito.cluster.local import runner
+
+    log = tmp_path / "p.log"
+    log.write_text("hello\n")
+
+    def pod(ready: bool, ports: dict, log_path: str = "") -> dict:
+        return {"metadata": {"annotations": {runner.ANNOTATION_PORTS: json.dumps(ports), runner.ANNOTATION_LOG: log_path}},
+                "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+    pods_ = [pod(False, {"5000": 1}, str(log)), pod(True, {"5000": 2}, str(tmp_path / "gone.log")), pod(True, {})]
+    assert runner.find_local_endpoint(pods_) == "http://127.0.0.1:2"
+    assert runner.find_pod_logs(pods_) == [log]  # the missing file and the pod without one are skipped

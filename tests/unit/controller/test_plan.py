@@ -45,7 +45,7 @@ def test_is_subset_ignores_server_added_fields_but_not_changes():
 
 
 def test_first_plan_adds_finalizer_revision_and_a_nodeclaim():
-    p = plan_mod.plan_workspace(Observed(WorkspaceKey("default", "ws"), raw_ws()), Settings(), NOW)
+    p = plan_mod.plan_workspace(Observed(key=WorkspaceKey("default", "ws"), workspace=raw_ws()), Settings(), NOW)
     assert p.workspace_patch["metadata"]["finalizers"] == [labels.FINALIZER_WORKSPACE]
     assert p.workspace_patch["metadata"]["annotations"][labels.ANNOTATION_REVISION] == "1"
     assert p.revision["kind"] == "ControllerRevision"
@@ -68,11 +68,11 @@ def test_deleting_with_claims_deletes_them_and_keeps_the_finalizer():
     raw = raw_ws(finalizers=[labels.FINALIZER_WORKSPACE], deletionTimestamp="2026-01-01T00:00:00Z")
     claim = {"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim", "metadata": {"name": "wsabc-0"}}
     p = plan_mod.plan_workspace(
-        Observed(WorkspaceKey("default", "ws"), raw, nodeclaims=(claim,)), Settings(), NOW
+        Observed(key=WorkspaceKey("default", "ws"), workspace=raw, nodeclaims=(claim,)), Settings(), NOW
     )
     assert [(d.kind, d.name) for d in p.delete] == [(protocol.NODECLAIM, "wsabc-0")]
     assert p.workspace_patch is None
-    p = plan_mod.plan_workspace(Observed(WorkspaceKey("default", "ws"), raw), Settings(), NOW)
+    p = plan_mod.plan_workspace(Observed(key=WorkspaceKey("default", "ws"), workspace=raw), Settings(), NOW)
     assert p.workspace_patch["metadata"]["finalizers"] == []
 
 
@@ -87,10 +87,10 @@ def test_url_policy_comes_from_the_settings():
         "output": {"volumeSource": {"hostPath": {"path": "/adapters/phi"}}},
     }
     key = WorkspaceKey("default", "ws")
-    strict = plan_mod.plan_workspace(Observed(key, raw), Settings(), NOW)
+    strict = plan_mod.plan_workspace(Observed(key=key, workspace=raw), Settings(), NOW)
     cond = {c["type"]: c for c in strict.status["conditions"]}["JobStarted"]
     assert cond["status"] == "False" and "tuning.input.urls[0]" in cond["message"] and "loopback" in cond["message"]
     assert strict.nodeclaims == ()
-    local = plan_mod.plan_workspace(Observed(key, raw), Settings(url_policy=UrlPolicy.ALLOW_LOCAL), NOW)
+    local = plan_mod.plan_workspace(Observed(key=key, workspace=raw), Settings(url_policy=UrlPolicy.ALLOW_LOCAL), NOW)
     assert [c["kind"] for c in local.nodeclaims] == ["NodeClaim"]  # admitted: on to buying a node
     assert "JobStarted" not in {c["type"] for c in local.status["conditions"]}

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from kaito.controller.queue import Retry, ShutDown, WorkQueue, compute_backoff, run_workers
+from kaito.controller.errors import ErrorKind, TemporaryError
+from kaito.controller.queue import ShutDown, WorkQueue, compute_backoff, run_workers
 
 
 def test_backoff_doubles_and_is_capped():
@@ -80,7 +81,7 @@ async def test_workers_respect_concurrency_and_retry_failures():
         running -= 1
         attempts[key] = attempts.get(key, 0) + 1
         if key == "flaky" and attempts[key] < 3:
-            raise Retry()
+            raise TemporaryError("busy")
         if len(attempts) == 9 and attempts.get("flaky") == 3:
             finished.set()
         return None
@@ -88,15 +89,20 @@ async def test_workers_respect_concurrency_and_retry_failures():
     for i in range(8):
         q.add(f"k{i}")
     q.add("flaky")
-    errors: list = []
-    workers = asyncio.create_task(run_workers(q, handler, 3, on_error=lambda k, e: errors.append((k, e))))
+    failures: list = []
+
+    async def on_failure(failure):
+        failures.append(failure)
+
+    workers = asyncio.create_task(run_workers(q, handler, 3, on_failure=on_failure, bug_retry_limit=0))
     await asyncio.wait_for(finished.wait(), 5)
     await q.shut_down()
     await asyncio.wait_for(workers, 2)
     assert peak == 3
-    assert attempts["flaky"] == 3
+    assert attempts["flaky"] == 3  # a temporary error is retried past the bug retry limit
     assert all(attempts[f"k{i}"] == 1 for i in range(8))
-    assert errors == []  # Retry is a request, not an error to report
+    assert [(f.key, f.kind, f.attempt, f.gave_up) for f in failures] == [
+        ("flaky", ErrorKind.TEMPORARY, 1, False), ("flaky", ErrorKind.TEMPORARY, 2, False)]
 
 
 async def test_handler_requeue_after_brings_key_back():
@@ -132,15 +138,47 @@ async def test_unexpected_exception_is_reported_and_retried():
             raise RuntimeError("boom")
         done.set()
 
+    async def on_failure(failure):
+        reported.append((failure.key, type(failure.error), failure.kind))
+
     q.add("a")
-    workers = asyncio.create_task(
-        run_workers(q, handler, 2, on_error=lambda k, e: reported.append((k, type(e))))
-    )
+    workers = asyncio.create_task(run_workers(q, handler, 2, on_failure=on_failure))
     await asyncio.wait_for(done.wait(), 2)
     await q.shut_down()
     await asyncio.wait_for(workers, 2)
-    assert reported == [("a", RuntimeError)]
+    assert reported == [("a", RuntimeError, ErrorKind.BUG)]
     assert q.failures("a") == 0
+
+
+async def test_a_bug_is_retried_up_to_the_limit_then_only_on_a_new_add():
+    q = WorkQueue(backoff_base=0.001)
+    calls: list[str] = []
+    failures: list = []
+    reported = asyncio.Event()
+
+    async def handler(key):
+        calls.append(key)
+        raise KeyError("missing")
+
+    async def on_failure(failure):
+        failures.append(failure)
+        if failure.gave_up:
+            reported.set()
+
+    q.add("a")
+    workers = asyncio.create_task(run_workers(q, handler, 2, on_failure=on_failure, bug_retry_limit=3))
+    await asyncio.wait_for(reported.wait(), 5)
+    while not q.is_idle():  # the worker releases the key after reporting
+        await asyncio.sleep(0)
+    assert calls == ["a"] * 4  # the first attempt and three retries
+    assert [(f.attempt, f.gave_up) for f in failures] == [(1, False), (2, False), (3, False), (4, True)]
+    assert q.stats().delayed == 0 and q.is_idle()
+    reported.clear()
+    q.add("a")  # a new event: one more attempt, no more retries
+    await asyncio.wait_for(reported.wait(), 5)
+    await q.shut_down()
+    await asyncio.wait_for(workers, 2)
+    assert calls == ["a"] * 5 and failures[-1].attempt == 5 and failures[-1].gave_up
 
 
 class RecordingObserver:

@@ -203,3 +203,36 @@ def test_a_job_that_could_not_run_names_why():
     assert "nginx:1 needs a cluster" in messages["JobStarted"] and "nginx:1" in messages["WorkspaceSucceeded"]
     for ran in ("BackoffLimitExceeded", "DeadlineExceeded"):  # it ran and failed: KAITO's reason
         assert run(ran)[0]["JobStarted"] == ("False", "WorkspaceTuningJobStatusFailed")
+
+
+def test_the_outcome_a_waiter_sees_matches_what_status_computation_sets():
+    """`kaito apply --wait` ends on `compute_outcome`: every failure computed here is FAILED, every
+    success SUCCEEDED, and waiting is PENDING (it once matched a reason nothing ever set)."""
+    from kaito.api.conditions import ConditionReason, ConditionType, Outcome, compute_outcome
+
+    def outcome(facts):
+        return compute_outcome(st.compute_status(None, facts, NOW)["conditions"])
+
+    stalled = st.WorkloadFacts(exists=True, current=True, replicas=1, rolled_out=True,
+                               stalled=("ProgressDeadlineExceeded", "too slow"))
+    failed_job = st.JobFacts(exists=True, current=True, failed=True, failure_reason="BackoffLimitExceeded")
+    failures = [
+        st.StatusFacts(kind="inference", generation=1,
+                       problem=(ConditionType.INFERENCE_READY, ConditionReason.VALIDATION_FAILED, "bad")),
+        st.StatusFacts(kind="inference", generation=1,
+                       problem=(ConditionType.INFERENCE_READY, ConditionReason.WORKLOAD_REJECTED, "refused")),
+        st.StatusFacts(kind="inference", generation=1, resource=ready_resource(), workload=stalled),
+        st.StatusFacts(kind="tuning", generation=1, resource=ready_resource(), job=failed_job),
+        st.StatusFacts(kind="inference", generation=1, resource=st.ResourceFacts(
+            needed=1, selected=(), provisioning=True, claim_failures=("NodeClaim c: no capacity",))),
+    ]
+    assert [outcome(f) for f in failures] == [Outcome.FAILED] * len(failures)
+    ready = st.WorkloadFacts(exists=True, current=True, replicas=1, ready_replicas=1, rolled_out=True)
+    done = st.JobFacts(exists=True, current=True, succeeded=1)
+    assert outcome(st.StatusFacts(kind="inference", generation=1, resource=ready_resource(), workload=ready)) \
+        == Outcome.SUCCEEDED
+    assert outcome(st.StatusFacts(kind="tuning", generation=1, resource=ready_resource(), job=done)) == Outcome.SUCCEEDED
+    pending = st.StatusFacts(kind="inference", generation=1, resource=st.ResourceFacts(
+        needed=1, selected=(), provisioning=True, claims_pending=1))
+    assert outcome(pending) == Outcome.PENDING
+    assert compute_outcome([]) == Outcome.PENDING

@@ -44,7 +44,7 @@ def test_namespaced_objects_are_owned_by_the_workspace(case: str) -> None:
         assert meta["namespace"] == ws.namespace
         (owner,) = meta["ownerReferences"]
         assert owner["kind"] == "Workspace" and owner["name"] == ws.name and owner["controller"] is True
-        assert owner["apiVersion"] == "kaito.sh/v1alpha1"
+        assert owner["apiVersion"] == "kaito.sh/v1beta1"  # the storage version, whichever was written
 
 
 def test_owner_reference_carries_the_stored_uid() -> None:
@@ -96,7 +96,7 @@ def test_rendering_is_deterministic() -> None:
 def _inputs(case: str = "inference-falcon-7b", **kw) -> inference.InferenceInputs:
     ws = cases.workspace(case)
     name = (ws.inference.preset.name if ws.inference and ws.inference.preset else "falcon-7b")
-    return inference.InferenceInputs(ws, get_preset(name), **kw)
+    return inference.InferenceInputs(workspace=ws, preset=get_preset(name), **kw)
 
 
 def test_single_node_preset_is_a_deployment_with_kaito_service_ports() -> None:
@@ -145,7 +145,7 @@ inference:
   adapters:
   - source: {name: ad, image: "r.io/ad:1", imagePullSecrets: [q]}
 """)
-    spec = inference.build_pod_spec(inference.InferenceInputs(ws, get_preset("llama-2-7b")))
+    spec = inference.build_pod_spec(inference.InferenceInputs(workspace=ws, preset=get_preset("llama-2-7b")))
     assert spec["containers"][0]["image"] == "r.io/llama:1"
     assert spec["imagePullSecrets"] == [{"name": "p"}, {"name": "q"}]
 
@@ -219,14 +219,14 @@ inference: {preset: {name: falcon-40b}}
 """)
     preset = get_preset("falcon-40b")
     sku = lookup_sku("Standard_NC96ads_A100_v4")
-    container = inference.build_container(inference.InferenceInputs(falcon40, preset, gpu=sku))
+    container = inference.build_container(inference.InferenceInputs(workspace=falcon40, preset=preset, gpu=sku))
     assert container["resources"]["limits"] == {placement.GPU_RESOURCE: str(sku.gpu_count)}
     # Unknown SKU: the preset's own GPU count.
-    assert inference.build_container(inference.InferenceInputs(falcon40, preset))["resources"]["requests"] == {
+    assert inference.build_container(inference.InferenceInputs(workspace=falcon40, preset=preset))["resources"]["requests"] == {
         placement.GPU_RESOURCE: "2"
     }
     cpu = GPUConfig(instance_type="local", gpu_count=0, gpu_memory_gib=0)
-    container = inference.build_container(inference.InferenceInputs(falcon40, preset, gpu=cpu))
+    container = inference.build_container(inference.InferenceInputs(workspace=falcon40, preset=preset, gpu=cpu))
     assert container["resources"] == {} and "--device=cpu" in container["args"]
 
 
@@ -246,9 +246,9 @@ def test_chosen_nodes_pin_pods_and_match_labels_become_affinity() -> None:
 def test_engine_from_annotation_only_when_the_preset_supports_it() -> None:
     ws = cases.workspace("inference-falcon-7b")
     ws.metadata.annotations = {labels.ANNOTATION_RUNTIME: "vllm"}
-    assert "--engine=vllm" in inference.build_container(inference.InferenceInputs(ws, get_preset("falcon-7b")))["args"]
+    assert "--engine=vllm" in inference.build_container(inference.InferenceInputs(workspace=ws, preset=get_preset("falcon-7b")))["args"]
     ws.metadata.annotations = {labels.ANNOTATION_RUNTIME: "tensorrt"}
-    assert "--engine=transformers" in inference.build_container(inference.InferenceInputs(ws, get_preset("falcon-7b")))["args"]
+    assert "--engine=transformers" in inference.build_container(inference.InferenceInputs(workspace=ws, preset=get_preset("falcon-7b")))["args"]
 
 
 def test_trust_remote_code_and_kaito_run_params_reach_the_runtime() -> None:
@@ -274,7 +274,7 @@ def test_template_keeps_users_pod_and_adds_placement_without_duplicate_toleratio
 
 def test_tuning_urls_go_to_the_trainer_and_image_output_runs_the_pusher_after_it() -> None:
     ws = cases.workspace("tuning-urls-to-image")
-    config_map, job = tuning.build_tuning_objects(tuning.TuningInputs(ws, get_preset("phi-3-mini-128k-instruct")))
+    config_map, job = tuning.build_tuning_objects(tuning.TuningInputs(workspace=ws, preset=get_preset("phi-3-mini-128k-instruct")))
     assert config_map["metadata"]["name"] == "workspace-tuning-phi-3-tuning-config"
     assert "load_in_4bit: true" in config_map["data"]["training_config.yaml"]
     spec = job["spec"]["template"]["spec"]
@@ -292,7 +292,7 @@ def test_tuning_urls_go_to_the_trainer_and_image_output_runs_the_pusher_after_it
 
 def test_tuning_image_input_extracts_data_and_volume_output_mounts_the_users_volume() -> None:
     ws = cases.workspace("tuning-image-to-volume")
-    (job,) = tuning.build_tuning_objects(tuning.TuningInputs(ws, get_preset("falcon-7b"), output_dir="/mnt/out"))
+    (job,) = tuning.build_tuning_objects(tuning.TuningInputs(workspace=ws, preset=get_preset("falcon-7b"), output_dir="/mnt/out"))
     spec = job["spec"]["template"]["spec"]
     assert [c["name"] for c in spec["initContainers"]] == ["data-extractor"]
     (trainer,) = spec["containers"]
@@ -306,7 +306,7 @@ def test_tuning_image_input_extracts_data_and_volume_output_mounts_the_users_vol
 
 def test_tuning_volume_input_is_mounted_read_only() -> None:
     ws = cases.workspace("tuning-volume-to-image")
-    _, job = tuning.build_tuning_objects(tuning.TuningInputs(ws, get_preset("mistral-7b")))
+    _, job = tuning.build_tuning_objects(tuning.TuningInputs(workspace=ws, preset=get_preset("mistral-7b")))
     spec = job["spec"]["template"]["spec"]
     trainer = spec["initContainers"][0]
     assert {"name": "data-volume", "mountPath": "/mnt/data", "readOnly": True} in trainer["volumeMounts"]
@@ -441,7 +441,7 @@ metadata: {{name: w}}
 resource: {{count: {count}, labelSelector: {{matchLabels: {{a: b}}}}}}
 inference: {{preset: {{name: {name}, accessMode: private, presetOptions: {{image: "r.io/l:1"}}}}}}
 """)
-    script = inference.build_container(inference.InferenceInputs(ws, get_preset(name)))["command"][2]
+    script = inference.build_container(inference.InferenceInputs(workspace=ws, preset=get_preset(name)))["command"][2]
     assert f"--nnodes={count}" in script and f"--nproc_per_node={nproc}" in script
     assert ("--node_rank=$(echo $HOSTNAME" in script) is (count > 1)
     assert ("--rdzv_endpoint=localhost:29500" in script) is (count == 1)

@@ -3,7 +3,7 @@ the model-server flags a rendered pod runs (what the runtime-contract tests pars
 
 from __future__ import annotations
 
-from kaito.api.v1alpha1 import AdapterSpec
+from kaito.api.hub import AdapterSpec
 from kaito.catalog.presets import get_preset
 from kaito.catalog.skus import lookup_sku
 from kaito.manifests import vllm

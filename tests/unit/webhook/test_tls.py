@@ -108,3 +108,21 @@ async def test_ca_bundle_patched_keeping_the_rest_of_the_webhook(cluster):
     assert hook["clientConfig"]["service"]["path"] == "/validate/workspace.kaito.sh"
     assert hook["rules"][0]["operations"] == ["CREATE", "UPDATE"]
     assert await tls.ensure_ca_bundle(cluster, "missing", bundle.ca_cert) is False
+
+
+async def test_crd_conversion_points_at_this_service_with_the_ca(cluster):
+    from kaito.api.crd import build_crd
+
+    protocol.register_kind(tls.CUSTOM_RESOURCE_DEFINITION)
+    cfg = tls.SelfManagedCerts(namespace="kaito-system", service="my-kaito-webhook", webhook_configuration="kaito")
+    bundle = await tls.ensure_certificate(cluster, cfg)
+    assert await tls.ensure_crd_conversion(cluster, cfg, bundle.ca_cert) is False  # no CRD yet: nothing to do
+    await cluster.apply(build_crd(), field_manager="helm")
+    assert await tls.ensure_crd_conversion(cluster, cfg, bundle.ca_cert) is True
+    assert await tls.ensure_crd_conversion(cluster, cfg, bundle.ca_cert) is False  # already right: no write
+    crd = await cluster.get(tls.CUSTOM_RESOURCE_DEFINITION, "workspaces.kaito.sh")
+    client = crd["spec"]["conversion"]["webhook"]["clientConfig"]
+    assert client["service"] == {"name": "my-kaito-webhook", "namespace": "kaito-system", "path": "/convert",
+                                 "port": 443}
+    assert base64.b64decode(client["caBundle"]) == bundle.ca_cert
+    assert [v["name"] for v in crd["spec"]["versions"]] == ["v1alpha1", "v1beta1"]  # the rest is the chart's

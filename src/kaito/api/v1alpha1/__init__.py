@@ -1,6 +1,11 @@
-"""`kaito.sh/v1alpha1`: the Workspace as KAITO v0.3.2 defines it (v1beta1 will sit beside it)."""
+"""`kaito.sh/v1alpha1`: the Workspace as KAITO v0.3.2 defines it, and its lossless conversion to the hub.
+
+Only `kaito.api` imports this module (ARCHITECTURE.md rule 8, an import-linter contract with no
+exceptions); everything else speaks `kaito.api.hub`.
+"""
 
 from kaito.api.meta import Condition, LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference
+from kaito.api.v1alpha1.convert import from_hub, to_hub
 from kaito.api.v1alpha1.types import (
     API_VERSION,
     DEFAULT_ACCESS_MODE,
@@ -20,7 +25,6 @@ from kaito.api.v1alpha1.types import (
     TuningSpec,
     Workspace,
     WorkspaceStatus,
-    default_workspace,
 )
 
 __all__ = [
@@ -47,5 +51,6 @@ __all__ = [
     "TuningSpec",
     "Workspace",
     "WorkspaceStatus",
-    "default_workspace",
+    "from_hub",
+    "to_hub",
 ]

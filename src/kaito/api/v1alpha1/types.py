@@ -1,4 +1,4 @@
-"""The `kaito.sh/v1alpha1` Workspace, field for field as KAITO v0.3.2 declares it.
+"""The `kaito.sh/v1alpha1` Workspace, field for field as KAITO v0.3.2 declares it (plus v0.12's `inference.config`).
 
 No `spec:` wrapper: `resource`, `inference` and `tuning` sit beside `metadata` and `status`, so a
 KAITO user's YAML parses unchanged. Defaults that KAITO's CRD applies on the API server (count 1,
@@ -67,6 +67,7 @@ class AdapterSpec(KaitoModel):
 class InferenceSpec(KaitoModel):
     preset: PresetSpec | None = None
     template: dict[str, Any] | None = None  # a PodTemplateSpec, schemaless as in KAITO
+    config: str | None = None  # KAITO v0.12's v1alpha1 has it too: the runtime-parameter ConfigMap
     adapters: list[AdapterSpec] | None = None
 
 
@@ -105,24 +106,3 @@ class Workspace(KaitoModel):
     def namespace(self) -> str:
         return self.metadata.namespace or "default"
 
-
-def default_workspace(ws: Workspace) -> Workspace:
-    """A copy with every KAITO default filled in where the value is missing; explicit values kept.
-
-    Parsing already applies the defaults; this also covers objects built in code with explicit Nones
-    (e.g. `ResourceSpec(count=None, ...)`), which is how the Go types' nil pointers arrive.
-    """
-    out = ws.model_copy(deep=True)
-    if out.resource is not None:
-        if out.resource.count is None:
-            out.resource.count = DEFAULT_COUNT
-        if out.resource.instance_type is None:
-            out.resource.instance_type = DEFAULT_INSTANCE_TYPE
-    for spec in (out.inference, out.tuning):
-        if spec is not None and spec.preset is not None and spec.preset.access_mode is None:
-            spec.preset.access_mode = DEFAULT_ACCESS_MODE
-    if out.inference is not None:
-        for adapter in out.inference.adapters or []:
-            if adapter.strength is None:
-                adapter.strength = DEFAULT_ADAPTER_STRENGTH
-    return out

@@ -19,6 +19,18 @@ ADAPTER_NAME = re.compile(r"^(?i:[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
 DNS1123_SUBDOMAIN_MAX = 253
 # v0.3.2's image check: a registry path, a repository and a tag.
 IMAGE_REFERENCE = re.compile(r"^(.+/[^:/]+):([^:/]+)$")
+# v0.12 parses images as Docker references (the distribution/reference grammar): registry and tag are
+# optional, path components are lowercase.
+_ALNUM = r"[a-z0-9]+"
+_PATH_COMPONENT = rf"{_ALNUM}(?:(?:[._]|__|-+){_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+DOCKER_REFERENCE = re.compile(
+    rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$"
+)
+DOCKER_NAME_MAX = 255
 
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.google", "instance-data.ec2.internal"})
 # Metadata services outside link-local: Alibaba's (in carrier-grade NAT space) and EC2's IPv6 one
@@ -62,6 +74,17 @@ def image_problem(image: str, what: str) -> str | None:
     if repository != repository.lower():
         return f"repository name {repository!r} in image {image!r} must be lowercase"
     return None
+
+
+def docker_reference_problem(image: str, what: str) -> str | None:
+    """Why `image` is not a Docker image reference (KAITO v0.12's rule), or None when it is."""
+    if DOCKER_REFERENCE.match(image) and len(image.split("@")[0].rsplit(":", 1)[0]) <= DOCKER_NAME_MAX:
+        return None
+    first, slash, rest = image.partition("/")
+    path = rest if slash and ("." in first or ":" in first or first == "localhost") else image
+    if path != path.lower() and DOCKER_REFERENCE.match(image.replace(path, path.lower())):
+        return f"repository name in {what} image {image!r} must be lowercase"
+    return f"invalid {what} image reference {image!r}: expected [registry/]repository[:tag][@digest]"
 
 
 def compute_host_address(host: str, bracketed: bool) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -5,6 +5,9 @@ input may be a volume, an output is exactly one of a volume or an image, and an 
 an image or a volume (never URLs). KAITO v0.3.2 runs the per-adapter rules only on UPDATE (a TODO
 in its source); they run on CREATE here as well, so a bad adapter is rejected before any node is
 bought for it.
+
+Image references follow the served version's rules: v1alpha1 wants v0.3.2's full
+`registry/repository:tag`, v1beta1 accepts any Docker reference, as KAITO v0.12 does.
 """
 
 from __future__ import annotations
@@ -13,10 +16,17 @@ import math
 from typing import Any
 
 from kaito.api.errors import FieldError
-from kaito.api.v1alpha1 import AdapterSpec, DataDestination, DataSource
+from kaito.api.hub import AdapterSpec, DataDestination, DataSource
 from kaito.api.validation import names
+from kaito.api.validation.context import RuleSet
 
 MAX_ADAPTERS = 10
+
+
+def image_problem(image: str, what: str, rules: RuleSet) -> str | None:
+    if rules is RuleSet.V1ALPHA1:
+        return names.image_problem(image, what)
+    return names.docker_reference_problem(image, what)
 
 
 def validate_volume_source(volume: dict[str, Any], path: str) -> list[FieldError]:
@@ -38,7 +48,8 @@ def validate_volume_source(volume: dict[str, Any], path: str) -> list[FieldError
 
 
 def validate_data_source(
-    src: DataSource, path: str, url_policy: names.UrlPolicy = names.UrlPolicy.PUBLIC_ONLY
+    src: DataSource, path: str, url_policy: names.UrlPolicy = names.UrlPolicy.PUBLIC_ONLY,
+    rules: RuleSet = RuleSet.V1ALPHA1,
 ) -> list[FieldError]:
     errs: list[FieldError] = []
     given = 0
@@ -53,7 +64,7 @@ def validate_data_source(
         errs += validate_volume_source(src.volume_source, f"{path}.volumeSource")
     if src.image:
         given += 1
-        problem = names.image_problem(src.image, "input")
+        problem = image_problem(src.image, "input", rules)
         if problem:
             errs.append(FieldError(f"{path}.image", problem))
     if given != 1:
@@ -63,12 +74,14 @@ def validate_data_source(
     return errs
 
 
-def validate_data_destination(dst: DataDestination, path: str) -> list[FieldError]:
+def validate_data_destination(
+    dst: DataDestination, path: str, rules: RuleSet = RuleSet.V1ALPHA1
+) -> list[FieldError]:
     errs: list[FieldError] = []
     if dst.volume_source is not None:
         errs += validate_volume_source(dst.volume_source, f"{path}.volumeSource")
     if dst.image:
-        problem = names.image_problem(dst.image, "output")
+        problem = image_problem(dst.image, "output", rules)
         if problem:
             errs.append(FieldError(f"{path}.image", problem))
         if not dst.image_push_secret:
@@ -83,7 +96,7 @@ def validate_data_destination(dst: DataDestination, path: str) -> list[FieldErro
     return errs
 
 
-def validate_adapter_source(src: DataSource, path: str) -> list[FieldError]:
+def validate_adapter_source(src: DataSource, path: str, rules: RuleSet = RuleSet.V1ALPHA1) -> list[FieldError]:
     """An adapter comes from an image (copied in by an init container) or a volume (mounted)."""
     errs: list[FieldError] = []
     if src.urls:
@@ -95,7 +108,7 @@ def validate_adapter_source(src: DataSource, path: str) -> list[FieldError]:
     elif not src.image and src.volume_source is None:
         errs.append(FieldError(f"{path}.image", "adapter image or volumeSource must be specified"))
     if src.image:
-        problem = names.image_problem(src.image, "adapter")
+        problem = image_problem(src.image, "adapter", rules)
         if problem:
             errs.append(FieldError(f"{path}.image", problem))
     if src.volume_source is not None:
@@ -103,13 +116,13 @@ def validate_adapter_source(src: DataSource, path: str) -> list[FieldError]:
     return errs
 
 
-def validate_adapter(adapter: AdapterSpec, path: str) -> list[FieldError]:
+def validate_adapter(adapter: AdapterSpec, path: str, rules: RuleSet = RuleSet.V1ALPHA1) -> list[FieldError]:
     errs: list[FieldError] = []
     src = adapter.source
     if src is None:
         errs.append(FieldError(f"{path}.source", "adapter source is required"))
     else:
-        errs += validate_adapter_source(src, f"{path}.source")
+        errs += validate_adapter_source(src, f"{path}.source", rules)
         if not src.name:
             errs.append(FieldError(f"{path}.source.name", "adapter name must be specified"))
         elif not names.is_adapter_name(src.name):
@@ -148,7 +161,9 @@ def validate_adapter(adapter: AdapterSpec, path: str) -> list[FieldError]:
     return errs
 
 
-def validate_adapters(adapters: list[AdapterSpec], path: str) -> list[FieldError]:
+def validate_adapters(
+    adapters: list[AdapterSpec], path: str, rules: RuleSet = RuleSet.V1ALPHA1
+) -> list[FieldError]:
     errs: list[FieldError] = []
     if len(adapters) > MAX_ADAPTERS:
         errs.append(
@@ -156,7 +171,7 @@ def validate_adapters(adapters: list[AdapterSpec], path: str) -> list[FieldError
         )
     seen: set[str] = set()
     for i, adapter in enumerate(adapters):
-        errs += validate_adapter(adapter, f"{path}[{i}]")
+        errs += validate_adapter(adapter, f"{path}[{i}]", rules)
         name = adapter.source.name if adapter.source else None
         if name:
             if name in seen:

@@ -1,18 +1,20 @@
-"""The admission entry point: every rule for a Workspace on CREATE (no old object) or UPDATE.
+"""Every rule for a hub Workspace on CREATE (no old object) or UPDATE, for one served version's rules.
 
-One function serves the CLI, the webhook and the controller, so all three give the same answer.
-It returns every problem found, with its field path, and never raises.
+`validate_hub` is what `kaito.api.admission` runs after parsing and defaulting; it returns every
+problem found, with its field path, and never raises. `compute_runtime` is the runtime choice the
+rules judge, which the pod builders use too (one answer for admission and the pods).
 """
 
 from __future__ import annotations
 
+from kaito.api import hub
 from kaito.api.errors import FieldError
 from kaito.api.facts import ModelFacts
-from kaito.api.v1alpha1 import Workspace, default_workspace
-from kaito.api.validation import create, names, update
+from kaito.api.validation import annotation_rules, configmaps, create, names, preset_rules, update
+from kaito.api.validation.context import AdmissionOptions, ClusterReads, RuleSet
 
 
-def validate_metadata(ws: Workspace) -> list[FieldError]:
+def validate_metadata(ws: hub.Workspace) -> list[FieldError]:
     name = ws.metadata.name
     if not name:
         if ws.metadata.generate_name:
@@ -29,45 +31,78 @@ def validate_metadata(ws: Workspace) -> list[FieldError]:
     return []
 
 
+def compute_runtime(ws: hub.Workspace, facts: ModelFacts, options: AdmissionOptions | None = None,
+                    nodes=None) -> str:
+    """The runtime the Workspace's pods will run (see `preset_rules.compute_runtime`)."""
+    options = options or AdmissionOptions()
+    preset = ws.inference.preset if ws.inference is not None else None
+    found = None
+    if preset is not None and preset.name:
+        found, _ = create.lookup_preset(facts, preset.name, "inference.preset.name")
+    node_gib = create.compute_node_gpus(ws.resource, facts, options, nodes)
+    return preset_rules.compute_runtime(ws.annotations, found, node_gib)
+
+
 def validate_create(
-    ws: Workspace, facts: ModelFacts, url_policy: names.UrlPolicy = names.UrlPolicy.PUBLIC_ONLY
+    ws: hub.Workspace,
+    facts: ModelFacts,
+    *,
+    rules: RuleSet = RuleSet.V1ALPHA1,
+    options: AdmissionOptions | None = None,
+    reads: ClusterReads | None = None,
 ) -> list[FieldError]:
+    options = options or AdmissionOptions()
+    policy = options.url_policy
     errs: list[FieldError] = []
     if ws.inference is None and ws.tuning is None:
         errs.append(FieldError("inference", "either inference or tuning must be specified, not neither"))
     if ws.inference is not None and ws.tuning is not None:
         errs.append(FieldError("tuning", "either inference or tuning must be specified, but not both"))
+    errs += annotation_rules.validate_annotations(ws.annotations, options)
+    nodes = reads.nodes if reads is not None else None
+    runtime = compute_runtime(ws, facts, options, nodes)
     if ws.resource is None:
         errs.append(FieldError("resource.labelSelector", "resource with a labelSelector is required"))
     else:
         errs += create.validate_resource_create(
-            ws.resource, inference=ws.inference, tuning=ws.tuning, facts=facts
+            ws.resource, inference=ws.inference, tuning=ws.tuning, facts=facts, rules=rules, options=options,
+            annotations=ws.annotations, nodes=nodes, runtime=runtime,
         )
     if ws.inference is not None:
-        errs += create.validate_inference_create(ws.inference, facts)
+        errs += create.validate_inference_create(ws.inference, facts, rules, ws.annotations, runtime)
     if ws.tuning is not None:
-        errs += create.validate_tuning_create(ws.tuning, facts, url_policy)
+        errs += create.validate_tuning_create(ws.tuning, facts, policy, rules)
     return errs
 
 
-def validate_workspace(
-    ws: Workspace,
-    old: Workspace | None = None,
+def validate_hub(
+    ws: hub.Workspace,
+    old: hub.Workspace | None = None,
     *,
     facts: ModelFacts,
-    url_policy: names.UrlPolicy = names.UrlPolicy.PUBLIC_ONLY,
+    rules: RuleSet = RuleSet.V1ALPHA1,
+    options: AdmissionOptions | None = None,
+    reads: ClusterReads | None = None,
 ) -> list[FieldError]:
     """All problems with `ws`: CREATE rules when `old` is None, else UPDATE rules against `old`.
 
-    `url_policy` is strict unless the caller knows the Workspace runs on the embedded local cluster
-    (`UrlPolicy.ALLOW_LOCAL`: the user's machine is the cluster, its own addresses are fair game).
+    ConfigMap contents are judged only when `reads` is given (what the caller read); without it the
+    caller checks them itself (the phase-1 callers do).
     """
-    ws = default_workspace(ws)
+    options = options or AdmissionOptions()
+    ws = hub.default_workspace(ws)
+    old = hub.default_workspace(old) if old is not None else None
     errs = validate_metadata(ws)
     if old is None:
-        errs += validate_create(ws, facts, url_policy)
+        errs += validate_create(ws, facts, rules=rules, options=options, reads=reads)
     else:
-        errs += update.validate_update(ws, default_workspace(old), url_policy)
+        errs += update.validate_update(ws, old, options.url_policy, rules, options)
+    if reads is not None:
+        preset = ws.inference.preset if ws.inference is not None else None
+        found = None
+        if preset is not None and preset.name:
+            found, _ = create.lookup_preset(facts, preset.name, "inference.preset.name")
+        errs += configmaps.validate_configmaps(ws, old, options=options, reads=reads, found=found)
     return _dedupe(errs)
 
 
@@ -81,4 +116,4 @@ def _dedupe(errs: list[FieldError]) -> list[FieldError]:
     return out
 
 
-__all__ = ["validate_create", "validate_metadata", "validate_workspace"]
+__all__ = ["compute_runtime", "validate_create", "validate_hub", "validate_metadata"]

@@ -59,6 +59,18 @@ def classify_container(container: Mapping[str, Any], *, is_runtime_image: Callab
     return "needs-cluster"
 
 
+PUSH_SIDECAR = "pusher"  # a tuning Job's container that publishes the adapter image (manifests/tuning.py)
+
+
+def classify_pod_containers(pod_spec: Mapping[str, Any], *, is_runtime_image: Callable[[str], bool],
+                            images_root: Path, runs_to_completion: bool) -> list[tuple[Mapping[str, Any], ContainerWay]]:
+    """Each init and main container of a pod with how it runs here; a Job's `pusher` is the push sidecar."""
+    containers = list(pod_spec.get("initContainers") or []) + list(pod_spec.get("containers") or [])
+    return [(c, classify_container(c, is_runtime_image=is_runtime_image, images_root=images_root,
+                                   is_push_sidecar=runs_to_completion and c.get("name") == PUSH_SIDECAR))
+            for c in containers]
+
+
 # -- scheduling ------------------------------------------------------------------------------------
 
 

@@ -1,10 +1,16 @@
 """One pod of the local runner: its init containers, its containers as processes, probes, restarts.
 
 A `PodWorker` is the kubelet for one pod. It prepares the volumes, runs the init containers in
-order, starts the containers, polls the readiness probe, and restarts a crashed container with
-exponential back-off (`restartPolicy: Always`) or reports the exit code (`Never`, Job pods). It
-never writes to the store itself: it updates its `PodState` and wakes the runner, which writes the
-Pod and workload status in one place.
+order, starts the containers, runs their startup, liveness and readiness probes (`probes`), and
+restarts a crashed container, or one its liveness or startup probe failed, with exponential
+back-off (`restartPolicy: Always`) or reports the exit code (`Never`, Job pods). Stopping a
+container is SIGTERM, `terminationGracePeriodSeconds` (the probe's own when a probe kills it), then
+SIGKILL. It never writes to the store itself: it updates its `PodState` (events to record
+included) and wakes the runner, which writes the Pod, its Events and the workload status in one
+place.
+
+The local runner restarts a pod's containers together: a liveness failure of one stops them all
+(a Kubernetes kubelet restarts that container alone; KAITO's pods have one).
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kaito.cluster.local import pods, processes
+from kaito.cluster.events import now_rfc3339
+from kaito.cluster.local import pods, probes, processes
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
-PROBE_INTERVAL_S = 0.5
+BACKOFF_RESET_S = 2 * MAX_BACKOFF_S  # a run this long starts the back-off over (the kubelet's rule)
+DEFAULT_GRACE_S = 30.0  # Kubernetes' default terminationGracePeriodSeconds
 
 
 @dataclass
@@ -39,9 +47,14 @@ class PodState:
     failures: int = 0
     exit_code: int | None = None
     pid: int | None = None
-    started: bool = False
-    probe_error: str = ""  # why the readiness probe cannot run at all (e.g. an unknown named port)
+    started: bool = False  # init containers done, containers started (the pod is Initialized)
+    probe_error: str = ""  # why a probe cannot run at all (e.g. an unknown named port)
     ports: dict[int, int] = field(default_factory=dict)
+    started_at: str = ""  # when the running containers started (RFC 3339)
+    container_started: dict[str, bool] = field(default_factory=dict)  # startup probe passed
+    container_ready: dict[str, bool] = field(default_factory=dict)
+    last_state: dict[str, Any] | None = None  # `terminated` of the previous run, once restarted
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message) to record
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,11 @@ class PodWorker:
     def spec(self) -> Mapping[str, Any]:
         return self.template.get("spec") or {}
 
+    @property
+    def grace_s(self) -> float:
+        value = self.spec.get("terminationGracePeriodSeconds")
+        return float(value) if isinstance(value, int | float) and value >= 0 else DEFAULT_GRACE_S
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"pod-{self.namespace}/{self.name}")
 
@@ -94,8 +112,7 @@ class PodWorker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        for proc in self._procs:
-            await processes.stop(proc)
+        await asyncio.gather(*(processes.stop(p, self.grace_s) for p in self._procs))
         self._procs = []
         shutil.rmtree(self.ctx.volumes_root / "pods" / self.namespace / self.name, ignore_errors=True)
 
@@ -104,20 +121,31 @@ class PodWorker:
             setattr(self.state, key, value)
         self.ctx.changed()
 
+    def _event(self, type_: str, reason: str, message: str) -> None:
+        self.state.events.append((type_, reason, message))
+        self.ctx.changed()
+
+    def _container_names(self) -> str:
+        return ",".join(str(c.get("name")) for c in self.spec.get("containers") or [])
+
     # -- the pod's life ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
         if self.node is None:
             self._set(reason="Unschedulable", message="no Ready local node matches the pod's node affinity")
             return
-        attempt = 0
+        attempt = backoff_round = 0
+        loop = asyncio.get_running_loop()
         while True:
             attempt += 1
+            began = loop.time()
             try:
                 code = await self._attempt(attempt)
             except pods.PodConfigError as exc:
                 self._set(phase="Pending", ready=False, reason="CreateContainerConfigError", message=str(exc))
                 code = None
+            backoff_round = 1 if loop.time() - began >= BACKOFF_RESET_S else backoff_round + 1
+            delay = min(MAX_BACKOFF_S, 2.0 ** max(0, backoff_round - 1) * 0.5)
             if code == "needs-cluster":
                 return
             if not self.restart_always:
@@ -129,9 +157,11 @@ class PodWorker:
                     self._set(phase="Failed", ready=False, failures=failures, pid=None)
                     return
                 self._set(failures=failures)
-            else:
-                self._set(restarts=self.state.restarts + (1 if self.state.started else 0), ready=False)
-            delay = min(MAX_BACKOFF_S, 2.0 ** max(0, attempt - 1) * 0.5)
+            elif self.state.started:
+                names = self._container_names()
+                self._set(restarts=self.state.restarts + 1, ready=False, reason="CrashLoopBackOff",
+                          message=f"back-off {delay:g}s restarting failed container={names} pod={self.name}")
+                self._event("Warning", "BackOff", f"Back-off restarting failed container {names} in pod {self.name}")
             await asyncio.sleep(delay)
 
     def _header(self, text: str) -> None:
@@ -153,10 +183,9 @@ class PodWorker:
             for link, target in pods.plan_nested_mounts(c, plan):
                 _link_nested_mount(link, target)
         ways = {}
-        for c in inits + mains:
-            way = pods.classify_container(c, is_runtime_image=self.ctx.is_runtime_image,
-                                          images_root=self.ctx.images_root,
-                                          is_push_sidecar=not self.restart_always and c.get("name") == "pusher")
+        for c, way in pods.classify_pod_containers(self.spec, is_runtime_image=self.ctx.is_runtime_image,
+                                                   images_root=self.ctx.images_root,
+                                                   runs_to_completion=not self.restart_always):
             if way == "needs-cluster":
                 self._set(phase="Failed" if not self.restart_always else "Pending", reason="ImageNeedsCluster",
                           message=f"container {c.get('name')}: image {c.get('image')} is not kaito's runtime image "
@@ -174,20 +203,24 @@ class PodWorker:
         for c in mains:
             self._header(f"container {c.get('name')} (attempt {attempt})")
         started = [await self._start_container(c, ways[c.get("name")], plan) for c in mains]
-        self._set(phase="Running", reason="", message="", started=True,
+        started_at = now_rfc3339()
+        self._set(phase="Running", reason="", message="", started=True, started_at=started_at,
+                  container_started={}, container_ready={},
                   pid=next((p.pid for p in started if isinstance(p, asyncio.subprocess.Process)), None))
-        prober = asyncio.create_task(self._probe(mains))
+        prober = asyncio.create_task(self._watch_probes(mains, plan))
         try:
-            codes = [p if isinstance(p, int) else await p.wait() for p in started]
+            codes = [p if isinstance(p, int) else processes.exit_code(await p.wait()) for p in started]
         finally:
             prober.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await prober
         self._procs = []
         code = next((c for c in codes if c != 0), 0)
-        self._set(ready=False, exit_code=code, pid=None,
-                  reason="Completed" if code == 0 else "Error",
-                  message="" if code == 0 else f"exited with code {code}; see {self.log_path}")
+        reason = "Completed" if code == 0 else "Error"
+        message = "" if code == 0 else f"exited with code {code}; see {self.log_path}"
+        self._set(ready=False, exit_code=code, pid=None, reason=reason, message=message, container_ready={},
+                  last_state={"terminated": {"exitCode": code, "reason": reason, "message": message,
+                                             "startedAt": started_at, "finishedAt": now_rfc3339()}})
         return code
 
     def _env(self, container: Mapping[str, Any]) -> dict[str, str]:
@@ -242,32 +275,81 @@ class PodWorker:
         self._header(f"local push: {results} → local image {target} ({data})")
         return 0
 
-    async def _probe(self, containers: list[Mapping[str, Any]]) -> None:
+    # -- probes ------------------------------------------------------------------------------------
+
+    async def _watch_probes(self, containers: list[Mapping[str, Any]], plan: pods.VolumePlan) -> None:
+        """Every container's probes, until a liveness or startup failure has its processes stopped."""
         import httpx
 
-        probe = next((c.get("readinessProbe") for c in containers if c.get("readinessProbe")), None)
-        get = (probe or {}).get("httpGet")
-        if not get:
-            self._set(ready=True)
-            return
+        specs: dict[str, dict[str, probes.ProbeSpec]] = {}
+        for c in containers:
+            for kind in ("startup", "liveness", "readiness"):
+                if c.get(f"{kind}Probe"):
+                    try:
+                        spec = probes.build_probe(kind, c[f"{kind}Probe"], containers, self.state.ports)
+                    except pods.PodConfigError as exc:
+                        self._set(probe_error=f"{kind.capitalize()} probe errored: {exc}")
+                        return  # as in a cluster: a probe that cannot run never passes
+                    specs.setdefault(str(c.get("name")), {})[kind] = spec
+        names = [str(c.get("name")) for c in containers]
+        started_at = asyncio.get_running_loop().time()
+        async with httpx.AsyncClient() as client:
+            watches = [asyncio.create_task(self._watch_container(n, specs.get(n, {}), containers, plan, client,
+                                                                 started_at)) for n in names]
+            try:
+                await asyncio.gather(*watches)
+            finally:
+                for task in watches:
+                    task.cancel()
+                await asyncio.gather(*watches, return_exceptions=True)
+
+    async def _watch_container(self, name: str, specs: dict[str, probes.ProbeSpec], containers, plan, client,
+                               started_at: float) -> None:
+        def check(spec: probes.ProbeSpec) -> probes.Check:
+            if spec.handler == "httpGet":
+                return lambda: probes.check_http(spec, client)
+            if spec.handler == "tcpSocket":
+                return lambda: probes.check_tcp(spec)
+            container = next(c for c in containers if str(c.get("name")) == name)
+            mapping = pods.build_path_map(container, plan, None)
+            argv = pods.build_argv({"name": name, "command": list(spec.command)}, mapping, ports=self.state.ports,
+                                   has_gpu=self.ctx.has_gpu)
+            env = {k: pods.rewrite_paths(v, mapping) for k, v in self._env(container).items()}
+            cwd = str(self.ctx.volumes_root / "pods" / self.namespace / self.name)
+            return lambda: probes.check_exec(spec, argv, env, cwd)
+
+        def report(spec: probes.ProbeSpec) -> probes.Report:
+            return lambda why: self._event("Warning", "Unhealthy", f"{spec.title} probe failed: {why}")
+
+        def set_ready(ready: bool) -> None:
+            self.state.container_ready[name] = ready
+            self._set(ready=all(self.state.container_ready.get(str(c.get("name"))) for c in containers))
+
+        if (startup := specs.get("startup")) and not await probes.wait_started(startup, check(startup),
+                                                                              report(startup)):
+            return await self._kill(name, startup)
+        self.state.container_started[name] = True
+        readiness = specs.get("readiness")
+        tracker = (asyncio.create_task(probes.track_ready(readiness, check(readiness), set_ready, report(readiness),
+                                                          started_at)) if readiness else None)
+        if tracker is None:
+            set_ready(True)
         try:
-            port = self.state.ports.get(pods.compute_probe_port(get, containers))
-        except pods.PodConfigError as exc:
-            self._set(probe_error=f"Readiness probe errored: {exc}")
-            return
-        url = f"http://{pods.LOCAL_HOST}:{port}{get.get('path') or '/'}"
-        failures = 0
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            while True:
-                try:
-                    ok = (await client.get(url)).status_code < 400
-                except httpx.HTTPError:
-                    ok = False
-                failures = 0 if ok else failures + 1
-                ready = ok or (self.state.ready and failures < 3)
-                if ready != self.state.ready:
-                    self._set(ready=ready)
-                await asyncio.sleep(PROBE_INTERVAL_S)
+            if liveness := specs.get("liveness"):
+                await probes.wait_dead(liveness, check(liveness), report(liveness), started_at)
+                return await self._kill(name, liveness)
+            await asyncio.Event().wait()  # readiness only: until the attempt ends
+        finally:
+            if tracker is not None:
+                tracker.cancel()
+
+    async def _kill(self, name: str, spec: probes.ProbeSpec) -> None:
+        """A failed liveness or startup probe: stop the pod's processes (grace, then SIGKILL) to restart."""
+        self._event("Normal", "Killing", f"Container {name} failed {spec.kind} probe, will be restarted")
+        set_ready = dict.fromkeys(self.state.container_ready, False)
+        self._set(ready=False, container_ready=set_ready)
+        grace = spec.grace_s if spec.grace_s is not None else self.grace_s
+        await asyncio.gather(*(processes.stop(p, grace) for p in list(self._procs)))
 
 
 def _link_nested_mount(link: Path, target: Path) -> None:

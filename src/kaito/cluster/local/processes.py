@@ -85,8 +85,16 @@ def kill_group(pid: int, grace_s: float = 5.0) -> None:
             return
 
 
-async def stop(proc: asyncio.subprocess.Process, grace_s: float = 5.0) -> int | None:
-    """Stop a child we started (its whole group) and reap it; returns its exit code."""
+def exit_code(returncode: int) -> int:
+    """A child's exit status as a container runtime reports it: 128 + N when signal N killed it."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+async def stop(proc: asyncio.subprocess.Process, grace_s: float = 30.0) -> int | None:
+    """Stop a child we started (its whole group): SIGTERM, `grace_s` to exit, then SIGKILL; reaps it.
+
+    Returns its exit code. A stopped (SIGSTOPped, hung) process never acts on SIGTERM: it gets
+    its grace all the same, then SIGKILL, which needs no cooperation."""
     if proc.returncode is None:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kaito.api import labels
 from kaito.cluster import errors, protocol
 from kaito.cluster.events import now_rfc3339
 from kaito.cluster.protocol import Cluster
@@ -226,7 +227,8 @@ class LocalProvisioner:
     async def _tell_workspace(self, claim: Mapping[str, Any], node_name: str) -> None:
         """An Event on the claim's Workspace: `kaito describe` shows what the machine really offers."""
         claim_labels = claim["metadata"].get("labels") or {}
-        name, namespace = claim_labels.get("kaito.sh/workspace"), claim_labels.get("kaito.sh/workspacenamespace")
+        name = claim_labels.get(labels.LABEL_WORKSPACE_NAME)
+        namespace = claim_labels.get(labels.LABEL_WORKSPACE_NAMESPACE)
         if not name or not namespace:
             return
         message = build_claim_status(claim, node_name, self.machine)["conditions"][0]["message"]

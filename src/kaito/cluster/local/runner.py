@@ -9,7 +9,10 @@ StatefulSet replica counts and conditions, Job succeeded/failed with conditions.
 our runtime image cannot run here: the pod says so, the workload's conditions say so, and an Event
 is recorded on the workload and its Workspace.
 
-All writes happen in `sync`, one pass at a time, triggered by watch events and by pod workers.
+All writes happen in `sync`, one pass at a time, triggered by watch events and by pod workers,
+Events included: the kubelet's (Unhealthy, Killing, BackOff) as the workers queue them. A pod
+being stopped (its grace period running) keeps its name: its replacement under the same name
+starts once it is gone, and a pass never waits for it.
 """
 
 from __future__ import annotations
@@ -64,6 +67,42 @@ def plan_pods(kind: protocol.ResourceKind, workload: Mapping[str, Any]) -> list[
     return [PodWant(kind, workload, n, template, digest) for n in names]
 
 
+def find_containers_needing_cluster(workload: Mapping[str, Any], *, is_runtime_image: Callable[[str], bool],
+                                    images_root: Path) -> list[Mapping[str, Any]]:
+    """The containers of a Deployment, StatefulSet or Job that this runner cannot run (their images
+    need a Kubernetes cluster): what `kaito apply` refuses before writing anything."""
+    pod_spec = (((workload.get("spec") or {}).get("template") or {}).get("spec")) or {}
+    ways = pods.classify_pod_containers(pod_spec, is_runtime_image=is_runtime_image, images_root=images_root,
+                                        runs_to_completion=workload.get("kind") == protocol.JOB.kind)
+    return [c for c, way in ways if way == "needs-cluster"]
+
+
+def _is_ready(obj: Mapping[str, Any]) -> bool:
+    """A Pod's or a Node's `Ready` condition is True."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (obj.get("status") or {}).get("conditions") or [])
+
+
+def _annotation(pod: Mapping[str, Any], key: str) -> str:
+    return ((pod.get("metadata") or {}).get("annotations") or {}).get(key) or ""
+
+
+def find_local_endpoint(pod_list: list[Mapping[str, Any]], port: int = 5000) -> str | None:
+    """The local URL of the first Ready pod serving container `port` (the model server's 5000),
+    read from the local-ports annotation this runner writes; None when no pod serves it yet."""
+    for pod in pod_list:
+        ports = json.loads(_annotation(pod, ANNOTATION_PORTS) or "{}")
+        if _is_ready(pod) and str(port) in ports:
+            return f"http://{pods.LOCAL_HOST}:{ports[str(port)]}"
+    return None
+
+
+def find_pod_logs(pod_list: list[Mapping[str, Any]]) -> list[Path]:
+    """The log files this runner writes for these pods, those that exist."""
+    paths = [Path(_annotation(pod, ANNOTATION_LOG)) for pod in pod_list]
+    return [p for p in paths if p.name and p.exists()]
+
+
 def _owner_ref(workload: Mapping[str, Any]) -> dict[str, Any]:
     meta = workload["metadata"]
     return {"apiVersion": workload["apiVersion"], "kind": workload["kind"], "name": meta["name"],
@@ -82,6 +121,8 @@ class LocalRunner:
         self._owners: dict[tuple[str, str], PodWant] = {}
         self._written: dict[tuple[str, str, str], Any] = {}  # what we last wrote, to write only changes
         self._cache: dict[tuple[str, str, str], Mapping[str, str] | None] = {}
+        self._stopping: dict[tuple[str, str], asyncio.Task] = {}  # pods whose processes are being stopped
+        self._pod_refs: dict[tuple[str, str], dict[str, Any]] = {}  # the stored Pod, for its Events
         self._wake = asyncio.Event()
 
     def changed(self) -> None:
@@ -136,13 +177,12 @@ class LocalRunner:
                        or (old is not None and old.workload["metadata"].get("uid") != want.workload["metadata"].get("uid"))
                        or (worker.node is None and _pick_node(want.template, ready_nodes) is not None))
             if replace:
-                await worker.stop()
                 del self.workers[key]
                 self._owners.pop(key, None)
-                if want is None:
-                    await self._delete_pod(*key)
+                self._stopping[key] = asyncio.create_task(self._stop(key, worker, delete=want is None),
+                                                          name=f"stop-pod-{key[0]}/{key[1]}")
         for key, want in wanted.items():
-            if key in self.workers:
+            if key in self.workers or key in self._stopping:
                 continue
             spec = want.template.get("spec") or {}
             worker = PodWorker(self._context(want), namespace=key[0], name=key[1], template=want.template,
@@ -153,14 +193,27 @@ class LocalRunner:
             worker.start()
         for obj in (await self.cluster.list(protocol.POD)).items:
             key = (obj["metadata"].get("namespace") or "default", obj["metadata"]["name"])
-            if key not in self.workers:
+            if key not in self.workers and key not in self._stopping:
                 await self._delete_pod(*key)
         for key, worker in self.workers.items():
             await self._write_pod(key, worker)
         for kind, obj in workloads:
             await self._write_workload(kind, obj)
 
+    async def _stop(self, key: tuple[str, str], worker: PodWorker, *, delete: bool) -> None:
+        """Stop a pod's processes (its grace period, then SIGKILL) off the pass; then forget the Pod."""
+        try:
+            await worker.stop()
+            if delete:
+                await self._delete_pod(*key)
+        except errors.ClusterError as exc:
+            log.warning("pod %s/%s stopped, but its Pod object stays: %s", *key, exc)
+        finally:
+            self._stopping.pop(key, None)
+            self.changed()
+
     async def _delete_pod(self, namespace: str, name: str) -> None:
+        self._pod_refs.pop((namespace, name), None)
         self._written.pop(("Pod", namespace, name), None)
         self._written.pop(("PodStatus", namespace, name), None)
         self._written.pop(("ProbeError", namespace, name), None)
@@ -192,14 +245,20 @@ class LocalRunner:
         if self._written.get(obj_tag) != _signature(body, body):
             stored = await self.cluster.apply(body, field_manager=KUBELET)
             self._written[obj_tag] = _signature(stored, body)
+            self._pod_refs[key] = {"apiVersion": "v1", "kind": "Pod", "metadata": {
+                "name": key[1], "namespace": key[0], "uid": stored["metadata"].get("uid")}}
         sent = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": key[1], "namespace": key[0]}, "status": status}
-        if self._written.get(status_tag) == _signature(sent["status"], sent["status"]):
+        if self._written.get(status_tag) != _signature(sent["status"], sent["status"]):
+            stored = await self.cluster.apply_status(sent, field_manager=KUBELET)
+            self._written[status_tag] = _signature(stored.get("status") or {}, sent["status"])
+        involved = self._pod_refs.get(key)
+        if involved is None:
             return
-        stored = await self.cluster.apply_status(sent, field_manager=KUBELET)
-        self._written[status_tag] = _signature(stored.get("status") or {}, sent["status"])
         if probe_error and self._written.get(("ProbeError", *key)) != probe_error:
-            await self.cluster.emit_event(dict(stored), "Warning", "Unhealthy", probe_error)
+            await self.cluster.emit_event(involved, "Warning", "Unhealthy", probe_error)
             self._written[("ProbeError", *key)] = probe_error
+        while worker.state.events:
+            await self.cluster.emit_event(involved, *worker.state.events.pop(0))
 
     async def _write_workload(self, kind: protocol.ResourceKind, obj: Mapping[str, Any]) -> None:
         meta = obj["metadata"]
@@ -270,7 +329,8 @@ class LocalRunner:
 
     async def shutdown(self) -> None:
         """Stop every pod process; the store keeps the Pod objects, marked not ready (no dead endpoints)."""
-        await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
+        await asyncio.gather(*(w.stop() for w in self.workers.values()), *self._stopping.values(),
+                             return_exceptions=True)
         self.workers.clear()
         self._written.clear()
         try:
@@ -298,9 +358,7 @@ class LocalRunner:
 
 
 def _node_ready(node: Mapping[str, Any]) -> bool:
-    conds = (node.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds) and not (
-        node.get("metadata") or {}).get("deletionTimestamp")
+    return _is_ready(node) and not (node.get("metadata") or {}).get("deletionTimestamp")
 
 
 def _pick_node(template: Mapping[str, Any], nodes: list[Mapping[str, Any]]) -> str | None:

@@ -26,18 +26,33 @@ def build_condition(type_: str, ok: bool, reason: str = "", message: str = "") -
             "lastTransitionTime": now_rfc3339()}
 
 
+def _container_state(worker: PodWorker) -> dict[str, Any]:
+    st = worker.state
+    if st.phase == "Running" and st.pid is not None:
+        return {"running": {"startedAt": st.started_at}}
+    if st.phase in ("Succeeded", "Failed") or (st.exit_code is not None and st.reason not in _WAITING):
+        return {"terminated": {"exitCode": st.exit_code if st.exit_code is not None else 1,
+                               "reason": st.reason, "message": st.message}}
+    return {"waiting": {"reason": st.reason, "message": st.message}}
+
+
+_WAITING = ("CrashLoopBackOff", "PodInitializing", "CreateContainerConfigError", "ImageNeedsCluster", "")
+
+
 def build_pod_status(worker: PodWorker) -> dict[str, Any]:
     st = worker.state
     scheduled = worker.node is not None
-    container_state: dict[str, Any]
-    if st.phase == "Running":
-        container_state = {"running": {}}
-    elif st.phase in ("Succeeded", "Failed") or st.exit_code is not None:
-        container_state = {"terminated": {"exitCode": st.exit_code if st.exit_code is not None else 1,
-                                          "reason": st.reason, "message": st.message}}
-    else:
-        container_state = {"waiting": {"reason": st.reason, "message": st.message}}
     unready = ("ReadinessProbeError", st.probe_error) if st.probe_error and not st.ready else ("", "")
+    state = _container_state(worker)
+    containers = []
+    for c in (worker.template.get("spec") or {}).get("containers") or []:
+        name = c.get("name")
+        entry = {"name": name, "image": c.get("image"), "ready": bool(st.container_ready.get(name)) and st.ready,
+                 "started": bool(st.container_started.get(name)) and st.pid is not None,
+                 "restartCount": st.restarts, "state": state}
+        if st.last_state is not None and st.restarts:
+            entry["lastState"] = st.last_state
+        containers.append(entry)
     return {
         "phase": st.phase, "reason": st.reason, "message": st.message,
         "podIP": pods.LOCAL_HOST, "hostIP": pods.LOCAL_HOST,
@@ -45,9 +60,7 @@ def build_pod_status(worker: PodWorker) -> dict[str, Any]:
                        build_condition("Initialized", st.started),
                        build_condition("ContainersReady", st.ready, *unready),
                        build_condition("Ready", st.ready, *unready)],
-        "containerStatuses": [{"name": c.get("name"), "image": c.get("image"), "ready": st.ready,
-                               "restartCount": st.restarts, "state": container_state}
-                              for c in (worker.template.get("spec") or {}).get("containers") or []],
+        "containerStatuses": containers,
         **({"localPid": st.pid} if st.pid else {}),
     }
 

@@ -9,41 +9,44 @@ global counter as its resourceVersion and appends a row to an event log; watches
 
 This class is synchronous, one connection per instance; `LocalCluster` keeps one for reads and
 one non-waiting one for writes on the event loop's thread, one for writes that must wait for a
-lock on a dedicated thread, and adds the async protocol, wake-ups and watches.
+lock on a dedicated thread, and adds the async protocol, wake-ups and watches. Creating and
+checking the file, and naming its failures (`StoreDamaged`, `StateNotAccessible`), is `storefile`'s.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import sqlite3
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kaito.cluster import errors
 from kaito.cluster.events import now_rfc3339
-from kaito.cluster.local import fields
+from kaito.cluster.local import fields, storefile
 from kaito.cluster.protocol import DEFAULT_NAMESPACE, ResourceKind, kind_of
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS objects (
-    kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
-    uid TEXT NOT NULL UNIQUE, rv INTEGER NOT NULL, body TEXT NOT NULL, managed TEXT NOT NULL,
-    PRIMARY KEY (kind, namespace, name));
-CREATE TABLE IF NOT EXISTS labels (uid TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
-    PRIMARY KEY (key, value, uid));
-CREATE INDEX IF NOT EXISTS labels_by_uid ON labels (uid);
-CREATE TABLE IF NOT EXISTS owners (owner_uid TEXT NOT NULL, dependent_uid TEXT NOT NULL,
-    PRIMARY KEY (owner_uid, dependent_uid));
-CREATE TABLE IF NOT EXISTS events (rv INTEGER PRIMARY KEY, kind TEXT NOT NULL,
-    namespace TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, rv);
-CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO counters VALUES ('rv', 0), ('compacted', 0);
-"""
 _COMPACT_EVERY = 500
+T = TypeVar("T")
+
+
+def _translated(method: Callable[..., T]) -> Callable[..., T]:
+    """SQLite's failures as the protocol's typed errors (`storefile.translate_error`), at each public
+    method; a constraint violation stays what it is, a bug."""
+
+    @functools.wraps(method)
+    def wrapper(self: ObjectStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise storefile.translate_error(exc, self.path) from exc
+
+    return wrapper
 
 
 def _without_rv_noise(obj: dict[str, Any]) -> dict[str, Any]:
@@ -61,19 +64,19 @@ class ObjectStore:
     """Synchronous object store on one SQLite file; see the module docstring."""
 
     def __init__(
-        self, path: str | Path, *, history: int = 20_000, busy_timeout_s: float = 10.0, any_thread: bool = False
+        self,
+        path: str | Path,
+        *,
+        history: int = 20_000,
+        busy_timeout_s: float = 10.0,
+        any_thread: bool = False,
+        check: storefile.Check = "none",
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.history = history
         self.writes = 0  # committed writes made through this store object (for benches/tests)
         self._compact_every = max(1, min(_COMPACT_EVERY, history // 2))
-        self._db = sqlite3.connect(
-            self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=not any_thread
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = storefile.connect(self.path, busy_timeout_s=busy_timeout_s, any_thread=any_thread, check=check)
 
     def close(self) -> None:
         self._db.close()
@@ -86,6 +89,7 @@ class ObjectStore:
 
     # ---- reads -------------------------------------------------------------------------------
 
+    @_translated
     def get(self, kind: ResourceKind, name: str, namespace: str | None) -> dict[str, Any]:
         row = self._db.execute(
             "SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?",
@@ -95,6 +99,7 @@ class ObjectStore:
             raise errors.NotFound(f"{kind.kind} {self._ns(kind, namespace)}/{name} not found".replace(" /", " "))
         return json.loads(row[0])
 
+    @_translated
     def list(
         self, kind: ResourceKind, namespace: str | None, labels: Mapping[str, str] | None
     ) -> tuple[list[dict[str, Any]], str]:
@@ -114,6 +119,7 @@ class ObjectStore:
             rv = self._counter("rv")
         return items, str(rv)
 
+    @_translated
     def read_events(
         self, kind: ResourceKind, namespace: str | None, after_rv: int, limit: int = 500
     ) -> list[tuple[int, str, dict[str, Any]]]:
@@ -128,9 +134,11 @@ class ObjectStore:
             rows = self._db.execute(sql + " ORDER BY rv LIMIT ?", [*args, limit]).fetchall()
         return [(rv, typ, json.loads(body)) for rv, typ, body in rows]
 
+    @_translated
     def current_rv(self) -> int:
         return self._counter("rv")
 
+    @_translated
     def read_tail(self, after_rv: int) -> tuple[int, dict[str, int] | None]:
         """The head resourceVersion and, per kind key, the newest log entry after `after_rv`.
 
@@ -148,7 +156,12 @@ class ObjectStore:
 
     # ---- writes ------------------------------------------------------------------------------
 
-    def apply(self, obj: dict[str, Any], manager: str, *, force: bool, status: bool) -> dict[str, Any]:
+    @_translated
+    def apply(self, obj: dict[str, Any], manager: str, *, force: bool, status: bool,
+              admit: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]] | None = None
+              ) -> dict[str, Any]:
+        """Server-side apply; `admit(new, current or None)` may change the merged object before it is
+        stored, inside the transaction (what a mutating admission webhook does on an API server)."""
         kind = kind_of(obj)
         meta = obj.get("metadata") or {}
         name = meta.get("name")
@@ -177,6 +190,8 @@ class ObjectStore:
                         f"(now {current['metadata']['resourceVersion']})"
                     )
             new, new_managed = fields.compute_apply(current, managed, obj, manager, force=force, status=status)
+            if admit is not None:
+                new = admit(new, None if row is None else current)
             if row is not None and _without_rv_noise(new) == _without_rv_noise(current) and new_managed == managed:
                 return current  # a no-op apply is not a write
             if row is None:
@@ -191,6 +206,7 @@ class ObjectStore:
                 self._delete_object(kind, stored)  # the garbage collector's view: its owner is gone
         return stored
 
+    @_translated
     def delete(self, kind: ResourceKind, name: str, namespace: str | None) -> None:
         with self._transaction(write=True):
             row = self._row(kind, self._ns(kind, namespace), name)
@@ -198,6 +214,7 @@ class ObjectStore:
                 raise errors.NotFound(f"{kind.kind} {self._ns(kind, namespace)}/{name} not found".replace(" /", " "))
             self._delete_object(kind, json.loads(row[0]))
 
+    @_translated
     def record_event(self, event: dict[str, Any]) -> None:
         """Create the Event, or bump `count`/`lastTimestamp` of the same one (aggregation)."""
         meta = event["metadata"]
@@ -214,6 +231,23 @@ class ObjectStore:
             new["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=stamp, generation=1)
             self._put(kind_of(event), new, {}, "ADDED")
 
+    @_translated
+    def migrate_kind(self, old_key: str, convert: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+        """Rewrite every object stored under kind key `old_key` through `convert`, in one transaction
+        (a storage-version migration: the objects of an older served version become the storage
+        version's, under its key). Returns how many; a store with none pays one indexed read."""
+        if self._db.execute("SELECT 1 FROM objects WHERE kind=? LIMIT 1", (old_key,)).fetchone() is None:
+            return 0
+        with self._transaction(write=True):
+            rows = self._db.execute("SELECT body, managed FROM objects WHERE kind=?", (old_key,)).fetchall()
+            for body, managed in rows:
+                old = json.loads(body)
+                self._db.execute("DELETE FROM objects WHERE kind=? AND uid=?", (old_key, old["metadata"]["uid"]))
+                new = convert(old)
+                self._put(kind_of(new), new, json.loads(managed), "MODIFIED")
+        return len(rows)
+
+    @_translated
     def compact(self, keep: int = 0) -> int:
         """Drop the event log except the last `keep` entries; watches from before get `Gone`."""
         with self._transaction(write=True):
@@ -222,6 +256,7 @@ class ObjectStore:
             self._db.execute("UPDATE counters SET value = max(value, ?) WHERE key='compacted'", (floor,))
         return floor
 
+    @_translated
     def collect_garbage(self) -> int:
         """Delete objects all of whose owners are gone (what Kubernetes' GC does); returns how many."""
         with self._transaction(write=True):
@@ -324,29 +359,15 @@ class ObjectStore:
             self.db, self.write = db, write
 
         def __enter__(self) -> None:
-            try:
-                self.db.execute("BEGIN IMMEDIATE" if self.write else "BEGIN")
-            except sqlite3.OperationalError as exc:
-                raise _translate(exc) from exc
+            self.db.execute("BEGIN IMMEDIATE" if self.write else "BEGIN")
 
         def __exit__(self, exc_type, exc, tb) -> bool:
             try:
                 self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-            except sqlite3.OperationalError as err:
+            except sqlite3.Error:
                 if exc_type is None:
-                    raise _translate(err) from err
-            if isinstance(exc, sqlite3.OperationalError):
-                raise _translate(exc) from exc
+                    raise  # translated by the public method around it
             return False
 
     def _transaction(self, *, write: bool) -> ObjectStore._Tx:
         return ObjectStore._Tx(self._db, write)
-
-
-def _translate(exc: sqlite3.OperationalError) -> errors.ClusterError:
-    """SQLite's busy/locked codes are the local store's 'server overloaded': retryable."""
-    if getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or (
-        getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    ):
-        return errors.Unavailable(f"local store {exc.__class__.__name__}: busy", status=503)
-    return errors.ClusterError(f"local store error: {exc}")

@@ -17,24 +17,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from kaito.runtime.inference import vllm_platform
 
+    # vLLM's command line is vLLM's (its flags, `--max-model-len auto`, the typed runtime-parameter
+    # file): it goes to vLLM's own server whole, before our settings parser could refuse any of it.
     if not {"-h", "--help"} & set(argv) and vllm_platform.wants_vllm(argv, os.environ):
-        from kaito.runtime.inference import vllm_server  # vLLM's own OpenAI server, with ours added
+        from kaito.runtime.inference.engine import EngineName
+        from kaito.runtime.inference.engines import ENGINES
 
-        return vllm_server.main(argv)
+        return ENGINES[EngineName.VLLM].serve(argv)  # type: ignore[misc]
     try:
         settings = build_settings(argv)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return serve(settings)
+    return serve(settings, argv)
 
 
-def serve(settings) -> int:
+def serve(settings, argv: Sequence[str] = ()) -> int:
     """Run the server until it is stopped; 1 when the model failed to load."""
     import uvicorn
 
     from kaito.runtime.inference.app import create_app
-    from kaito.runtime.inference.engines import EngineUnavailable, select_engine
+    from kaito.runtime.inference.engines import EngineUnavailable, select_entry
 
     failure: list[str] = []
     server: uvicorn.Server | None = None
@@ -45,10 +48,13 @@ def serve(settings) -> int:
             server.should_exit = True
 
     try:
-        engine = select_engine(settings)
+        entry = select_entry(settings)
     except EngineUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if entry.serve is not None:  # a runtime with its own HTTP app takes the whole process
+        return entry.serve(argv)
+    engine = entry.build(settings)
     app = create_app(settings, engine, on_load_failure=on_load_failure)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", lifespan="on")
     server = uvicorn.Server(config)

@@ -26,7 +26,7 @@ class AdapterError(ValueError):
     """An adapter directory cannot be used; the message names it."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AdapterSpec:
     name: str
     path: Path
@@ -47,7 +47,7 @@ def discover_adapters(adapters_dir: Path | None) -> list[tuple[str, Path]]:
 
 
 def build_adapter_specs(found: list[tuple[str, Path]], strength_of: Callable[[str], float]) -> list[AdapterSpec]:
-    return [AdapterSpec(name, path, strength_of(name)) for name, path in found]
+    return [AdapterSpec(name=name, path=path, strength=strength_of(name)) for name, path in found]
 
 
 def apply_adapters(model, specs: list[AdapterSpec], combination_type: str):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from kaito.runtime.inference.settings import ServerSettings
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunningServer:
     base_url: str  # http://127.0.0.1:PORT
     app: object
@@ -28,11 +28,11 @@ class RunningServer:
         """Block until the model is loaded; raise with the load error if it failed."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.engine.ready:
+            state = self.engine.load_state()
+            if state.ready:
                 return
-            error = getattr(self.engine, "load_error", None)
-            if error:
-                raise RuntimeError(f"model load failed: {error}")
+            if state.error:
+                raise RuntimeError(f"model load failed: {state.error}")
             time.sleep(0.05)
         raise TimeoutError(f"model not loaded after {timeout:.0f}s")
 
@@ -64,4 +64,4 @@ def start_server(settings: ServerSettings, engine=None, timeout: float = 30.0) -
             raise RuntimeError("the inference server did not start listening")
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    return RunningServer(f"http://{settings.host}:{port}", app, server, thread)
+    return RunningServer(base_url=f"http://{settings.host}:{port}", app=app, _server=server, _thread=thread)

@@ -16,6 +16,7 @@ We serve Prometheus text with these names (labels `model_name` as vLLM has them)
 | `http_requests_total{handler,method,status}` | same (vLLM's prometheus-fastapi-instrumentator) |
 | `kaito:batch_size` (hist., rows per decode step) | none: vLLM exposes no per-step batch size |
 | `kaito:model_load_seconds` (gauge)           | none (vLLM logs its load time)               |
+| `kaito_ratelimit_rejected_total`             | KAITO v0.12's 429 guard counter (same name)  |
 
 Each server owns its own `CollectorRegistry`, so several servers in one process (tests) never
 clash over global metric names.
@@ -27,6 +28,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from kaito.runtime.inference.engine import EngineStats
 
 _LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
                     7.5, 10.0, 20.0, 40.0, 80.0)
@@ -61,13 +64,15 @@ class ServerMetrics:
                              registry=r)
         self.batch_size = Histogram("kaito:batch_size", "Rows in each decode step", ["model_name"],
                                     buckets=_BATCH_BUCKETS, registry=r)
+        self.rate_limited = Counter("kaito_ratelimit_rejected", "Requests refused with HTTP 429 (queue full)",
+                                    registry=r)
         self.load_seconds = Gauge("kaito:model_load_seconds", "Seconds the model took to load", ["model_name"],
                                   registry=r)
 
-    def bind_engine_stats(self, stats: Callable[[], tuple[int, int]]) -> None:
+    def bind_engine_stats(self, stats: Callable[[], EngineStats]) -> None:
         """Read running/waiting from the engine at scrape time (no polling thread)."""
-        self.running.labels(self.model_name).set_function(lambda: stats()[0])
-        self.waiting.labels(self.model_name).set_function(lambda: stats()[1])
+        self.running.labels(self.model_name).set_function(lambda: stats().running)
+        self.waiting.labels(self.model_name).set_function(lambda: stats().waiting)
 
     def observe_step(self, batch_size: int) -> None:
         self.batch_size.labels(self.model_name).observe(batch_size)

@@ -15,6 +15,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaito.runtime.inference.engine import InvalidRequest, SamplingParams
+from kaito.runtime.inference.protocol_common import RequestModel
+
+# KAITO's 400 texts (its tests and api_spec.json use them)
+MISSING_PROMPT = "Text generation parameter prompt required"
+MISSING_MESSAGES = "Conversational parameter messages required"
+_INT64 = (-(1 << 63), (1 << 63) - 1)
 
 # generate() arguments that KAITO clients send and that change nothing here, with the values
 # that keep that true (anything else is refused, because we would not honour it)
@@ -23,7 +29,7 @@ _NEUTRAL: dict[str, tuple[Any, ...]] = {
     "eos_token_id": None, "num_return_sequences": (1,), "use_cache": (True,), "return_dict_in_generate": None,
 }
 _HONOURED = {"max_length", "max_new_tokens", "min_length", "min_new_tokens", "do_sample", "temperature", "top_k",
-             "top_p", "repetition_penalty", "seed", "ignore_eos", "stop_strings"}
+             "top_p", "min_p", "repetition_penalty", "seed", "ignore_eos", "stop_strings"}
 
 
 class KaitoMessage(BaseModel):
@@ -32,8 +38,9 @@ class KaitoMessage(BaseModel):
     content: str
 
 
-class KaitoChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class KaitoChatRequest(RequestModel):
+    # KAITO's model was pydantic's lax default ("true" is a boolean); unknown keys are ignored, as there
+    model_config = ConfigDict(extra="ignore", strict=False, allow_inf_nan=False)
 
     prompt: str | None = None
     return_full_text: bool = True
@@ -67,14 +74,20 @@ def build_kaito_sampling(kwargs: dict[str, Any], prompt_tokens: int) -> Sampling
     temperature = compute_float(kwargs, "temperature", 1.0) if do_sample else 0.0
     top_k = compute_int(kwargs, "top_k", 10)
     top_p = compute_float(kwargs, "top_p", 1.0)
+    min_p = compute_float(kwargs, "min_p", 0.0)
     penalty = compute_float(kwargs, "repetition_penalty", 1.0)
     seed = None if kwargs.get("seed") is None else compute_int(kwargs, "seed")
+    if seed is not None and not _INT64[0] <= seed <= _INT64[1]:
+        raise InvalidRequest("generate_kwargs.seed must fit in 64 bits (signed)")
     if max_new < 1:
         raise InvalidRequest(f"generate_kwargs.max_length must exceed the prompt length ({prompt_tokens} tokens)")
     if do_sample and temperature <= 0:
         raise InvalidRequest("generate_kwargs.temperature must be > 0 when do_sample is true")
-    if not 0 < top_p <= 1 or penalty <= 0 or top_k < 0:
-        raise InvalidRequest("generate_kwargs: top_p must be in (0, 1], top_k >= 0, repetition_penalty > 0")
+    if not 0 < top_p <= 1 or not 0 <= min_p <= 1 or not 0 < penalty <= 1e4 or not 0 <= top_k < (1 << 31):
+        raise InvalidRequest("generate_kwargs: top_p must be in (0, 1], min_p in [0, 1], 0 <= top_k < 2^31, "
+                             "0 < repetition_penalty <= 10000")
+    if not -1e4 <= temperature <= 1e4:
+        raise InvalidRequest("generate_kwargs.temperature must be at most 10000")
     stops = kwargs.get("stop_strings")
     if stops is None:
         stops = ()
@@ -84,7 +97,7 @@ def build_kaito_sampling(kwargs: dict[str, Any], prompt_tokens: int) -> Sampling
         stops = tuple(s for s in stops if s)
     else:
         raise InvalidRequest(f"generate_kwargs.stop_strings must be a string or a list of strings, got {stops!r}")
-    return SamplingParams(max_tokens=max_new, temperature=temperature, top_p=top_p, top_k=top_k,
+    return SamplingParams(max_tokens=max_new, temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
                           repetition_penalty=penalty, seed=seed, stop=stops,
                           ignore_eos=compute_bool(kwargs, "ignore_eos", False), min_tokens=min(min_new, max_new))
 

@@ -6,6 +6,11 @@ starts this server unchanged. KAITO folds unknown `--flag value` arguments into 
 arguments of `from_pretrained`; so do we (`model_kwargs`). Every field can also come from the
 environment as `KAITO_<FIELD>`; flags win. Adapter strengths follow KAITO's convention: an
 environment variable named after the adapter directory holds its strength.
+
+`--kaito-config-file` is KAITO v0.12's runtime-parameter file (a Workspace's `inference.config`
+ConfigMap, mounted at /mnt/config): each entry of its `vllm:` map that names one of our flags
+(`max-model-len`, `max-num-seqs`, ...) overrides the command line, as KAITO's wrapper appends them
+after the operator's flags; the others are kept in `runtime_params` for the vLLM engine.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kaito.runtime.inference.engine import AUTO_ENGINE, EngineName
 
 ENV_PREFIX = "KAITO_"
 KAITO_ADAPTERS_DIR = "/mnt/adapter"
@@ -35,7 +42,7 @@ class ServerSettings(BaseModel):
     served_model_name: str | None = None
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    engine: Literal["auto", "transformers", "vllm"] = "auto"
+    engine: Literal["auto"] | EngineName = AUTO_ENGINE
     trust_remote_code: bool = False
     load_in_4bit: bool = False
     load_in_8bit: bool = False
@@ -46,21 +53,36 @@ class ServerSettings(BaseModel):
     combination_type: str = "svd"
     max_model_len: int | None = Field(default=None, gt=0)
     max_running: int = Field(default=16, gt=0)
-    max_queued: int = Field(default=256, ge=0)
+    max_queued: int | None = Field(default=None, ge=0)  # None: KAITO's guard, as many as max_running
     host: str = "0.0.0.0"
     port: int = Field(default=5000, ge=0, le=65535)
     api_key: str | None = None
     model_kwargs: dict[str, str | bool] = Field(default_factory=dict)
+    config_file: Path | None = None  # KAITO's --kaito-config-file (inference_config.yaml)
+    runtime_params: dict[str, str] = Field(default_factory=dict)  # its `vllm:` entries that are not our flags
 
     @field_validator("served_model_name", "api_key", "chat_template")
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _known_engine(cls, value: object) -> object:
+        choices = (AUTO_ENGINE, *EngineName)
+        if value not in choices:
+            raise ValueError(f"unknown engine {value!r} (use {', '.join(choices)})")
+        return value
+
     @field_validator("adapters_dir", mode="before")
     @classmethod
     def _empty_dir_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value  # `--adapters-dir ""` turns adapters off
+
+    @property
+    def queue_limit(self) -> int:
+        """Requests that may wait for a batch slot before more are refused (HTTP 429)."""
+        return self.max_running if self.max_queued is None else self.max_queued
 
     @property
     def model_name(self) -> str:
@@ -98,7 +120,7 @@ _HELP: dict[str, str] = {
     "served_model_name": "name clients put in `model` (default: the model's name)",
     "dtype": "auto, bfloat16, float16 or float32 (default: auto)",
     "device": "auto, cpu or cuda (default: auto: cuda when there is one)",
-    "engine": "auto, transformers or vllm (default: auto: vllm on CUDA when installed)",
+    "engine": f"{AUTO_ENGINE}, {', '.join(EngineName)} (default: {AUTO_ENGINE}: vllm on CUDA when installed)",
     "trust_remote_code": "run the model repo's own modelling code",
     "load_in_4bit": "load weights in 4 bits with bitsandbytes (CUDA only)",
     "load_in_8bit": "load weights in 8 bits with bitsandbytes (CUDA only)",
@@ -108,7 +130,8 @@ _HELP: dict[str, str] = {
     "combination_type": "how adapters are combined into the default model (peft; default: svd)",
     "max_model_len": "longest prompt plus completion in tokens (default: the model's limit)",
     "max_running": "requests decoded together in one batch (default: 16)",
-    "max_queued": "requests waiting beyond those; more get 429 (default: 256)",
+    "max_queued": "requests waiting beyond those; more get 429 with Retry-After (default: as many as "
+                  "--max-running, KAITO's guard)",
     "host": "address to listen on (default: 0.0.0.0)",
     "port": "port to listen on (default: 5000, as KAITO)",
     "api_key": "require `Authorization: Bearer KEY` on every route but health",
@@ -146,7 +169,42 @@ def build_parser() -> argparse.ArgumentParser:
                         help="KAITO's device_map: auto, cpu, cuda, or an accelerate map passed to from_pretrained")
     parser.add_argument("--adapter-strength", dest="adapter_strength", action="append", default=[],
                         metavar="NAME=STRENGTH", help="strength of one adapter in the default mix")
+    parser.add_argument("--kaito-config-file", dest="config_file", default=None, metavar="FILE",
+                        help="KAITO's inference_config.yaml: its `vllm:` entries override these flags")
     return parser
+
+
+def read_runtime_config(path: Path) -> dict[str, Any]:
+    """The `vllm:` map of a KAITO inference_config.yaml ({} when it has none); SettingsError naming the file."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"--kaito-config-file: cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"--kaito-config-file: {path} is not valid YAML: {exc}") from None
+    flags = doc.get("vllm") if isinstance(doc, Mapping) else None
+    if doc is not None and not isinstance(doc, Mapping) or flags is not None and not isinstance(flags, Mapping):
+        raise SettingsError(f"--kaito-config-file: {path} must be a map with a `vllm:` map of flag: value")
+    for key, value in (flags or {}).items():
+        if isinstance(value, Mapping | list):
+            raise SettingsError(f"--kaito-config-file: vllm.{key} in {path} must be a single value")
+    return dict(flags or {})
+
+
+def _apply_runtime_config(path: Path, values: dict[str, object]) -> dict[str, str]:
+    """Set our fields from the file's `vllm:` entries; return the entries that are not our flags."""
+    by_flag = {flag.lstrip("-").replace("_", "-"): name for name, flags in _FLAGS.items() for flag in flags}
+    rest: dict[str, str] = {}
+    for key, value in read_runtime_config(path).items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        name = by_flag.get(str(key).replace("_", "-"))
+        if name is None:
+            rest[str(key)] = text
+        else:
+            values[name] = _parse_bool(text) if name in _BOOL_FIELDS else text
+    return rest
 
 
 def build_extra_kwargs(extra: Sequence[str]) -> dict[str, str | bool]:
@@ -225,11 +283,14 @@ def build_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
             raise SettingsError(f"--adapter-strength: expected NAME=STRENGTH, got {item!r}")
         strengths[name] = _parse_strength(name, raw, "--adapter-strength")
     values["adapter_strengths"] = strengths
+    if args.config_file:
+        values["config_file"] = args.config_file
+        values["runtime_params"] = _apply_runtime_config(Path(args.config_file), values)
     try:
         return ServerSettings.model_validate(values)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{_flag_of(err['loc'])}: {err['msg']}" for err in exc.errors()
+            f"{_flag_of(err['loc'])}: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors()
         )
         raise SettingsError(problems) from None
 

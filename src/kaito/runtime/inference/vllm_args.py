@@ -30,6 +30,7 @@ from kaito.runtime.inference.vllm_config import RuntimeParameters, load_runtime_
 
 _MAX_MODEL_LEN_FLAGS = ("--max-model-len", "--max_model_len")
 _MAX_MODEL_LEN_ENV = settings_mod.ENV_PREFIX + "MAX_MODEL_LEN"
+_CONFIG_FILE_FLAGS = ("--kaito-config-file",)
 DEFAULT_UVICORN_LOG_LEVEL = "warning"
 
 
@@ -108,6 +109,9 @@ def plan_launch(argv: Sequence[str], env: Mapping[str, str],
     argv = list(argv)
     _, extras = settings_mod.build_parser().parse_known_args(argv)
     ours_argv, max_model_len = _pop_option(_without(argv, extras), _MAX_MODEL_LEN_FLAGS)
+    # our settings read the file for the transformers engine (its flags only, as text); here vLLM's
+    # parser types all of it, so the settings never see it
+    ours_argv, config_file = _pop_option(ours_argv, _CONFIG_FILE_FLAGS)
     env = dict(env)
     if max_model_len is None:
         max_model_len = env.get(_MAX_MODEL_LEN_ENV)
@@ -117,7 +121,8 @@ def plan_launch(argv: Sequence[str], env: Mapping[str, str],
     except settings_mod.SettingsError as exc:
         raise ArgumentsError(str(exc)) from None
     kaito, passthrough = build_kaito_parser().parse_known_args(extras)
-    parameters = read_parameters(kaito.kaito_config_file) if kaito.kaito_config_file else None
+    config_file = config_file or kaito.kaito_config_file or None
+    parameters = read_parameters(config_file) if config_file else None
     utilization = kaito.kaito_kv_cache_cpu_memory_utilization
     if utilization is None:  # the command line beats the file, so an operator's 0 stays 0
         utilization = parameters.kv_cache_cpu_memory_utilization if parameters else 0.5
@@ -135,7 +140,7 @@ def plan_launch(argv: Sequence[str], env: Mapping[str, str],
     ours = _map_settings(settings, max_model_len, adapters)
     return VllmLaunch(settings=settings, ours=tuple(ours), passthrough=tuple(passthrough),
                       from_file=tuple(parameters.vllm.items()) if parameters else (),
-                      config_file=kaito.kaito_config_file or None, parameters=parameters,
+                      config_file=config_file, parameters=parameters,
                       kv_cache_cpu_memory_utilization=utilization, max_probe_steps=probe_steps,
                       rate_limit=not kaito.kaito_disable_rate_limit, adapters=adapters, max_lora_rank=rank)
 

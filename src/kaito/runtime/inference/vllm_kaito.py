@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from kaito.runtime.inference import engine as api
 from kaito.runtime.inference import protocol_kaito as kaito_proto
-from kaito.runtime.inference import protocol_openai as oai
+from kaito.runtime.inference.openai_output import build_error
 from kaito.runtime.inference.service import ClientGone, InferenceService
 
 log = logging.getLogger("kaito.runtime.inference")
@@ -32,19 +32,30 @@ log = logging.getLogger("kaito.runtime.inference")
 GUARDED_PREFIXES = ("/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/tokenize", "/pooling",
                     "/score", "/rerank", "/v1/rerank", "/chat")
 WAITING_METRIC = "vllm:num_requests_waiting"
+RUNNING_METRIC = "vllm:num_requests_running"
 RETRY_AFTER_S = 1
 STATE_KEY = "kaito_rate_limit"
 MIDDLEWARE_PATH = "kaito.runtime.inference.vllm_kaito.RateLimitGuard"
 
 
+def read_gauge(registry: CollectorRegistry, name: str) -> Callable[[], float]:
+    """A reader of one of vLLM's gauges, summed over its labels (one model per server)."""
+    only = registry.restricted_registry([name])
+
+    def value() -> float:
+        return sum(s.value for family in only.collect() for s in family.samples if s.name == name)
+
+    return value
+
+
 def read_waiting(registry: CollectorRegistry) -> Callable[[], float]:
-    """A reader of vLLM's waiting-queue gauge, summed over its labels (one model per server)."""
-    only_waiting = registry.restricted_registry([WAITING_METRIC])
+    return read_gauge(registry, WAITING_METRIC)
 
-    def waiting() -> float:
-        return sum(s.value for family in only_waiting.collect() for s in family.samples if s.name == WAITING_METRIC)
 
-    return waiting
+def read_stats(registry: CollectorRegistry) -> Callable[[], api.EngineStats]:
+    """Running and waiting requests as vLLM's own gauges report them."""
+    running, waiting = read_gauge(registry, RUNNING_METRIC), read_waiting(registry)
+    return lambda: api.EngineStats(running=int(running()), waiting=int(waiting()))
 
 
 def build_rejection_body(effective: int, threshold: int) -> bytes:
@@ -106,8 +117,8 @@ def build_rejected_counter(registry: CollectorRegistry) -> Counter:
 def _kaito_error(exc: api.EngineError) -> JSONResponse:
     if exc.status in (400, 404, 422, 503):  # KAITO's FastAPI shape for /chat
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-    return JSONResponse(oai.build_error(str(exc), "server_error" if exc.status >= 500 else "invalid_request_error",
-                                        exc.code), status_code=exc.status)
+    return JSONResponse(build_error(str(exc), "server_error" if exc.status >= 500 else "invalid_request_error",
+                                    exc.code), status_code=exc.status)
 
 
 def build_kaito_router(service: InferenceService, *, pipeline: str, api_key: str | None) -> APIRouter:
@@ -143,26 +154,32 @@ def build_kaito_router(service: InferenceService, *, pipeline: str, api_key: str
     return router
 
 
+async def _disconnected(request: Request) -> None:
+    """Return when the client hangs up (the body is already read, so the next message says so)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _chat(service: InferenceService, engine, body: kaito_proto.KaitoChatRequest, pipeline: str,
                 request: Request):
     if pipeline == "text-generation":
         if not body.prompt:
-            raise api.InvalidRequest("Text generation needs the parameter `prompt`")
+            raise api.InvalidRequest(kaito_proto.MISSING_PROMPT)
         prompt = (body.prefix or "") + body.prompt
         ids = service.tokenize(prompt)
     else:
         if not body.messages:
-            raise api.InvalidRequest("Conversational mode needs the parameter `messages`")
+            raise api.InvalidRequest(kaito_proto.MISSING_MESSAGES)
         prompt = service.build_chat_prompt([m.model_dump() for m in body.messages])
         ids = service.tokenize(prompt, add_special_tokens=False)
     params = kaito_proto.build_kaito_sampling(body.generate_kwargs, len(ids))
     if body.handle_long_generation == "hole":  # drop the prompt's start so the answer fits
         keep = engine.model_info().max_model_len - params.max_tokens
         ids = ids[-keep:] if keep > 0 else ids
-    gen = api.GenerationRequest(service.new_request_id("chat"), ids, params)
-    service.prepare([gen])
+    gen = api.GenerationRequest(request_id=service.new_request_id("chat"), prompt_token_ids=ids, params=params)
+    run = service.start([gen])
     try:
-        [result] = await service.collect([gen], request.is_disconnected)
+        [result] = await service.collect(run, lambda: _disconnected(request))
     except ClientGone:
         return Response(status_code=499)
     return kaito_proto.build_kaito_result(pipeline, prompt, result.text, body.return_full_text)

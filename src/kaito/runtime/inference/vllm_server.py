@@ -220,23 +220,27 @@ def _hub_cache() -> Path:
 async def build_app_with_kaito(launch: vllm_args.VllmLaunch, namespace, v: SimpleNamespace, client, registry):
     """vLLM's app and state, then KAITO's routes, guard and metrics."""
     from kaito.runtime.inference import vllm_kaito
-    from kaito.runtime.inference.engines.vllm_engine import VllmEngine
+    from kaito.runtime.inference.admission import Admission
     from kaito.runtime.inference.metrics import ServerMetrics
     from kaito.runtime.inference.service import InferenceService
+    from kaito.runtime.inference.vllm_engine import VllmEngine
 
     supported = await client.get_supported_tasks()
     app = v.build_app(namespace, supported, client.model_config)
     await v.init_app_state(client, app.state, namespace, supported)
     served = launch.settings.model_name
-    engine = VllmEngine(client, served_model_name=served, adapters=dict(launch.adapters))
+    engine = VllmEngine(client, served_model_name=served, adapters=dict(launch.adapters),
+                        stats=vllm_kaito.read_stats(registry))
     await engine.start()
-    # /chat's own timings stay private: vLLM's engine already counts its requests in the `vllm:` metrics
-    service = InferenceService(engine, ServerMetrics(served), (served, launch.settings.model))
+    threshold = int(client.vllm_config.scheduler_config.max_num_seqs)
+    # /chat sits behind the same 429 guard as vLLM's routes (below), so its own admission admits all;
+    # its timings stay private: vLLM's engine already counts its requests in the `vllm:` metrics.
+    admit_all = Admission(max_running=threshold, queue_limit=sys.maxsize)
+    service = InferenceService(engine, ServerMetrics(served), (served, launch.settings.model), admit_all)
     app.include_router(vllm_kaito.build_kaito_router(service, pipeline=launch.settings.pipeline,
                                                      api_key=launch.settings.api_key))
     rejected = vllm_kaito.build_rejected_counter(registry)
     if launch.rate_limit:  # the guard itself came in through vLLM's --middleware (resolve_arguments)
-        threshold = int(client.vllm_config.scheduler_config.max_num_seqs)
         setattr(app.state, vllm_kaito.STATE_KEY, vllm_kaito.RateLimit(
             threshold=threshold, waiting=vllm_kaito.read_waiting(registry), rejected=rejected))
         log.info("Rate limit guard on: 429 above %d waiting requests", threshold)

@@ -11,6 +11,11 @@ import os
 import sys
 
 
+def _one_line(exc: BaseException) -> str:
+    """A library's multi-line message (transformers' offline advice, say) as one line: fix included."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     from kaito.runtime.tuning.errors import TuningError
 
@@ -20,7 +25,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         tune = settings.compute_settings(list(sys.argv[1:] if argv is None else argv), prog=prog)
         trainer.run(tune)
     except TuningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted; run again with the same --output to resume from the last checkpoint", file=sys.stderr)
@@ -28,7 +33,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except Exception as exc:  # a bug, not a user error: keep the user's screen clean
         if os.environ.get("KAITO_DEBUG"):
             raise
-        print(f"internal error: {type(exc).__name__}: {exc} (set KAITO_DEBUG=1 for the traceback)",
+        print(f"internal error: {type(exc).__name__}: {_one_line(exc)} (set KAITO_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return 1
     return 0

@@ -259,7 +259,7 @@ def build_datasets(examples: list[Example], config: DatasetSection, tokenizer):
     tokenized = raw.map(tokenize, batched=True, remove_columns=["text", "prompt"], desc="tokenizing")
     # A prompt longer than max_seq_length leaves nothing to learn, and a batch of only such rows
     # would make the loss NaN.
-    tokenized = tokenized.filter(lambda row: any(label != -100 for label in row["labels"]))
+    tokenized = tokenized.filter(lambda row: any(label != -100 for label in row["labels"]), desc="dropping rows with no answer left")
     if len(tokenized) == 0:
         raise DataError(f"every row's prompt fills DatasetConfig.max_seq_length ({config.max_seq_length})")
     if config.shuffle_dataset:

@@ -1,7 +1,8 @@
 """Training metrics for machines: JSON lines on stdout, Prometheus gauges, token counting.
 
 Each JSON line is one event: `start` (with the step it resumed from), `log` (step, loss,
-learning_rate, samples_per_second, tokens_per_second), `checkpoint`, `done`. stdout carries only
+learning_rate, samples_per_second, tokens_per_second), `checkpoint`, `warning` (e.g. a checkpoint
+that did not load and was set aside), `done`. stdout carries only
 these lines, so a Job's log is machine-readable; everything for people goes to stderr. The
 Trainer callbacks that feed them live in `callbacks` (they need transformers, this does not).
 """

@@ -4,6 +4,7 @@ Layout (the adapter sits at the top, where KAITO's upload sidecar and the model 
 
     <output>/checkpoints/checkpoint-<step>/   Trainer checkpoints; a restart resumes from the last
     <output>/checkpoints/run.json            what these checkpoints were trained on
+    <output>/checkpoints/set-aside/          checkpoints that did not load, kept for a look
     <output>/adapter_config.json, adapter_model.safetensors, tokenizer files
     <output>/fine_tuning_completed.txt       written last: KAITO's "adapter is complete" marker
 
@@ -12,6 +13,12 @@ written into a temporary directory inside it, then each file is renamed into pla
 filesystem, atomic per file) with the old marker removed first and the new marker renamed in
 last. A reader that waits for the marker — KAITO's sidecar does — never sees a half-written
 adapter, and a run that fails leaves no marker behind.
+
+A checkpoint can be complete on disk and still fail to load (a disk that lost blocks, a copy cut
+short); resuming from it would fail on every restart, so a Job would never finish. Before a resume,
+`check_loadable` reads back every file the Trainer reads on resume, the way the Trainer reads it;
+one that fails is moved to `set-aside/` (never deleted) with a warning, and the next older
+complete checkpoint is used.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from kaito.runtime.tuning.errors import OutputError
 MARKER = "fine_tuning_completed.txt"
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "run.json"
+SET_ASIDE = "set-aside"
 _COMPLETE_CHECKPOINT_FILE = "trainer_state.json"  # the Trainer writes it last
 _FILE_MODE = 0o644
 
@@ -46,8 +54,10 @@ def read_marker(output: Path) -> dict[str, Any] | None:
         return None
 
 
-def find_resume_checkpoint(output: Path) -> Path | None:
-    """The newest checkpoint that was fully written; torn ones (killed mid-save) are removed."""
+def find_resume_checkpoint(output: Path, loads: Callable[[Path], str | None] | None = None,
+                           warn: Callable[[str], None] | None = None) -> Path | None:
+    """The newest checkpoint that was fully written (and, given `loads`, loads); torn ones (killed
+    mid-save) are removed, ones that do not load are set aside with a `warn`ing."""
     folder = checkpoints_dir(output)
     if not folder.is_dir():
         return None
@@ -57,9 +67,50 @@ def find_resume_checkpoint(output: Path) -> Path | None:
         if child.is_dir() and name == "checkpoint" and step.isdigit():
             steps.append((int(step), child))
     for _, child in sorted(steps, reverse=True):
-        if (child / _COMPLETE_CHECKPOINT_FILE).is_file():
+        if not (child / _COMPLETE_CHECKPOINT_FILE).is_file():
+            shutil.rmtree(child, ignore_errors=True)
+            continue
+        problem = loads(child) if loads is not None else None
+        if problem is None:
             return child
-        shutil.rmtree(child, ignore_errors=True)
+        aside = folder / SET_ASIDE / f"{child.name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}"
+        aside.parent.mkdir(exist_ok=True)
+        os.replace(child, aside)
+        if warn is not None:
+            warn(f"checkpoint {child} does not load ({problem}); set aside as {aside}, "
+                 "resuming from the previous complete checkpoint if there is one")
+    return None
+
+
+# What the Trainer reads back on resume; training_args.bin is not among them.
+_NOT_READ_ON_RESUME = frozenset({"training_args.bin"})
+
+
+def check_loadable(checkpoint: Path) -> str | None:
+    """Why `checkpoint` would fail to load on resume (file and error), or None when it loads.
+
+    Each file is read as the Trainer reads it: JSON, safetensors, and `torch.load(weights_only=True)`
+    under transformers' own allowlist of safe globals."""
+    import safetensors.torch
+    import torch
+    from transformers import TrainerState
+    from transformers.trainer_pt_utils import safe_globals
+
+    for path in sorted(checkpoint.iterdir()):
+        if not path.is_file() or path.name in _NOT_READ_ON_RESUME:
+            continue
+        try:
+            if path.name == _COMPLETE_CHECKPOINT_FILE:
+                TrainerState.load_from_json(str(path))
+            elif path.suffix == ".json":
+                json.loads(path.read_text())
+            elif path.suffix == ".safetensors":
+                safetensors.torch.load_file(path, device="cpu")
+            elif path.suffix in (".pt", ".pth", ".bin"):
+                with safe_globals():
+                    torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any failure to read it back is the finding
+            return f"{path.name}: {type(exc).__name__}: {str(exc)[:200]}"
     return None
 
 

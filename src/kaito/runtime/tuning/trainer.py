@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from kaito.runtime import libraries
 from kaito.runtime.tuning import config as configs
 from kaito.runtime.tuning import data as datas
 from kaito.runtime.tuning import output as outputs
@@ -169,6 +170,7 @@ def run(settings: TuneSettings) -> dict[str, Any]:
     """Train and publish; returns the completion metadata. Raises TuningError subclasses."""
     config = configs.load_training_config(settings.config, settings.method, settings.overrides)
     check_hardware(config)
+    libraries.quiet_run(quantized=config.QuantizationConfig.enabled)  # plain LoRA: no bitsandbytes
     output = compute_output_dir(settings, config)
     tokenizer = load_tokenizer(config.ModelConfig)
     with tempfile.TemporaryDirectory(prefix="kaito-tune-data-") as downloads:
@@ -186,8 +188,15 @@ def run(settings: TuneSettings) -> dict[str, Any]:
         return done
     outputs.ensure_same_run(output, fingerprint)
     outputs.remove_stale_staging(output)
-    resume = outputs.find_resume_checkpoint(output)
+    resume = outputs.find_resume_checkpoint(output, loads=outputs.check_loadable, warn=_warn)
     return _train(config, settings, output, fingerprint, loaded, train_ds, eval_ds, tokenizer, resume)
+
+
+def _warn(message: str) -> None:
+    from kaito.runtime.tuning import metrics
+
+    metrics.emit("warning", message=message)
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _train(config, settings, output, fingerprint, loaded, train_ds, eval_ds, tokenizer, resume) -> dict[str, Any]:

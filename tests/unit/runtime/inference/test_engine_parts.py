@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from kaito.runtime.inference import engine as api
-from kaito.runtime.inference.engines import plan_engine
-from kaito.runtime.inference.engines.sampling import TextStream, compute_next_tokens, compute_stop
+from kaito.runtime.inference.engine import EngineName
+from kaito.runtime.inference.engines import AUTO_ORDER, ENGINES, EngineUnavailable, plan_engine, select_entry
+from kaito.runtime.inference.engines.detokenize import TextStream, compute_stop
+from kaito.runtime.inference.engines.sampling import RowSampler, choose_tokens
 from kaito.runtime.inference.settings import build_settings
 
 
@@ -29,14 +33,21 @@ class CharTokenizer:
 
 
 def test_text_stream_never_emits_what_a_stop_cuts():
-    stream = TextStream(CharTokenizer(), stops=("xy",))
+    stream = TextStream(tokenizer=CharTokenizer(), stops=("xy",))
     out = [stream.push(ord(c)) for c in "abx"]
     assert out == [("a", False), ("b", False), ("", False)]
     assert stream.push(ord("y")) == ("", True)
-    stream = TextStream(CharTokenizer(), stops=("xy",))
+    stream = TextStream(tokenizer=CharTokenizer(), stops=("xy",))
     for c in "ax":
         stream.push(ord(c))
     assert stream.flush() == "x"
+
+
+def _pick(logits, params, banned=(), generator=None, generated=()):
+    row = RowSampler(params=params, prompt=(), generator=generator, generated=list(generated))
+    [choice] = choose_tokens(logits, [row], [banned])
+    assert not isinstance(choice, BaseException), choice
+    return choice[0]
 
 
 def test_sampling_greedy_banned_and_seeded():
@@ -44,26 +55,82 @@ def test_sampling_greedy_banned_and_seeded():
 
     logits = torch.tensor([[0.0, 5.0, 1.0], [0.0, 5.0, 1.0]])
     greedy = api.SamplingParams(temperature=0.0)
-    assert compute_next_tokens(logits, [(greedy, [], None, ()), (greedy, [], None, (1,))]) == [1, 2]
+    rows = [RowSampler(params=greedy, prompt=()), RowSampler(params=greedy, prompt=())]
+    assert [c[0] for c in choose_tokens(logits, rows, [(), (1,)])] == [1, 2]
     params = api.SamplingParams(temperature=1.0, seed=3)
 
     def draw():
         gen = torch.Generator().manual_seed(3)
-        return [compute_next_tokens(torch.zeros(1, 50), [(params, [], gen, ())])[0] for _ in range(10)]
+        return [_pick(torch.zeros(1, 50), params, generator=gen) for _ in range(10)]
 
     assert draw() == draw()
-    top1 = api.SamplingParams(temperature=1.0, top_k=1)
-    assert compute_next_tokens(logits[:1], [(top1, [], None, ())]) == [1]
-    nucleus = api.SamplingParams(temperature=1.0, top_p=0.5)
-    assert compute_next_tokens(logits[:1], [(nucleus, [], None, ())]) == [1]
+    assert _pick(logits[:1], api.SamplingParams(temperature=1.0, top_k=1)) == 1
+    assert _pick(logits[:1], api.SamplingParams(temperature=1.0, top_p=0.5)) == 1
+    assert _pick(logits[:1], api.SamplingParams(temperature=1.0, min_p=0.9)) == 1
     penalised = api.SamplingParams(temperature=0.0, repetition_penalty=100.0)
-    assert compute_next_tokens(logits[:1], [(penalised, [1], None, ())]) == [2]
+    assert _pick(logits[:1], penalised, generated=[1]) == 2
+    assert _pick(logits[:1], api.SamplingParams(temperature=0.0, logit_bias=((0, 100.0),))) == 0
+
+
+@pytest.mark.parametrize("params", [
+    api.SamplingParams(temperature=1e-30), api.SamplingParams(temperature=1e-3, top_p=1e-300),
+    api.SamplingParams(temperature=1.0, repetition_penalty=1e-300),
+    api.SamplingParams(temperature=2.0, repetition_penalty=1e-30, presence_penalty=-2.0, frequency_penalty=-2.0),
+    api.SamplingParams(temperature=1.0, logit_bias=((0, -100.0), (1, -100.0), (2, -100.0))),
+    api.SamplingParams(temperature=1.0, seed=-(1 << 63)), api.SamplingParams(temperature=1.0, seed=(1 << 63) - 1),
+])
+def test_extreme_but_valid_sampling_never_fails(params):
+    """What made a decode step fail before: tiny temperatures/top_p/penalties, int64 seeds."""
+    import torch
+
+    from kaito.runtime.inference.engines.sampling import build_generator
+
+    logits = torch.tensor([[1e3, -1e3, 3.0]])
+    token = _pick(logits, params, generator=build_generator(params, "cpu"), generated=[0, 2])
+    assert token in (0, 1, 2)
+
+
+def test_a_row_that_raises_fails_alone():
+    import torch
+
+    class Broken:
+        def mask(self, row):
+            raise RuntimeError("boom")
+
+    good = RowSampler(params=api.SamplingParams(temperature=0.0), prompt=())
+    bad = RowSampler(params=api.SamplingParams(temperature=0.0), prompt=(), grammar=Broken())
+    choices = choose_tokens(torch.tensor([[0.0, 2.0], [0.0, 2.0]]), [bad, good], [(), ()])
+    assert isinstance(choices[0], RuntimeError) and choices[1][0] == 1
+
+
+def test_logprobs_are_the_models_log_softmax():
+    import torch
+
+    logits = torch.tensor([[1.0, 2.0, 3.0]])
+    row = RowSampler(params=api.SamplingParams(temperature=0.0, logprobs=2), prompt=())
+    [(token, logprob)] = choose_tokens(logits, [row], [()])
+    expected = torch.log_softmax(logits[0], -1)
+    assert token == 2 and logprob.logprob == pytest.approx(float(expected[2]))
+    assert [t for t, _ in logprob.top] == [2, 1]
+
+
+def test_text_stream_decodes_incrementally_as_a_full_decode_would(tiny_model):
+    import random
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model.path)
+    rng = random.Random(5)
+    ids = [rng.randrange(3, len(tokenizer)) for _ in range(80)]
+    stream = TextStream(tokenizer=tokenizer)
+    text = "".join(stream.push(t)[0] for t in ids) + stream.flush()
+    assert text == tokenizer.decode(ids, skip_special_tokens=True)
 
 
 def test_batching_matches_one_at_a_time(tiny_model):
     """Rows admitted at different steps decode exactly as they would alone."""
     import torch
-    from transformers import AutoModelForCausalLM, DynamicCache
+    from transformers import AutoModelForCausalLM
 
     from kaito.runtime.inference.engines import batching
 
@@ -77,12 +144,13 @@ def test_batching_matches_one_at_a_time(tiny_model):
 
     def prefill(group):
         ids, mask, pos = batching.build_prefill_inputs(group, 0, "cpu")
-        cache = DynamicCache(config=model.config)
+        cache = batching.build_cache(model.config)  # growing layers, as the engine uses
         out = model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
-        return batching.BatchTensors(cache, mask, [len(p) for p in group]), out.logits[:, -1].argmax(-1).tolist()
+        return batching.BatchTensors(cache=cache, attention_mask=mask, positions=[len(p) for p in group]), out.logits[:, -1].argmax(-1).tolist()
 
     with torch.no_grad():
         batch, tokens = prefill(prompts[:2])
+        assert type(batch.cache.layers[0]).__name__ == "GrowingLayer"
         outputs = [[t] for t in tokens]
         for step in range(6):
             if step == 2:  # admit the third prompt mid-flight
@@ -94,7 +162,7 @@ def test_batching_matches_one_at_a_time(tiny_model):
                 finished, outputs = outputs[0], outputs[1:]
             ids, mask, pos = batching.build_decode_inputs(batch, [o[-1] for o in outputs])
             out = model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=batch.cache, use_cache=True)
-            batch = batching.BatchTensors(batch.cache, mask, [p + 1 for p in batch.positions])
+            batch = dataclasses.replace(batch, attention_mask=mask, positions=[p + 1 for p in batch.positions])
             for row, token in zip(outputs, out.logits[:, -1].argmax(-1).tolist(), strict=True):
                 row.append(token)
     assert finished == alone(prompts[0], 5)
@@ -102,23 +170,59 @@ def test_batching_matches_one_at_a_time(tiny_model):
     assert outputs[1] == alone(prompts[2], 5)
 
 
-def test_plan_engine():
-    auto = build_settings([], env={})
-    assert plan_engine(auto, vllm_installed=True, cuda_available=True) == "vllm"
-    assert plan_engine(auto, vllm_installed=True, cuda_available=False) == "transformers"
-    assert plan_engine(auto, vllm_installed=False, cuda_available=True) == "transformers"
-    forced = build_settings(["--engine", "vllm"], env={})
-    assert plan_engine(forced, vllm_installed=False, cuda_available=False) == "vllm"
+def test_plan_engine_from_the_table():
+    vllm_runs = {EngineName.VLLM: None, EngineName.TRANSFORMERS: None}
+    no_gpu = {EngineName.VLLM: "no CUDA GPU", EngineName.TRANSFORMERS: None}
+    assert plan_engine("auto", vllm_runs) == EngineName.VLLM
+    assert plan_engine("auto", no_gpu) == EngineName.TRANSFORMERS
+    assert plan_engine("transformers", vllm_runs) == EngineName.TRANSFORMERS
+    with pytest.raises(EngineUnavailable, match="no CUDA GPU"):
+        plan_engine("vllm", no_gpu)
+    assert set(ENGINES) == set(EngineName) and set(AUTO_ORDER) == set(EngineName)
+    assert all(entry.name == name for name, entry in ENGINES.items())
 
 
 def test_select_vllm_without_vllm_is_a_clear_error(monkeypatch):
     import importlib.util
 
-    from kaito.runtime.inference.engines import EngineUnavailable, select_engine
+    from kaito.runtime.inference.engines import select_engine
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(EngineUnavailable, match="vLLM is not installed"):
         select_engine(build_settings(["--engine", "vllm"], env={}))
+    # auto falls back to transformers, probing nothing beyond what it needs
+    assert select_entry(build_settings([], env={})).name == EngineName.TRANSFORMERS
+
+
+def test_an_engine_that_serves_its_own_app_gets_the_process(monkeypatch):
+    """A table entry with `serve` (vLLM's own OpenAI server) is handed the whole process."""
+    from kaito.runtime.inference import __main__ as entrypoint
+    from kaito.runtime.inference import engines
+
+    served = []
+    entry = engines.EngineEntry(name=EngineName.VLLM, unavailable=lambda settings: None,
+                                serve=lambda argv: served.append(list(argv)) or 7)
+    monkeypatch.setitem(engines.ENGINES, EngineName.VLLM, entry)
+    # the whole command line, vLLM's own flags (which our settings would refuse) included
+    argv = ["--engine", "vllm", "--model", "org/m", "--lora-modules", "a=/x", "b=/y", "--max-model-len=auto"]
+    assert entrypoint.main(argv) == 7
+    assert served == [argv]
+    with pytest.raises(EngineUnavailable, match="own HTTP app"):
+        engines.select_engine(build_settings(["--engine", "vllm"], env={}))
+    with pytest.raises(ValueError, match="exactly one"):
+        engines.EngineEntry(name=EngineName.VLLM, unavailable=lambda settings: None)
+
+
+@pytest.mark.parametrize("engine_class", ["engines.transformers_engine.TransformersEngine",
+                                          "vllm_engine.VllmEngine"])  # vLLM's, behind our /chat on its server
+def test_every_engine_has_every_member_of_the_protocol(engine_class):
+    import importlib
+
+    module, cls = engine_class.rsplit(".", 1)
+    engine_type = getattr(importlib.import_module(f"kaito.runtime.inference.{module}"), cls)
+    members = {n for n in vars(api.EngineClient) if not n.startswith("_")}
+    assert members >= {"name", "load_state", "stats", "observe_steps", "generate", "check"}
+    assert {n for n in members if not hasattr(engine_type, n)} == set()
 
 
 def test_quantization_without_cuda_is_a_clear_error():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -21,23 +23,79 @@ def test_openai_sampling_mapping_and_extensions():
     assert body.messages[0].build_template_message() == {"role": "user", "content": "ab"}
 
 
-@pytest.mark.parametrize("field,value", [("tools", [{"type": "function"}]), ("logprobs", True),
-                                         ("logit_bias", {"1": 5}), ("presence_penalty", 0.5),
-                                         ("response_format", {"type": "json_object"})])
+def test_openai_parameters_map_to_sampling():
+    body = protocol_openai.ChatCompletionRequest(
+        model="m", messages=[{"role": "user", "content": "x"}], presence_penalty=0.5, frequency_penalty=-1.0,
+        logit_bias={"7": 500, "3": -5}, min_p=0.1, logprobs=True, top_logprobs=3,
+        response_format={"type": "json_object"}, seed=-1)
+    params = body.build_sampling(10, 0, logprobs=body.wanted_logprobs)
+    assert (params.presence_penalty, params.frequency_penalty, params.min_p, params.logprobs, params.seed) == (
+        0.5, -1.0, 0.1, 3, None)
+    assert params.logit_bias == ((7, 100.0), (3, -5.0))  # clamped to [-100, 100], as vLLM
+    assert params.json_schema == protocol_openai.JSON_OBJECT_SCHEMA
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    body = protocol_openai.CompletionRequest(prompt="x", response_format={
+        "type": "json_schema", "json_schema": {"name": "s", "schema": schema}}, echo=True, logprobs=2)
+    assert json.loads(body.build_sampling(4, 0).json_schema) == schema
+
+
+@pytest.mark.parametrize("field,value", [("tools", [{"type": "function", "function": {"name": "f"}}]),
+                                         ("suffix", "tail"), ("best_of", 3)])
 def test_unsupported_openai_parameters_are_refused_by_name(field, value):
     with pytest.raises(ValidationError, match=field):
         protocol_openai.ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "x"}],
                                               **{field: value})
 
 
+def test_unknown_fields_are_ignored_with_a_warning_once(caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="kaito.runtime.inference")
+    body = protocol_openai.CompletionRequest(model="m", prompt="x", field_only_this_test_sends="auto")
+    assert body.prompt == "x"
+    [first] = [r for r in caplog.records if "field_only_this_test_sends" in r.getMessage()]
+    assert first.levelno == logging.WARNING
+    caplog.clear()
+    protocol_openai.CompletionRequest(model="m", prompt="x", field_only_this_test_sends="again")
+    assert [r.levelno for r in caplog.records if "field_only_this_test_sends" in r.getMessage()] == [logging.DEBUG]
+
+
+@pytest.mark.parametrize("body,needle", [
+    ({"prompt": "x", "max_tokens": True}, "max_tokens"),  # a boolean is not a number
+    ({"prompt": "x", "temperature": True}, "temperature"),
+    ({"prompt": "x", "seed": 1 << 63}, "seed"),
+    ({"prompt": "x", "top_p": 0}, "top_p"),
+    ({"prompt": "x", "min_p": 1.5}, "min_p"),
+    ({"prompt": "x", "presence_penalty": 3}, "presence_penalty"),
+    ({"prompt": "x", "temperature": float("nan")}, "temperature"),
+    ({"prompt": "x", "logit_bias": {"abc": 1}}, "logit_bias"),
+    ({"prompt": "x", "logprobs": 21}, "logprobs"),
+    ({"prompt": "x", "stop": [""]}, "stop"),
+    ({"prompt": "\ud800"}, "prompt"),  # valid JSON, not valid UTF-8
+    ({"prompt": "x", "user": "a\udfffb"}, "user"),
+])
+def test_bad_completion_input_is_refused_naming_the_field(body, needle):
+    with pytest.raises(ValidationError, match=needle):
+        protocol_openai.CompletionRequest.model_validate(body)
+
+
+def test_chat_messages_need_content_and_top_logprobs_need_logprobs():
+    with pytest.raises(ValidationError, match="content"):
+        protocol_openai.ChatCompletionRequest(model="m", messages=[{"role": "user"}])
+    protocol_openai.ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "x"},
+                                                               {"role": "assistant"}])
+    with pytest.raises(ValidationError, match="top_logprobs"):
+        protocol_openai.ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "x"}],
+                                              top_logprobs=2)
+
+
 def test_neutral_openai_values_are_accepted():
     protocol_openai.ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "x"}],
-                                          logprobs=False, presence_penalty=0, response_format={"type": "text"})
+                                          logprobs=False, presence_penalty=0, response_format={"type": "text"},
+                                          tool_choice="none", tools=[])
 
 
-def test_unknown_field_and_bad_ranges_are_refused():
-    with pytest.raises(ValidationError, match="frobnicate"):
-        protocol_openai.CompletionRequest(model="m", prompt="x", frobnicate=1)
+def test_bad_ranges_are_refused():
     with pytest.raises(ValidationError, match="temperature"):
         protocol_openai.CompletionRequest(model="m", prompt="x", temperature=3)
 
@@ -104,6 +162,7 @@ def test_kaito_numbers_accept_numeric_strings():
 
 
 @pytest.mark.parametrize("kwargs,key", [
+    ({"seed": 1 << 64}, "seed"),
     ({"max_new_tokens": True}, "max_new_tokens"),  # a boolean is not a count
     ({"max_new_tokens": 5.5}, "max_new_tokens"),  # int() would silently truncate
     ({"top_k": "ten"}, "top_k"),

@@ -188,3 +188,16 @@ def test_multinode_leader_waits_for_every_node_with_progress(caplog) -> None:
     assert multinode.build_server_command(["--", "--engine=vllm"])[1:] == ["-m", "kaito.runtime.inference",
                                                                           "--engine=vllm"]
     assert multinode.build_worker_command("lead", 6379) == ["ray", "start", "--address=lead:6379", "--block"]
+
+
+def test_vllm_sampling_and_finish_mapping() -> None:
+    from kaito.runtime.inference import engine as api
+    from kaito.runtime.inference.vllm_engine import build_sampling_kwargs, compute_finish_reason
+
+    sampling = build_sampling_kwargs(api.SamplingParams(max_tokens=5, temperature=0.0, top_k=0, stop=("x",),
+                                                        ignore_eos=True, logit_bias=((3, 1.5),)))
+    assert sampling["top_k"] == -1 and sampling["stop"] == ["x"] and sampling["ignore_eos"] is True
+    assert sampling["temperature"] == 0.0 and sampling["logit_bias"] == {3: 1.5} and sampling["n"] == 1
+    assert build_sampling_kwargs(api.SamplingParams())["logit_bias"] is None
+    assert [compute_finish_reason(r) for r in (None, "stop", "length", "abort", "error")] == [
+        None, "stop", "length", "abort", "abort"]

@@ -57,6 +57,20 @@ def test_resume_picks_newest_complete_checkpoint(tmp_path):
     assert outputs.find_resume_checkpoint(tmp_path / "fresh") is None
 
 
+def test_when_no_checkpoint_loads_all_are_set_aside_and_training_starts_over(tmp_path):
+    folder = outputs.checkpoints_dir(tmp_path)
+    for step in (5, 10):
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+        (folder / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    warnings = []
+    assert outputs.find_resume_checkpoint(tmp_path, loads=lambda c: "broken", warn=warnings.append) is None
+    assert [w.split(" does not load")[0] for w in warnings] == [f"checkpoint {folder / 'checkpoint-10'}",
+                                                                 f"checkpoint {folder / 'checkpoint-5'}"]
+    assert sorted(p.name.rsplit("-", 1)[0] for p in (folder / outputs.SET_ASIDE).iterdir()) == ["checkpoint-10",
+                                                                                          "checkpoint-5"]
+    assert not list(folder.glob("checkpoint-*"))
+
+
 def test_checkpoints_of_another_run_are_refused(tmp_path):
     first = {"dataset_digest": "a", "base_model": "m", "lora": {"r": 8}, "training": {"max_steps": 10}}
     outputs.ensure_same_run(tmp_path, first)

@@ -6,22 +6,21 @@ transformers engine and the KAITO-style benchmark server load a model the same w
 
 from __future__ import annotations
 
-import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kaito.runtime import libraries
 from kaito.runtime.inference import adapters as adapters_mod
 from kaito.runtime.inference.settings import ServerSettings, compute_adapter_strength
-
-log = logging.getLogger("kaito.runtime.inference")
 
 
 class LoadError(RuntimeError):
     """The model cannot be loaded as configured; the message names the setting or the file."""
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class LoadedModel:
     model: object
     tokenizer: object
@@ -79,16 +78,17 @@ def compute_max_model_len(settings: ServerSettings, config) -> int:
     return int(limit)
 
 
-def load_model(settings: ServerSettings) -> LoadedModel:
-    """Tokenizer, model on its device, adapters applied; logs each stage."""
+def load_model(settings: ServerSettings, stage: Callable[[str], None] = lambda _: None) -> LoadedModel:
+    """Tokenizer, model on its device, adapters applied; `stage(words)` is told each step as it starts."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = compute_device(settings)
     quantization = build_quantization(settings)
+    libraries.quiet_run(quantized=quantization is not None)  # adapters' peft: no bitsandbytes unless used
     template = build_chat_template(settings.chat_template)
     common = {"revision": settings.revision, "trust_remote_code": settings.trust_remote_code}
-    log.info("Loading tokenizer from %s", settings.model)
+    stage(f"tokenizer from {settings.model}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(settings.model, **common)
     except (OSError, ValueError) as exc:
@@ -102,8 +102,7 @@ def load_model(settings: ServerSettings) -> LoadedModel:
     if quantization is not None:
         kwargs["quantization_config"] = quantization
         kwargs.setdefault("device_map", "auto")
-    log.info("Loading model %s (revision %s, dtype %s) onto %s", settings.model, settings.revision,
-             settings.dtype, device)
+    stage(f"model {settings.model} (revision {settings.revision}, dtype {settings.dtype}) onto {device}")
     try:
         model = AutoModelForCausalLM.from_pretrained(settings.model, **kwargs)
     except (OSError, ValueError, TypeError) as exc:
@@ -115,7 +114,31 @@ def load_model(settings: ServerSettings) -> LoadedModel:
         adapters_mod.discover_adapters(settings.adapters_dir),
         lambda name: compute_adapter_strength(settings, name, os.environ),
     )
+    if specs:
+        stage(f"{len(specs)} adapter(s) from {settings.adapters_dir}")
     model = adapters_mod.apply_adapters(model, specs, settings.combination_type)
     model.eval()
-    log.info("Model loaded successfully")
-    return LoadedModel(model, tokenizer, torch.device(device), tuple(s.name for s in specs), max_len)
+    return LoadedModel(model=model, tokenizer=tokenizer, device=torch.device(device),
+                       adapters=tuple(s.name for s in specs), max_model_len=max_len)
+
+
+def build_cache_kwarg(model) -> str:
+    """transformers 5.x renames `past_key_values` to `cache`; remote-code models may not follow."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def build_eos_ids(loaded) -> tuple[int, ...]:
+    """Every id that ends a sequence: generation config, model config and tokenizer may differ."""
+    ids: set[int] = set()
+    for source in (getattr(loaded.model, "generation_config", None), getattr(loaded.model, "config", None),
+                   loaded.tokenizer):
+        value = getattr(source, "eos_token_id", None)
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, list | tuple):
+            ids.update(v for v in value if isinstance(v, int))
+    return tuple(sorted(ids))
+

@@ -1,69 +1,75 @@
-"""Per-row sampling and streamed text for a batch whose rows each have their own parameters.
+"""Next-token choice for a batch whose rows each have their own sampling parameters.
 
-`generate()` applies one sampling configuration to a whole batch; a server batches strangers, so
-every row here keeps its own temperature, top-p/top-k, repetition penalty, seed (its own
-`torch.Generator`, so a seeded request repeats whatever else shares its batch) and stop strings.
-Text is decoded incrementally, holding back bytes that do not form a character yet and any tail
-that could still become a stop string, so a streamed client never sees text that is later cut.
+`generate()` applies one sampling configuration to a whole batch; a server batches strangers. So
+each row keeps its own state (`RowSampler`: penalties, logit bias, grammar, seed), while work that
+rows share runs once per group: greedy rows take one `argmax`, rows with the same temperature /
+top-k / top-p / min-p go through one list of transformers' logits warpers, and their log-softmax for
+`logprobs` is one call. transformers' processors are used where they exist (repetition penalty,
+logit bias as `SequenceBiasLogitsProcessor`, temperature, top-k, top-p, min-p); OpenAI's presence
+and frequency penalties have none there and are written here (vLLM's rule: output tokens only).
+
+Nothing a request sets can fail the batch: scores are cleaned of NaN/inf before sampling, a row
+whose constraints exclude every token falls back to the model's own best token, and a row whose
+processing raises is reported alone (`choose_tokens` returns its exception in its place).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kaito.runtime.inference.engine import SamplingParams
+from kaito.runtime.inference.engine import MIN_TEMPERATURE, SamplingParams, TokenLogprob
 
 
-def compute_stop(text: str, stops: tuple[str, ...]) -> tuple[int, bool]:
-    """How much of `text` is safe to emit, and whether a stop string ends it there.
+@dataclass(kw_only=True)
+class RowSampler:
+    """One request's sampling state, kept across its steps."""
 
-    Returns (length, stopped): on a stop, `length` is where the earliest stop string begins;
-    otherwise it excludes the longest tail that is a proper prefix of some stop string.
-    """
-    earliest = -1
-    for stop in stops:
-        if not stop:
-            continue
-        at = text.find(stop)
-        if at != -1 and (earliest == -1 or at < earliest):
-            earliest = at
-    if earliest != -1:
-        return earliest, True
-    hold = 0
-    for stop in stops:
-        for size in range(min(len(stop) - 1, len(text)), 0, -1):
-            if text.endswith(stop[:size]):
-                hold = max(hold, size)
-                break
-    return len(text) - hold, False
+    params: SamplingParams
+    prompt: tuple[int, ...]
+    generator: object = None  # torch.Generator for a seeded request
+    grammar: object = None  # structured.RowGrammar
+    _bias: object = None  # transformers SequenceBiasLogitsProcessor
+    _repetition: object = None  # transformers RepetitionPenaltyLogitsProcessor
+    _counts: object = None  # output token counts (presence/frequency penalties)
+    generated: list[int] = field(default_factory=list)
 
+    @property
+    def shapes_scores(self) -> bool:
+        p = self.params
+        return bool(p.logit_bias or p.repetition_penalty != 1.0 or p.presence_penalty or p.frequency_penalty
+                    or self.grammar is not None)
 
-@dataclass
-class TextStream:
-    """Turns a growing list of token ids into text deltas, honouring stop strings."""
+    def process(self, row, banned: tuple[int, ...]) -> None:
+        """Apply this row's own processors to its scores `row` ([1, V], in place)."""
+        import torch
 
-    tokenizer: object
-    stops: tuple[str, ...] = ()
-    token_ids: list[int] = field(default_factory=list)
-    emitted: int = 0  # characters of the decoded text already sent
+        p = self.params
+        if p.repetition_penalty != 1.0:
+            if self._repetition is None:
+                from transformers import RepetitionPenaltyLogitsProcessor
 
-    def push(self, token_id: int) -> tuple[str, bool]:
-        """Add one token; return (new text to send, stopped by a stop string)."""
-        self.token_ids.append(token_id)
-        text = self.tokenizer.decode(self.token_ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):  # a multi-byte character is still incomplete
-            return "", False
-        safe, stopped = compute_stop(text, self.stops)
-        delta = text[self.emitted:safe] if safe > self.emitted else ""
-        self.emitted = max(self.emitted, safe)
-        return delta, stopped
+                self._repetition = RepetitionPenaltyLogitsProcessor(penalty=p.repetition_penalty)
+            history = torch.tensor([list(self.prompt) + self.generated], dtype=torch.long, device=row.device)
+            row.copy_(self._repetition(history, row))
+        if p.presence_penalty or p.frequency_penalty:
+            if self._counts is None:
+                self._counts = torch.zeros(row.shape[-1], dtype=row.dtype, device=row.device)
+            row[0] -= p.frequency_penalty * self._counts + p.presence_penalty * (self._counts > 0).to(row.dtype)
+        if p.logit_bias:
+            if self._bias is None:
+                from transformers import SequenceBiasLogitsProcessor
 
-    def flush(self) -> str:
-        """At a length or EOS finish: release what was held back for a stop string that never came."""
-        text = self.tokenizer.decode(self.token_ids, skip_special_tokens=True)
-        delta = text[self.emitted:]
-        self.emitted = len(text)
-        return delta
+                self._bias = SequenceBiasLogitsProcessor(sequence_bias=[[[t], b] for t, b in p.logit_bias])
+            row.copy_(self._bias(torch.zeros((1, 1), dtype=torch.long, device=row.device), row))
+        if banned:
+            row[0, list(banned)] = float("-inf")
+        if self.grammar is not None:
+            self.grammar.mask(row)
+
+    def record(self, token: int) -> None:
+        self.generated.append(token)
+        if self._counts is not None and token < self._counts.shape[0]:
+            self._counts[token] += 1
 
 
 def build_generator(params: SamplingParams, device):
@@ -73,47 +79,145 @@ def build_generator(params: SamplingParams, device):
     import torch
 
     generator = torch.Generator(device=device)
-    generator.manual_seed(params.seed)
+    generator.manual_seed(params.seed % (1 << 64))  # int64 seeds, negative ones included
     return generator
 
 
-def compute_next_tokens(logits, rows: list[tuple[SamplingParams, list[int], object, bool]]):
-    """Pick one token per row.
+_WARPERS: dict[tuple, object] = {}
 
-    `logits` is [B, V] (float); each row gives (params, token history for the repetition
-    penalty, generator or None, suppress_eos_ids) where the last item is a list of token ids to
-    forbid (EOS before `min_tokens`). Returns a list of ints.
-    """
+
+def _warpers(params: SamplingParams):
+    """transformers' warpers for a sampling configuration, built once per distinct configuration."""
+    key = (max(params.temperature, MIN_TEMPERATURE), params.top_k, params.top_p, params.min_p)
+    found = _WARPERS.get(key)
+    if found is None:
+        from transformers import (
+            LogitsProcessorList,
+            MinPLogitsWarper,
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
+
+        found = LogitsProcessorList([TemperatureLogitsWarper(key[0])])
+        if params.top_k > 0:
+            found.append(TopKLogitsWarper(params.top_k))
+        if params.top_p < 1.0:
+            found.append(TopPLogitsWarper(params.top_p))
+        if params.min_p > 0.0:
+            found.append(MinPLogitsWarper(params.min_p))
+        if len(_WARPERS) > 256:
+            _WARPERS.clear()
+        _WARPERS[key] = found
+    return found
+
+
+def _clean(scores, raw) -> None:
+    """NaN -> -inf, +inf -> largest float; a row with nothing left takes the raw logits back."""
     import torch
 
-    logits = logits.float()
-    chosen: list[int] = []
-    for i, (params, history, generator, banned) in enumerate(rows):
-        row = logits[i]
-        if banned:
-            row = row.clone()
-            row[list(banned)] = float("-inf")
-        if params.repetition_penalty != 1.0 and history:
-            ids = torch.tensor(sorted(set(history)), dtype=torch.long, device=row.device)
-            picked = row[ids]
-            picked = torch.where(picked < 0, picked * params.repetition_penalty,
-                                 picked / params.repetition_penalty)
-            row = row.clone() if not banned else row
-            row[ids] = picked
-        if params.greedy:
-            chosen.append(int(torch.argmax(row)))
-            continue
-        row = row / params.temperature
-        if params.top_k and params.top_k < row.numel():
-            kth = torch.topk(row, params.top_k).values[-1]
-            row = row.masked_fill(row < kth, float("-inf"))
-        probs = torch.softmax(row, dim=-1)
-        if params.top_p < 1.0:
-            sorted_probs, order = torch.sort(probs, descending=True)
-            cumulative = torch.cumsum(sorted_probs, dim=-1)
-            # keep the smallest prefix whose mass reaches top_p (always at least one token)
-            drop = cumulative - sorted_probs >= params.top_p
-            sorted_probs = sorted_probs.masked_fill(drop, 0.0)
-            probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
-        chosen.append(int(torch.multinomial(probs, 1, generator=generator)))
-    return chosen
+    torch.nan_to_num_(scores, nan=float("-inf"), posinf=torch.finfo(scores.dtype).max)
+    dead = torch.isneginf(scores).all(dim=-1)
+    if bool(dead.any()):
+        scores[dead] = torch.nan_to_num(raw[dead], nan=0.0, posinf=torch.finfo(scores.dtype).max,
+                                        neginf=torch.finfo(scores.dtype).min)
+
+
+def choose_tokens(logits, rows: list[RowSampler], banned: list[tuple[int, ...]]) -> list:
+    """One choice per row: `(token, TokenLogprob | None)`, or the exception that row raised."""
+
+    raw = logits.float()
+    if all(r.params.greedy and r.params.logprobs is None and not r.shapes_scores for r in rows) and not any(banned):
+        return [(token, None) for token in raw.argmax(dim=-1).tolist()]  # the common case, in one call
+    scores = raw
+    results: list = [None] * len(rows)
+    shaped = [i for i, r in enumerate(rows) if r.shapes_scores or banned[i]]
+    if shaped:
+        scores = raw.clone()
+        for i in shaped:
+            try:
+                rows[i].process(scores[i:i + 1], banned[i])
+            except Exception as exc:  # this row alone fails
+                results[i] = exc
+    live = [i for i in range(len(rows)) if results[i] is None]
+    groups: dict[tuple, list[int]] = {}
+    for i in live:
+        p = rows[i].params
+        key = ("greedy",) if p.greedy else (p.temperature, p.top_k, p.top_p, p.min_p)
+        groups.setdefault(key, []).append(i)
+    tokens: dict[int, int] = {}
+    for key, members in groups.items():
+        try:
+            tokens.update(_choose_group(key, members, rows, scores, raw))
+        except Exception:  # one bad row in a group: retry the group's rows one by one
+            for i in members:
+                try:
+                    tokens.update(_choose_group(key, [i], rows, scores, raw))
+                except Exception as exc:
+                    results[i] = exc
+    wanting = [i for i in tokens if rows[i].params.logprobs is not None]
+    logprobs = compute_logprobs(raw, wanting, [tokens[i] for i in wanting],
+                                [rows[i].params.logprobs or 0 for i in wanting]) if wanting else {}
+    for i, token in tokens.items():
+        results[i] = (token, logprobs.get(i))
+    return results
+
+
+def _choose_group(key: tuple, members: list[int], rows: list[RowSampler], scores, raw) -> dict[int, int]:
+    import torch
+
+    index = torch.tensor(members, device=scores.device)
+    group = scores.index_select(0, index)
+    if key == ("greedy",):
+        _clean(group, raw.index_select(0, index))
+        return dict(zip(members, group.argmax(dim=-1).tolist(), strict=True))
+    group = _warpers(rows[members[0]].params)(None, group)
+    _clean(group, raw.index_select(0, index))
+    probs = torch.softmax(group, dim=-1)
+    seeded = [j for j, i in enumerate(members) if rows[i].generator is not None]
+    chosen = [0] * len(members)
+    if len(seeded) < len(members):
+        shared = [j for j in range(len(members)) if rows[members[j]].generator is None]
+        picks = torch.multinomial(probs[shared], 1).flatten().tolist()
+        for j, token in zip(shared, picks, strict=True):
+            chosen[j] = token
+    for j in seeded:
+        chosen[j] = int(torch.multinomial(probs[j], 1, generator=rows[members[j]].generator))
+    return dict(zip(members, chosen, strict=True))
+
+
+def compute_logprobs(raw, rows: list[int], tokens: list[int], tops: list[int]) -> dict[int, TokenLogprob]:
+    """Log-probabilities of `tokens` under the model's own distribution (`raw` logits), with top-k."""
+    import torch
+
+    index = torch.tensor(rows, device=raw.device)
+    logp = torch.log_softmax(raw.index_select(0, index), dim=-1)
+    chosen = logp.gather(1, torch.tensor(tokens, device=raw.device).unsqueeze(1)).flatten().tolist()
+    width = max(tops)
+    best = logp.topk(min(width, logp.shape[-1]), dim=-1) if width else None
+    out: dict[int, TokenLogprob] = {}
+    for j, i in enumerate(rows):
+        top = ()
+        if best is not None and tops[j]:
+            top = tuple(zip(best.indices[j, :tops[j]].tolist(), best.values[j, :tops[j]].tolist(), strict=True))
+        out[i] = TokenLogprob(token_id=tokens[j], logprob=chosen[j], top=top)
+    return out
+
+
+def compute_prompt_logprobs(logits, prompt: list[int], top: int) -> tuple[TokenLogprob | None, ...]:
+    """Per prompt token, its log-probability given the tokens before it (`logits` [L, V]; first: None)."""
+    import torch
+
+    if len(prompt) < 2:
+        return (None,) * len(prompt)
+    logp = torch.log_softmax(logits[:-1].float(), dim=-1)
+    targets = torch.tensor(prompt[1:], device=logp.device)
+    chosen = logp.gather(1, targets.unsqueeze(1)).flatten().tolist()
+    best = logp.topk(min(top, logp.shape[-1]), dim=-1) if top else None
+    out: list[TokenLogprob | None] = [None]
+    for j, token in enumerate(prompt[1:]):
+        alternatives = ()
+        if best is not None:
+            alternatives = tuple(zip(best.indices[j].tolist(), best.values[j].tolist(), strict=True))
+        out.append(TokenLogprob(token_id=token, logprob=chosen[j], top=alternatives))
+    return tuple(out)
