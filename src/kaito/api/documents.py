@@ -104,8 +104,9 @@ def _parse_one(doc: Document, versions: tuple[str, ...]) -> None:
     if kind in kinds.KINDS:
         _parse_kind(doc, data)
         return
-    if kind == "ConfigMap" and api_version == "v1":
-        return  # kept as data: a Workspace in the same files may name it in `tuning.config`/`inference.config`
+    if kind in ("ConfigMap", "Secret") and api_version == "v1":
+        return  # kept as data: a Workspace in the same files may name it (`tuning.config`, `inference.config`,
+        # `presetOptions.modelAccessSecret`), and `kaito apply` writes it beside the Workspace
     if kind != KIND or not str(api_version).startswith(f"{GROUP}/"):
         doc.problems.append(
             doc.place(FieldError("kind", f"skipped {api_version} {kind}: only {', '.join(kinds.ADMITTED_KINDS)} are checked", "warning"))
