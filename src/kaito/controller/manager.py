@@ -32,6 +32,7 @@ from kaito.cluster import errors, protocol
 from kaito.cluster.protocol import Cluster, ResourceKind, WatchEvent
 from kaito.controller import events
 from kaito.controller.errors import ErrorKind, Failure
+from kaito.controller.inferenceset.watches import InferenceSetController
 from kaito.controller.queue import QueueObserver, WorkQueue, compute_backoff, run_workers
 from kaito.controller.settings import Settings
 from kaito.controller.watching import KindController, KindReconciler, Watch
@@ -66,7 +67,8 @@ def build_failure_event(failure: Failure, kind: str = protocol.WORKSPACE.kind) -
 def build_default_controllers(cluster: Cluster, settings: Settings, *,
                               workspace_reconciler: KindReconciler | None = None) -> list[KindController]:
     """Every kind this operator reconciles, in the order their watches start."""
-    return [WorkspaceController(cluster, settings, reconciler=workspace_reconciler)]
+    return [WorkspaceController(cluster, settings, reconciler=workspace_reconciler),
+            InferenceSetController(cluster, settings)]
 
 
 class Manager:
