@@ -205,3 +205,38 @@ async def test_the_manager_drives_sets_through_watches(cluster, kubelet):
 
         await wait_for(gone, timeout=30)
     await asyncio.sleep(0)
+
+
+async def test_gateway_option_gives_a_vllm_set_its_pool_and_picker(cluster, kubelet):
+    from kaito.controller.inferenceset.observe import GATEWAY_KINDS, INFERENCE_POOL
+    from kaito.manifests import gateway
+
+    settings = Settings(pending_requeue_s=0.01, inferenceset_gateway=True, epp_image="registry.test/epp:1")
+    driver = SetDriver(cluster, kubelet, settings)
+    vllm = make_inferenceset(replicas=2)
+    vllm["metadata"]["annotations"] = {"kaito.sh/runtime": "vllm"}
+    await cluster.inner.apply(vllm, field_manager="kubectl")
+    await driver.settle()
+    uid = (await cluster.get(protocol.INFERENCESET, "chat"))["metadata"]["uid"]
+    (pool,) = (await cluster.list(INFERENCE_POOL, "default")).items
+    assert pool["metadata"]["name"] == "chat-inferencepool"
+    assert pool["spec"]["selector"] == {"matchLabels": {inferenceset.LABEL_CREATED_BY: "chat"}}
+    made = {}
+    for kind in GATEWAY_KINDS:
+        for obj in (await cluster.list(kind, "default", {gateway.LABEL_GATEWAY: "chat"})).items:
+            made[(kind.kind, obj["metadata"]["name"])] = obj
+            assert obj["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert {k for k, _ in made} == {"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Service", "Deployment",
+                                    "InferencePool"}
+    picker = made[("Deployment", "chat-inferencepool-epp")]
+    assert picker["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.test/epp:1"
+    cluster.reset()
+    await driver.sets.reconcile(SET_KEY)
+    assert cluster.total == 0, cluster.writes  # found as wanted: not written again
+
+    # Not vLLM any more (the set's runtime annotation): the gateway objects go.
+    await cluster.inner.apply({**vllm, "metadata": {**vllm["metadata"], "annotations": {
+        "kaito.sh/runtime": "transformers"}}}, field_manager="kubectl")
+    await driver.sets.reconcile(SET_KEY)
+    for kind in GATEWAY_KINDS:
+        assert (await cluster.list(kind, "default", {gateway.LABEL_GATEWAY: "chat"})).items == [], kind
