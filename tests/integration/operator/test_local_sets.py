@@ -20,8 +20,8 @@ from kaito.cluster import protocol
 from kaito.cluster.local import LocalCluster, runner
 from kaito.cluster.local.processes import is_port_open
 from kaito.operator.local_sets import LocalInferenceSets
-from kaito.operator.set_policy import AUTOSCALER_FIELD_MANAGER, ClusterScaleTarget, build_scale_policy
 from kaito.operator.serving.policy import MetricRule
+from kaito.operator.set_policy import AUTOSCALER_FIELD_MANAGER, ClusterScaleTarget, build_scale_policy
 from tests.integration.controller.set_harness import make_inferenceset
 from tests.support.fake_replicas import FakeReplica
 
