@@ -157,6 +157,8 @@ def test_inferenceset_serves_spreads_sticks_scales_and_goes_away(sets_cluster, t
     assert sorted(moved.values()) == [0, 6], moved
     chat = kaito("chat", SET_NAME, "hello", "--max-tokens", "4", check=True)
     assert chat.stdout.strip()
+    page = kaito("ui", SET_NAME, "--no-browser", check=True).stdout.strip()  # a replica's chat page
+    assert page in {url + "/ui" for url in urls.values()} and httpx.get(page, timeout=10).status_code == 200
 
     # Autoscaling by annotation: a sustained queue adds a replica, a quiet set loses it after the cooldown.
     kaito("apply", "-f", kaito.write("set.yaml", manifest(tiny_model.repo_id, AUTOSCALING)), check=True)
