@@ -59,6 +59,10 @@ async def test_scale_one_three_one_with_exact_children_and_the_right_victims(clu
     assert stored["status"]["replicas"] == 1 and stored["status"]["readyReplicas"] == 1
     assert stored["status"]["selector"] == "inferenceset.kaito.sh/created-by=chat"
     assert conditions(stored)[inferenceset.CONDITION_READY] == ("True", inferenceset.REASON_READY)
+    # The scale subresource reports what `kubectl scale` and KEDA's HPA read (the CRD's paths).
+    got = await cluster.scale(protocol.INFERENCESET, "chat", "default", replicas=1, field_manager="kubectl")
+    assert got["spec"] == {"replicas": 1}
+    assert got["status"] == {"replicas": 1, "selector": "inferenceset.kaito.sh/created-by=chat"}
 
     await scale(cluster, 3)
     await driver.sets.reconcile(SET_KEY)  # one pass creates both missing replicas
