@@ -1,6 +1,7 @@
 """`kaito logs`, `kaito endpoint`, `kaito chat`: reaching a Workspace's pods on the local cluster.
 
-The endpoint is the local port the runner gave the model server's port 5000 (recorded on its Pod),
+The endpoint is the local port the runner gave the model server's port 5000 (recorded on its Pod);
+for an InferenceSet (a name that is no Workspace), its local gateway (`common.find_set_endpoint`),
 and only while the local control plane runs (the pod processes stop with it, so a Pod the store
 still calls Ready after a SIGKILL is no endpoint); a server that cannot be reached is a one-line error;
 `chat` speaks the OpenAI API of that endpoint with httpx (the `openai` package is not a dependency
@@ -20,6 +21,7 @@ from kaito.cli.common import (
     HomeOption,
     NamespaceOption,
     control_plane_down,
+    find_set_endpoint,
     get_workspace,
     list_pods,
     open_target,
@@ -35,7 +37,13 @@ async def _local_endpoint(name: str, namespace: str, home) -> str:
         down = control_plane_down(paths)
         if down:
             raise CliError(down)  # the Pods in the store may still say Ready: their processes are gone
-        await get_workspace(cluster, name, namespace)
+        try:
+            await get_workspace(cluster, name, namespace)
+        except CliError:
+            gateway = await find_set_endpoint(cluster, paths, name, namespace)
+            if gateway is None:
+                raise
+            return gateway
         endpoint = runner.find_local_endpoint(await list_pods(cluster, name, namespace))
     finally:
         await cluster.close()
@@ -131,12 +139,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("endpoint")
     def endpoint(name: str = typer.Argument(...), namespace: str = NamespaceOption, home: Path = HomeOption) -> None:
-        """The local URL of a Workspace's model server (OpenAI API under /v1)."""
+        """The local URL of a Workspace's model server or an InferenceSet's gateway (OpenAI API under /v1)."""
         run_async(run_endpoint, name, namespace, home)
 
     @app.command("chat")
     def chat(name: str = typer.Argument(...), prompt: str = typer.Argument(None, help="omit for a conversation"),
              namespace: str = NamespaceOption, max_tokens: int = typer.Option(128, "--max-tokens"),
              home: Path = HomeOption) -> None:
-        """Send a chat message to a Workspace's model (or chat interactively)."""
+        """Send a chat message to a Workspace's or InferenceSet's model (or chat interactively)."""
         run_async(run_chat, name, prompt, namespace, max_tokens, home)

@@ -22,6 +22,7 @@ from typing import Any
 import typer
 
 from kaito.cli.common import (
+    KIND_COMMANDS,
     CliError,
     ContextOption,
     HomeOption,
@@ -30,6 +31,7 @@ from kaito.cli.common import (
     build_row,
     compute_age,
     control_plane_down,
+    find_kind_commands,
     get_workspace,
     list_pods,
     open_target,
@@ -207,14 +209,15 @@ async def _delete(name: str, namespace: str, wait: bool, timeout: float, kubecon
 
 def _check_resource(resource: str) -> None:
     if resource.lower() not in RESOURCE_NAMES:
-        typer.echo(f"kaito: unknown resource type {resource!r}: only workspaces are served here", err=True)
+        others = "".join(f", {k.names[1]}" for k in KIND_COMMANDS)
+        typer.echo(f"kaito: unknown resource type {resource!r}: workspaces{others} are served here", err=True)
         raise typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("get")
     def get(
-        resource: str = typer.Argument(..., help="workspaces"),
+        resource: str = typer.Argument(..., help="workspaces or inferencesets"),
         name: str = typer.Argument(None),
         output: str = typer.Option("", "-o", "--output", help="yaml, json, wide or name"),
         namespace: str = NamespaceOption,
@@ -223,32 +226,39 @@ def register(app: typer.Typer) -> None:
                                         help="show -o yaml/json as v1alpha1 or v1beta1 (default: as written)"),
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """List Workspaces with KAITO's columns (or one, as YAML/JSON in the version it was written in)."""
-        _check_resource(resource)
+        """List Workspaces (or InferenceSets) with KAITO's columns, or one as YAML/JSON."""
+        other = find_kind_commands(resource)
+        if other is None:
+            _check_resource(resource)
         if output not in ("", "yaml", "json", "wide", "name"):
             typer.echo(f"kaito get: unknown output format {output!r} (yaml, json, wide or name)", err=True)
             raise typer.Exit(2)
         version = resolve_api_version(api_version)
-        run_async(_get, name, output, namespace, all_namespaces, kubeconfig, context, home, version)
+        run_async(other.get if other else _get, name, output, namespace, all_namespaces, kubeconfig, context, home,
+                  version)
 
     @app.command("describe")
     def describe(
-        resource: str = typer.Argument(..., help="workspace"), name: str = typer.Argument(...),
+        resource: str = typer.Argument(..., help="workspace or inferenceset"), name: str = typer.Argument(...),
         namespace: str = NamespaceOption,
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """Conditions, pods, endpoint and events of a Workspace."""
-        _check_resource(resource)
-        run_async(_describe, name, namespace, kubeconfig, context, home)
+        """Conditions, pods (or replicas), endpoint and events of a Workspace (or an InferenceSet)."""
+        other = find_kind_commands(resource)
+        if other is None:
+            _check_resource(resource)
+        run_async(other.describe if other else _describe, name, namespace, kubeconfig, context, home)
 
     @app.command("delete")
     def delete(
-        resource: str = typer.Argument(..., help="workspace"), name: str = typer.Argument(...),
+        resource: str = typer.Argument(..., help="workspace or inferenceset"), name: str = typer.Argument(...),
         namespace: str = NamespaceOption,
         wait: bool = typer.Option(True, "--wait/--no-wait", help="wait until it and its pods are gone"),
         timeout: float = typer.Option(120, "--timeout"),
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """Delete a Workspace (its nodes, pods and processes go with it)."""
-        _check_resource(resource)
-        run_async(_delete, name, namespace, wait, timeout, kubeconfig, context, home)
+        """Delete a Workspace (its nodes, pods and processes go with it), or an InferenceSet and its replicas."""
+        other = find_kind_commands(resource)
+        if other is None:
+            _check_resource(resource)
+        run_async(other.delete if other else _delete, name, namespace, wait, timeout, kubeconfig, context, home)

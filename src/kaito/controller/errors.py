@@ -40,6 +40,7 @@ class Failure:
     kind: ErrorKind
     attempt: int  # consecutive failures of this key, this one included
     retry_in: float | None  # seconds until the queue tries again; None: not retried (bug retry limit)
+    controller: str = "workspace"  # the kind whose reconcile failed (set by the manager)
 
     @property
     def gave_up(self) -> bool:

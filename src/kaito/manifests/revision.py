@@ -69,7 +69,12 @@ def _encode_go_json(value: Any) -> str:
 
 def compute_revision_hash(ws: Workspace) -> str:
     """Hex sha256 of the Workspace's spec sections (§3.3); stable under metadata changes."""
-    payload = "".join(_encode_go_json(_go_shape(getattr(ws, section))) for section in _SECTIONS)
+    return compute_go_json_hash(*(getattr(ws, section) for section in _SECTIONS))
+
+
+def compute_go_json_hash(*values: Any) -> str:
+    """Hex sha256 of each value encoded as Go's `json.Encoder` does (KAITO's revision recipe)."""
+    payload = "".join(_encode_go_json(_go_shape(value)) for value in values)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -123,7 +128,7 @@ def plan_revision(ws: Workspace, existing: Iterable[Mapping[str, Any]]) -> Revis
             return RevisionPlan(spec_hash=spec_hash, name=rev["metadata"]["name"],
                                 number=int(rev.get("revision") or 0), create=None, delete=())
     taken = {r["metadata"]["name"] for r in revisions}
-    name = _free_name(ws.name, spec_hash, taken)
+    name = free_revision_name(ws.name, spec_hash, taken)
     number = (int(revisions[-1].get("revision") or 0) + 1) if revisions else 1
     overflow = max(0, len(revisions) + 1 - MAX_REVISION_HISTORY)
     delete = tuple(r["metadata"]["name"] for r in revisions[:overflow])
@@ -131,7 +136,8 @@ def plan_revision(ws: Workspace, existing: Iterable[Mapping[str, Any]]) -> Revis
                         create=build_controller_revision(ws, spec_hash, number, name=name), delete=delete)
 
 
-def _free_name(ws_name: str, spec_hash: str, taken: set[str]) -> str:
+def free_revision_name(ws_name: str, spec_hash: str, taken: set[str]) -> str:
+    """`<name>-<hash[:5]>`, lengthened (ten characters, then all) while the name is taken."""
     for length in (5, 10):
         candidate = revision_name(ws_name, spec_hash, length)
         if candidate not in taken:

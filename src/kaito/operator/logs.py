@@ -1,8 +1,9 @@
-"""Structured logs for the operator processes: one JSON object per line, tagged with the Workspace.
+"""Structured logs for the operator processes: one JSON object per line, tagged with the object.
 
-Log collectors in clusters parse JSON lines; a reconcile's lines carry the Workspace's name and
-namespace (set by `tagged` around each reconcile, or taken from a `WorkspaceKey` argument) so
-one Workspace's story can be filtered out of a busy operator's log.
+Log collectors in clusters parse JSON lines; a reconcile's lines carry the reconciled object's name
+under its kind (`"workspace": "x"`, `"ragengine": "y"`) and its namespace (set by `tagged` around
+each reconcile, or taken from a `WorkspaceKey` argument) so one object's story can be filtered out
+of a busy operator's log.
 """
 
 from __future__ import annotations
@@ -18,18 +19,18 @@ from typing import Any
 
 from kaito.controller.observe import WorkspaceKey
 
-_current_workspace: contextvars.ContextVar[WorkspaceKey | None] = contextvars.ContextVar("workspace", default=None)
+_current_object: contextvars.ContextVar[tuple[str, Any] | None] = contextvars.ContextVar("reconciled", default=None)
 LEVELS = ("debug", "info", "warning", "error")
 
 
 @contextlib.contextmanager
-def tagged(key: WorkspaceKey) -> Iterator[None]:
-    """Every log line inside (in this task) names the Workspace `key`."""
-    token = _current_workspace.set(key)
+def tagged(key: Any, kind: str = "workspace") -> Iterator[None]:
+    """Every log line inside (in this task) names the object `key` (`namespace`, `name`) of `kind`."""
+    token = _current_object.set((kind, key))
     try:
         yield
     finally:
-        _current_workspace.reset(token)
+        _current_object.reset(token)
 
 
 class JsonFormatter(logging.Formatter):
@@ -44,9 +45,13 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        key = _current_workspace.get() or next((a for a in _args(record) if isinstance(a, WorkspaceKey)), None)
-        if key is not None:
-            out["workspace"], out["namespace"] = key.name, key.namespace
+        current = _current_object.get()
+        if current is None:
+            found = next((a for a in _args(record) if isinstance(a, WorkspaceKey)), None)
+            current = ("workspace", found) if found is not None else None
+        if current is not None:
+            kind, key = current
+            out[kind], out["namespace"] = key.name, key.namespace
         for name, value in vars(record).items():
             if name not in self._STANDARD and not name.startswith("_"):
                 out[name] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)

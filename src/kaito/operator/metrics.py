@@ -26,6 +26,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from kaito.controller.errors import Failure
 
+# The Workspace controller's name; also the name of the one shared work queue (`workqueue_*{name}`),
+# kept as it was before other kinds joined the queue, so existing dashboards still find it.
 CONTROLLER = "workspace"
 # (condition type, status) -> number of Workspaces; computed from the watched Workspaces.
 ConditionCounts = Mapping[tuple[str, str], int]
@@ -58,16 +60,17 @@ class OperatorMetrics:
         self._condition_source: Callable[[], ConditionCounts] | None = None
         r.register(_ConditionCollector(self))
 
-    def observe_reconcile(self, seconds: float, result: str) -> None:
-        """`result` is controller-runtime's: success | error | requeue | requeue_after."""
-        self.reconcile_total.labels(CONTROLLER, result).inc()
-        self.reconcile_time.labels(CONTROLLER).observe(seconds)
+    def observe_reconcile(self, seconds: float, result: str, controller: str = CONTROLLER) -> None:
+        """`result` is controller-runtime's: success | error | requeue | requeue_after; `controller`
+        the kind reconciled (workspace, ragengine, ...)."""
+        self.reconcile_total.labels(controller, result).inc()
+        self.reconcile_time.labels(controller).observe(seconds)
         if result == "error":
-            self.reconcile_errors.labels(CONTROLLER).inc()
+            self.reconcile_errors.labels(controller).inc()
 
     def observe_failure(self, failure: Failure) -> None:
-        """A failed reconcile, by kind (`kaito.controller.errors`)."""
-        self.reconcile_errors_by_kind.labels(CONTROLLER, str(failure.kind)).inc()
+        """A failed reconcile, by kind of error (`kaito.controller.errors`) and controller."""
+        self.reconcile_errors_by_kind.labels(failure.controller, str(failure.kind)).inc()
 
     def count_admission(self, operation: str, allowed: bool) -> None:
         """One admission review answered by the webhook."""

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +23,8 @@ from kaito.cluster import protocol
 from kaito.cluster.protocol import WatchEvent
 from kaito.controller.manager import Manager
 from kaito.controller.observe import WorkspaceKey
-from kaito.controller.reconciler import Reconciler
 from kaito.controller.settings import Settings
+from kaito.controller.watching import KindController
 from kaito.operator import logs
 from kaito.operator import metrics as operator_metrics
 from kaito.operator.leader_election import LeaderElector, LeaseConfig
@@ -50,23 +51,19 @@ class OperatorConfig:
 # -- the manager, instrumented ---------------------------------------------------------------------
 
 
-class _MeasuredReconciler(Reconciler):
-    """Times each reconcile, counts results, and tags every log line inside it with the Workspace."""
-
-    def __init__(self, *args: Any, metrics: operator_metrics.OperatorMetrics, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._metrics = metrics
-
-    async def reconcile(self, key: WorkspaceKey) -> float | None:
-        started = time.monotonic()
-        try:
-            with logs.tagged(key):
-                requeue = await super().reconcile(key)
-        except Exception:
-            self._metrics.observe_reconcile(time.monotonic() - started, "error")
-            raise
-        self._metrics.observe_reconcile(time.monotonic() - started, "success" if requeue is None else "requeue_after")
-        return requeue
+async def _measured(metrics: operator_metrics.OperatorMetrics, controller: KindController, key: Hashable,
+                    call: Callable[[], Awaitable[float | None]]) -> float | None:
+    """One reconcile, timed, its result counted, every log line inside it tagged with the object."""
+    started = time.monotonic()
+    try:
+        with logs.tagged(key, controller.name):
+            requeue = await call()
+    except Exception:
+        metrics.observe_reconcile(time.monotonic() - started, "error", controller.name)
+        raise
+    metrics.observe_reconcile(time.monotonic() - started, "success" if requeue is None else "requeue_after",
+                              controller.name)
+    return requeue
 
 
 class OperatorManager(Manager):
@@ -75,7 +72,7 @@ class OperatorManager(Manager):
 
     def __init__(self, cluster: protocol.Cluster, settings: Settings, metrics: operator_metrics.OperatorMetrics,
                  **kwargs: Any) -> None:
-        super().__init__(cluster, settings, reconciler=_MeasuredReconciler(cluster, settings, metrics=metrics),
+        super().__init__(cluster, settings, around_reconcile=functools.partial(_measured, metrics),
                          queue_observer=metrics, failure_observer=metrics, **kwargs)
         self._conditions: dict[WorkspaceKey, list[Mapping[str, Any]]] = {}
         self.on_workspace_event.append(self._record_conditions)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 
 from kaito.cluster import errors, protocol
-from kaito.controller.manager import Manager, owner_key
+from kaito.controller.manager import Manager
 from kaito.controller.observe import WorkspaceKey
 from kaito.controller.reconciler import Reconciler
 from kaito.controller.settings import Settings
+from kaito.controller.watching import Watch
+from kaito.controller.workspace_watches import WorkspaceController, owner_key
 from tests.integration.controller.harness import CountingCluster, conditions, make_workspace
 from tests.support.kubelet import FakeKubelet
 
@@ -200,25 +203,110 @@ async def _drain(queue) -> set:
 
 async def test_node_event_enqueues_exactly_the_workspaces_whose_selector_it_matches(local_cluster):
     manager = Manager(local_cluster, SETTINGS)
-    manager._on_workspace(_ws_event("ADDED", "a", {"pool": "x"}))
-    manager._on_workspace(_ws_event("ADDED", "b", {"pool": "x", "gpu": "h100"}))
-    manager._on_workspace(_ws_event("ADDED", "c", {"pool": "y"}))
-    manager._on_workspace(_ws_event("ADDED", "d", {}))  # an empty selector matches no node
-    manager._on_workspace(_ws_event("ADDED", "e", {"pool": ["not", "a", "string"]}))  # malformed: never matches
+    workspaces = manager.controllers[0]
+    assert isinstance(workspaces, WorkspaceController)
+    kinds = {kind.key: watches for kind, watches in manager.watches_by_kind()}
+
+    def on_workspace(event):
+        manager.dispatch(protocol.WORKSPACE, kinds[protocol.WORKSPACE.key], event)
+
+    def on_node(event):
+        manager.dispatch(protocol.NODE, kinds[protocol.NODE.key], event)
+
+    on_workspace(_ws_event("ADDED", "a", {"pool": "x"}))
+    on_workspace(_ws_event("ADDED", "b", {"pool": "x", "gpu": "h100"}))
+    on_workspace(_ws_event("ADDED", "c", {"pool": "y"}))
+    on_workspace(_ws_event("ADDED", "d", {}))  # an empty selector matches no node
+    on_workspace(_ws_event("ADDED", "e", {"pool": ["not", "a", "string"]}))  # malformed: never matches
     await _drain(manager.queue)
 
     node = {"metadata": {"name": "n1", "labels": {"pool": "x", "zone": "1"}}}
-    manager._on_node(protocol.WatchEvent("ADDED", node))
+    on_node(protocol.WatchEvent("ADDED", node))
     assert await _drain(manager.queue) == {WorkspaceKey("default", "a")}
 
     node["metadata"]["labels"]["gpu"] = "h100"
-    manager._on_node(protocol.WatchEvent("MODIFIED", node))
+    on_node(protocol.WatchEvent("MODIFIED", node))
     assert await _drain(manager.queue) == {WorkspaceKey("default", "a"), WorkspaceKey("default", "b")}
 
     # A changed selector is re-indexed; a deleted Workspace is no longer woken by nodes.
-    manager._on_workspace(_ws_event("MODIFIED", "c", {"zone": "1"}))
-    manager._on_workspace(_ws_event("DELETED", "a", {"pool": "x"}))
+    on_workspace(_ws_event("MODIFIED", "c", {"zone": "1"}))
+    on_workspace(_ws_event("DELETED", "a", {"pool": "x"}))
     await _drain(manager.queue)
-    manager._on_node(protocol.WatchEvent("MODIFIED", node))
+    on_node(protocol.WatchEvent("MODIFIED", node))
     assert await _drain(manager.queue) == {WorkspaceKey("default", "b"), WorkspaceKey("default", "c")}
     assert manager.resync() == 4  # b, c, d, e are still known
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class NoteKey:
+    namespace: str
+    name: str
+
+
+class NoteKind:
+    """A second kind on the shared queue: ConfigMaps ("notes"), also woken by the Workspace they name."""
+
+    name = "note"
+    kind = protocol.CONFIGMAP
+    key_type = NoteKey
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.reconciled: list[NoteKey] = []
+        self.fail_on = fail_on
+        self.reconciler = self
+        self.known: set[NoteKey] = set()
+
+    async def reconcile(self, key: NoteKey) -> float | None:
+        self.reconciled.append(key)
+        if key.name == self.fail_on:
+            raise KeyError("note bug")
+        return None
+
+    def watches(self, *, provisions_nodes: bool) -> list[Watch]:
+        def own(event):
+            meta = event.object["metadata"]
+            key = NoteKey(meta.get("namespace", "default"), meta["name"])
+            self.known.add(key)
+            return [key]
+
+        def by_workspace(event):  # a Workspace wakes the note of the same name + "-note"
+            meta = event.object["metadata"]
+            return [NoteKey(meta.get("namespace", "default"), meta["name"] + "-note")]
+
+        return [Watch(kind=protocol.CONFIGMAP, keys_for=own), Watch(kind=protocol.WORKSPACE, keys_for=by_workspace)]
+
+    def known_keys(self):
+        return sorted(self.known)
+
+
+async def test_several_kinds_share_the_queue_and_each_watch_stream(local_cluster):
+    notes = NoteKind(fail_on="broken")
+    counting = CountingCluster(local_cluster)
+    workspaces = WorkspaceController(counting, SETTINGS)
+    manager = Manager(counting, dataclasses.replace(SETTINGS, bug_retry_limit=1), resync_period=None,
+                      controllers=[workspaces, notes])
+    kubelet = FakeKubelet(local_cluster)
+    async with manager, kubelet_running(kubelet):
+        # One watch stream per resource kind, even though both kinds watch Workspaces.
+        names = [t.get_name() for t in manager.tasks]
+        assert names.count("watch-Workspace") == 1 and "watch-ConfigMap" in names
+        await local_cluster.apply(make_workspace("same"), field_manager="kubectl")
+        await local_cluster.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                                   "metadata": {"name": "same", "namespace": "default"}}, field_manager="kubectl")
+        await local_cluster.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                                   "metadata": {"name": "broken", "namespace": "default"}}, field_manager="kubectl")
+        await wait_for(lambda: succeeded(local_cluster, ["same"]))
+        await wait_for(lambda: asyncio.sleep(0, any(f.gave_up for f in manager.errors)))
+        await manager.wait_idle(settle=0.2)
+    # A key goes to the reconciler of its kind: the ConfigMap "same" never reached the Workspace one.
+    assert NoteKey("default", "same") in notes.reconciled
+    assert NoteKey("default", "same-note") in notes.reconciled  # mapped from the Workspace's events
+    assert manager.resync() >= 3
+    failure = next(f for f in manager.errors if f.key == NoteKey("default", "broken"))
+    assert failure.controller == "note"
+    assert all(f.controller == "note" for f in manager.errors)
+    events = (await local_cluster.list(protocol.EVENT, "default")).items
+    bug = [e for e in events if e["reason"] == "ReconcileError"]
+    assert bug and all(e["involvedObject"]["kind"] == "ConfigMap" and e["involvedObject"]["name"] == "broken"
+                       for e in bug)
+    assert any("until the ConfigMap changes" in e["message"] for e in bug)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kaito.api import labels
+from kaito.api import inferenceset, labels
 from kaito.cluster import protocol
 
 
@@ -25,4 +25,6 @@ KINDS: tuple[DashboardKind, ...] = (
     DashboardKind(resource=protocol.WORKSPACE, pod_label=labels.LABEL_WORKSPACE_NAME,
                   conditions=("ResourceReady", "InferenceReady", "JobStarted", "WorkspaceSucceeded"),
                   ready_condition="WorkspaceSucceeded"),
+    DashboardKind(resource=protocol.INFERENCESET, pod_label=inferenceset.LABEL_CREATED_BY,
+                  conditions=(inferenceset.CONDITION_READY,), ready_condition=inferenceset.CONDITION_READY),
 )
