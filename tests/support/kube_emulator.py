@@ -16,6 +16,8 @@ This subclass therefore serves the object endpoints itself with API-server seman
   resourceVersion over a kept event history, `timeoutSeconds`, and a 410 ERROR event when the
   version was compacted away (`compact()`);
 * finalizers and deletionTimestamp;
+* the scale subresource (`/scale`: GET, and the merge patch `kubectl scale` sends) of the kinds
+  that have one;
 * fault injection for tests: `fail_next(status, times)` answers the next requests with an error
   (429/503) before touching state; `drop_watches()` ends every open watch stream cleanly.
 
@@ -52,6 +54,7 @@ import kmock
 from lightkube import KubeConfig
 
 from kaito.cluster import errors, served
+from kaito.cluster import scale as scaling
 from kaito.cluster.events import now_rfc3339
 from kaito.cluster.kube import KubeCluster
 from kaito.cluster.local import fields
@@ -162,6 +165,8 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
             return _json(status_body(status, "Injected", f"injected failure {status}"), status, headers)
         try:
             action = request.action
+            if request.subresource == "scale":
+                return _json(self._scale(request, kind, action))
             if action == kmock.action.WATCH:
                 return await self._watch(request, kind)
             if action == kmock.action.LIST:
@@ -269,6 +274,34 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
         key = self._key(kind, request.namespace, request.name or "")
         status = request.subresource == "status"
         return self._apply(kind, key, body, manager, request.params.get("force") == "true", status)
+
+    def _scale(self, request: kmock.Request, kind: ResourceKind, action: Any) -> dict[str, Any]:
+        """`/scale`: GET the Scale, or a merge patch of its `spec.replicas` (what `kubectl scale` sends),
+        recorded as that field manager's update of `spec.replicas`."""
+        if not scaling.has_scale(kind):
+            raise _Reject(404, "NotFound", f"{kind.plural} have no scale subresource")
+        key = self._key(kind, request.namespace, request.name or "")
+        entry = self.store.get(key)
+        if entry is None:
+            raise _Reject(404, "NotFound", f"{kind.plural} {request.name!r} not found")
+        if action == kmock.action.FETCH:
+            return scaling.build_scale(entry[0])
+        if not request.headers.get("Content-Type", "").startswith("application/merge-patch+json"):
+            raise _Reject(415, "UnsupportedMediaType", "the scale subresource takes a merge patch here")
+        replicas = (json.loads(request.body or b"{}").get("spec") or {}).get("replicas")
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise _Reject(422, "Invalid", f"spec.replicas: must be a whole number, 0 or more, got {replicas!r}")
+        current, managed = entry
+        manager = request.params.get("fieldManager") or "unknown"
+        intent = scaling.build_replicas_intent(current, replicas)
+        new, new_managed = fields.compute_apply(current, managed, intent, scaling.update_manager(manager),
+                                                 force=True, status=False)
+        if new != current or new_managed != managed:
+            if _spec_part(new) != _spec_part(current):
+                new["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
+            self.store[key] = (new, new_managed)
+            self._record(storage_kind(kind), "MODIFIED", new)
+        return scaling.build_scale(new)
 
     def _create(self, request: kmock.Request, kind: ResourceKind) -> dict[str, Any]:
         body = json.loads(request.body or b"{}")

@@ -80,7 +80,7 @@ def test_apply_names_skipped_kinds_and_writes_nothing_without_a_control_plane(tm
     home = tmp_path / "home"
     result = _invoke("apply", "-f", str(f), "--home", str(home))
     assert result.exit_code == 1, result.output
-    assert "skipped Deployment/d (apps/v1): only Workspace, RAGEngine, ConfigMap and Secret are applied" in result.output
+    assert "skipped Deployment/d (apps/v1): only Workspace, InferenceSet, RAGEngine, ConfigMap and Secret are applied" in result.output
     assert "kaito up --detach" in result.output and "nothing was applied" in result.output
     assert not (home / "store.db").exists() and "Traceback" not in result.output
 
@@ -90,8 +90,8 @@ def test_plan_applied_with_nothing_applicable():
 
     objects, skipped = workspace_apply.plan_applied([{"apiVersion": "apps/v1", "kind": "Deployment",
                                                       "metadata": {"name": "d"}}, "text", None])
-    assert objects == [] and skipped == ["skipped Deployment/d (apps/v1): only Workspace, RAGEngine, ConfigMap and Secret "
-                                         "are applied"]
+    assert objects == [] and skipped == ["skipped Deployment/d (apps/v1): only Workspace, InferenceSet, RAGEngine, "
+                                         "ConfigMap and Secret are applied"]
 
 
 def _seed_ready_pod(home, port: int) -> None:

@@ -34,3 +34,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- join "," $gates -}}
 {{- end -}}
+
+{{/* "true" when InferenceSets get their InferencePool and endpoint picker (the value or KAITO's gate). */}}
+{{- define "kaito.inferenceSetGateway" -}}
+{{- $gates := .Values.featureGates | default dict -}}
+{{- if or ((.Values.inferenceSet).gateway).enabled (get $gates "gatewayAPIInferenceExtension") -}}true{{- end -}}
+{{- end -}}

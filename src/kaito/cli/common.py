@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -243,7 +243,8 @@ def resolve_kind(resource: str) -> CliKind:
     for kind in CLI_KINDS:
         if resource.lower() in kind.aliases:
             return kind
-    typer.echo(f"kaito: unknown resource type {resource!r}: workspaces and ragengines are served here", err=True)
+    served = ", ".join([CLI_KINDS[0].aliases[1], *(k.names[1] for k in KIND_COMMANDS), *(k.aliases[1] for k in CLI_KINDS[1:])])
+    typer.echo(f"kaito: unknown resource type {resource!r}: {served} are served here", err=True)
     raise typer.Exit(2)
 
 
@@ -323,3 +324,60 @@ def run_async(coro_fn, *args) -> None:
     except KeyboardInterrupt:
         code = 130
     raise typer.Exit(code)
+
+
+# -- kinds beside Workspaces in `kaito get/describe/delete` (each kind's module registers itself) --
+
+
+@dataclass(frozen=True, kw_only=True)
+class KindCommands:
+    """How `kaito get/describe/delete RESOURCE` serve one more kind (an InferenceSet, say).
+
+    `get(name, output, namespace, all_namespaces, kubeconfig, context, home, api_version)`,
+    `describe(name, namespace, kubeconfig, context, home)` and
+    `delete(name, namespace, wait, timeout, kubeconfig, context, home)` are coroutines for `run_async`.
+    """
+
+    names: tuple[str, ...]  # the resource words that name the kind (plural, singular, short names)
+    get: Callable[..., Awaitable[int]]
+    describe: Callable[..., Awaitable[int]]
+    delete: Callable[..., Awaitable[int]]
+
+
+KIND_COMMANDS: list[KindCommands] = []
+
+
+def find_kind_commands(resource: str) -> KindCommands | None:
+    word = resource.lower()
+    return next((k for k in KIND_COMMANDS if word in k.names), None)
+
+
+async def get_inferenceset(cluster, name: str, namespace: str) -> dict:
+    from kaito.cluster import errors, protocol
+
+    try:
+        return await cluster.get(protocol.INFERENCESET, name, namespace)
+    except errors.NotFound:
+        raise CliError(f'inferenceset "{name}" not found in namespace {namespace}') from None
+
+
+def set_gateway_url(paths, name: str, namespace: str) -> str | None:
+    """The local gateway URL of InferenceSet `name` while the control plane serves it, else None."""
+    from kaito.operator import controlplane
+
+    return controlplane.read_set_endpoints(paths).get(f"{namespace}/{name}") if paths is not None else None
+
+
+async def find_set_endpoint(cluster, paths, name: str, namespace: str) -> str | None:
+    """The gateway URL of local InferenceSet `name` (`kaito endpoint` and `kaito chat` for a set);
+    None when there is no such set, a `CliError` when it has no gateway yet."""
+    from kaito.cluster import errors, protocol
+
+    try:
+        await cluster.get(protocol.INFERENCESET, name, namespace)
+    except errors.NotFound:
+        return None
+    url = set_gateway_url(paths, name, namespace)
+    if url is None:
+        raise CliError(f"inferenceset {name} has no local gateway yet (see `kaito describe inferenceset {name}`)")
+    return url

@@ -20,6 +20,7 @@ from kaito.cli.common import HomeOption, build_row, local_paths, open_in_browser
 
 # The operator room's default, repeated so `kaito --help` imports nothing of it (a test keeps them equal).
 DEFAULT_DASHBOARD_PORT = 8470
+DEFAULT_AUTOSCALER_INTERVAL_S = 15.0
 
 
 LIVE_COLUMNS = ("NAMESPACE", "NAME", "INSTANCE", "RESOURCE", "INFERENCE", "JOB", "SUCCEEDED", "AGE", "PODS",
@@ -60,11 +61,11 @@ def _caption(plane) -> str | None:
     return f"dashboard: {plane.dashboard_url}" if plane.dashboard_url else None
 
 
-async def _foreground(home: Path, table: bool, dashboard_port: int | None) -> int:
+async def _foreground(home: Path, table: bool, dashboard_port: int | None, autoscaler_interval: float) -> int:
     from kaito.cluster import protocol
     from kaito.operator import controlplane
 
-    plane = controlplane.ControlPlane(home, dashboard_port=dashboard_port)
+    plane = controlplane.ControlPlane(home, dashboard_port=dashboard_port, autoscaler_interval_s=autoscaler_interval)
     try:
         plane.lock()
     except controlplane.AlreadyRunning as exc:
@@ -107,10 +108,11 @@ async def _foreground(home: Path, table: bool, dashboard_port: int | None) -> in
     return 0
 
 
-def _detach(paths, dashboard_port: int | None, timeout_s: float = 60.0) -> int:
+def _detach(paths, dashboard_port: int | None, autoscaler_interval: float, timeout_s: float = 60.0) -> int:
     from kaito.operator import controlplane
 
-    started = controlplane.start_detached(paths, timeout_s, dashboard_port=dashboard_port)
+    started = controlplane.start_detached(paths, timeout_s, dashboard_port=dashboard_port,
+                                          autoscaler_interval_s=autoscaler_interval)
     if started.pid is not None:
         typer.echo(f"kaito: local control plane up (pid {started.pid}); state in {paths.home}; log: {paths.log}")
         url = controlplane.read_dashboard_url(paths)
@@ -146,6 +148,9 @@ def register(app: typer.Typer) -> None:
         dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="serve the local dashboard"),
         dashboard_port: int = typer.Option(DEFAULT_DASHBOARD_PORT, "--dashboard-port", min=0, max=65535,
                                            help="its port on 127.0.0.1 (0 or taken: any free port)"),
+        autoscaler_interval: float = typer.Option(
+            DEFAULT_AUTOSCALER_INTERVAL_S, "--autoscaler-interval", min=0.1,
+            help="seconds between InferenceSet autoscaler looks (KEDA's pollingInterval)"),
         home: Path = HomeOption,
     ) -> None:
         """Start the local cluster: store, controller, node provisioner and pod runner on this machine."""
@@ -161,9 +166,9 @@ def register(app: typer.Typer) -> None:
                 if url:
                     typer.echo(f"kaito: dashboard: {url}")
                 raise typer.Exit(0)
-            raise typer.Exit(_detach(paths, port))
+            raise typer.Exit(_detach(paths, port, autoscaler_interval))
         table = not no_table and sys.stdout.isatty()
-        raise typer.Exit(asyncio.run(_foreground(paths.home, table, port)))
+        raise typer.Exit(asyncio.run(_foreground(paths.home, table, port, autoscaler_interval)))
 
     @app.command("dashboard")
     def dashboard_command(

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "kaito.cli.local",
     "kaito.cli.workspace_apply",
     "kaito.cli.workspaces",
+    "kaito.cli.inferencesets",
     "kaito.cli.workspace_access",
     "kaito.cli.ui",
     "kaito.cli.store",

@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from kaito.manifests import images
+from kaito.manifests.gateway import DEFAULT_EPP_IMAGE
 
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -46,14 +47,16 @@ def _cluster(kubeconfig: Path | None, context: str | None):
         raise _fail(str(exc)) from None
 
 
-KNOWN_FEATURE_GATES = frozenset({"Karpenter"})
+GATE_GATEWAY = "gatewayAPIInferenceExtension"  # KAITO's gate: the same as --inferenceset-gateway
+KNOWN_FEATURE_GATES = frozenset({"Karpenter", GATE_GATEWAY})
 
 
 def parse_feature_gates(text: str) -> dict[str, bool]:
     """`Karpenter=true,Other=false` → dict; unknown gates or bad values raise ValueError naming them.
 
-    The chart passes KAITO's `--feature-gates`; they are checked so a typo fails the rollout, but
-    none changes behaviour here (`--provisioner` chooses Karpenter provisioning)."""
+    The chart passes KAITO's `--feature-gates`; they are checked so a typo fails the rollout.
+    `gatewayAPIInferenceExtension` turns on what `--inferenceset-gateway` does; `Karpenter` changes
+    nothing here (`--provisioner` chooses Karpenter provisioning)."""
     gates: dict[str, bool] = {}
     unknown: list[str] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -114,7 +117,13 @@ def register(app: typer.Typer) -> None:
         runtime_image_tag: str | None = typer.Option(None, "--runtime-image-tag", envvar="KAITO_RUNTIME_IMAGE_TAG",
                                                      help="runtime image tag; default: each preset's own tag"),
         feature_gates: str = typer.Option("", "--feature-gates", envvar="FEATURE_GATES",
-                                          help="NAME=true|false,... (known: Karpenter)"),
+                                          help="NAME=true|false,... (known: Karpenter, gatewayAPIInferenceExtension)"),
+        inferenceset_gateway: bool = typer.Option(
+            False, "--inferenceset-gateway/--no-inferenceset-gateway",
+            help="give each vLLM preset InferenceSet its InferencePool and endpoint picker (Gateway API "
+                 "Inference Extension CRDs needed)"),
+        epp_image: str = typer.Option(DEFAULT_EPP_IMAGE, "--epp-image",
+                                      help="image of the InferencePool's endpoint picker (llm-d router EPP)"),
         workers: int = typer.Option(5, "--workers", min=1, help="concurrent reconciles"),
         metrics_bind_address: str = typer.Option(":8080", "--metrics-bind-address",
                                                  help="HOST:PORT of Prometheus /metrics; 0 disables"),
@@ -152,7 +161,7 @@ def register(app: typer.Typer) -> None:
         if renew_deadline >= lease_duration:
             raise _fail("--renew-deadline must be shorter than --lease-duration")
         try:
-            parse_feature_gates(feature_gates)
+            gates = parse_feature_gates(feature_gates)
         except ValueError as exc:
             raise _fail(f"--feature-gates: {exc}") from None
         metrics_addr = _address("--metrics-bind-address", metrics_bind_address)
@@ -168,7 +177,9 @@ def register(app: typer.Typer) -> None:
         logs.configure_logging(log_level)
         cluster = _cluster(kubeconfig, context)
         settings = Settings(provisioner=provisioner, cloud=cloud, image_registry=runtime_image_registry,  # type: ignore[arg-type]
-                            image_tag=runtime_image_tag, workers=workers, release_namespace=namespace)
+                            image_tag=runtime_image_tag, workers=workers, release_namespace=namespace,
+                            inferenceset_gateway=inferenceset_gateway or gates.get(GATE_GATEWAY, False),
+                            epp_image=epp_image)
         cfg = op.OperatorConfig(
             settings=settings, leader_elect=leader_elect,
             lease=LeaseConfig(name=lease_name, namespace=namespace or "", identity=who,

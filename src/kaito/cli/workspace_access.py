@@ -1,6 +1,7 @@
 """`kaito logs`, `kaito endpoint`, `kaito chat`: reaching a Workspace's (or RAGEngine's) pods locally.
 
-The endpoint is the local port the runner gave the server's port 5000 (recorded on its Pod),
+The endpoint is the local port the runner gave the server's port 5000 (recorded on its Pod);
+for an InferenceSet (a name that is no Workspace or RAGEngine), its local gateway (`common.find_set_endpoint`),
 and only while the local control plane runs (the pod processes stop with it, so a Pod the store
 still calls Ready after a SIGKILL is no endpoint); a server that cannot be reached is a one-line error;
 `chat` speaks the OpenAI API of that endpoint with httpx (the `openai` package is not a dependency
@@ -24,6 +25,7 @@ from kaito.cli.common import (
     NamespaceOption,
     control_plane_down,
     find_object,
+    find_set_endpoint,
     list_kind_pods,
     open_target,
     run_async,
@@ -31,7 +33,8 @@ from kaito.cli.common import (
 
 
 async def _local_endpoint(name: str, namespace: str, home, kinds: tuple[CliKind, ...] = CLI_KINDS) -> str:
-    """The local URL of the server of Workspace (or RAGEngine) `name`; a one-line error otherwise."""
+    """The local URL of the server of Workspace (or RAGEngine) `name`, or of InferenceSet `name`'s
+    gateway; a one-line error otherwise."""
     from kaito.cluster.local import runner
 
     cluster, paths = open_target(None, None, home)
@@ -39,7 +42,14 @@ async def _local_endpoint(name: str, namespace: str, home, kinds: tuple[CliKind,
         down = control_plane_down(paths)
         if down:
             raise CliError(down)  # the Pods in the store may still say Ready: their processes are gone
-        kind, _ = await find_object(cluster, name, namespace, kinds)
+        try:
+            kind, _ = await find_object(cluster, name, namespace, kinds)
+        except CliError:
+            gateway = await find_set_endpoint(cluster, paths, name, namespace)
+            if gateway is None:
+                raise CliError(f'no {" or ".join(k.name for k in kinds)} (or inferenceset) named "{name}" in '
+                               f"namespace {namespace}") from None
+            return gateway
         endpoint = runner.find_local_endpoint(await list_kind_pods(cluster, kind, name, namespace))
     finally:
         await cluster.close()
@@ -136,12 +146,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("endpoint")
     def endpoint(name: str = typer.Argument(...), namespace: str = NamespaceOption, home: Path = HomeOption) -> None:
-        """The local URL of a Workspace's model server (OpenAI API under /v1) or of a RAGEngine's service."""
+        """The local URL of a Workspace's model server or an InferenceSet's gateway (OpenAI API under /v1), or
+        of a RAGEngine's service (KAITO's RAG API)."""
         run_async(run_endpoint, name, namespace, home)
 
     @app.command("chat")
     def chat(name: str = typer.Argument(...), prompt: str = typer.Argument(None, help="omit for a conversation"),
              namespace: str = NamespaceOption, max_tokens: int = typer.Option(128, "--max-tokens"),
              home: Path = HomeOption) -> None:
-        """Send a chat message to a Workspace's model (or chat interactively)."""
+        """Send a chat message to a Workspace's or InferenceSet's model (or chat interactively)."""
         run_async(run_chat, name, prompt, namespace, max_tokens, home)

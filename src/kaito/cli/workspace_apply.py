@@ -1,11 +1,12 @@
-"""`kaito apply`: validate, refuse what the target cannot run, then write Workspaces, RAGEngines,
-ConfigMaps and Secrets.
+"""`kaito apply`: validate, refuse what the target cannot run, then write Workspaces, InferenceSets,
+RAGEngines, ConfigMaps and Secrets.
 
 Kept apart from the read-side commands of `workspaces.py` because applying has its own checks:
-`kaito validate`'s words first; only those kinds are applied (anything else is named as skipped,
-and a file with nothing applicable is an error); on the local cluster, images that need a real
-cluster are refused, and nothing is written (not even the store file) unless the local control
-plane runs. `--wait` then follows each Workspace's and RAGEngine's conditions until it succeeds.
+`kaito validate`'s words first; only those kinds are applied (anything else is
+named as skipped, and a file with nothing applicable is an error); on the local cluster, images
+that need a real cluster are refused, and nothing is written (not even the store file) unless the
+local control plane runs. `--wait` then follows each Workspace's and RAGEngine's conditions until it
+succeeds (an InferenceSet's until `InferenceSetReady`).
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from kaito.cli.common import (
     run_async,
 )
 
-APPLIED_KINDS = {("Workspace", "kaito.sh/v1alpha1"), ("Workspace", "kaito.sh/v1beta1"),
-                 ("RAGEngine", "kaito.sh/v1alpha1"), ("RAGEngine", "kaito.sh/v1beta1"), ("ConfigMap", "v1"),
-                 ("Secret", "v1")}
-APPLIED_NAMES = "Workspace, RAGEngine, ConfigMap and Secret"
+APPLIED_KINDS = {("Workspace", "kaito.sh/v1alpha1"), ("Workspace", "kaito.sh/v1beta1"), ("ConfigMap", "v1"),
+                 ("Secret", "v1"), ("InferenceSet", "kaito.sh/v1alpha1"), ("InferenceSet", "kaito.sh/v1beta1"),
+                 ("RAGEngine", "kaito.sh/v1alpha1"), ("RAGEngine", "kaito.sh/v1beta1")}
+APPLIED_NAMES = "Workspace, InferenceSet, RAGEngine, ConfigMap and Secret"
 
 
 def plan_applied(documents: list[Any]) -> tuple[list[dict], list[str]]:
@@ -52,6 +53,15 @@ def plan_applied(documents: list[Any]) -> tuple[list[dict], list[str]]:
             skipped.append(f"skipped {data.get('kind') or '<no kind>'}/{name or '<no name>'} "
                            f"({data.get('apiVersion') or 'no apiVersion'}): only {APPLIED_NAMES} are applied")
     return objects, skipped
+
+
+def as_workspace(parsed):
+    """What runs for a parsed document: a Workspace itself, an InferenceSet's child; None for others."""
+    from kaito.api import hub, inferenceset
+
+    if isinstance(parsed, inferenceset.InferenceSet):
+        return inferenceset.build_child_workspace(parsed, name=f"{parsed.name}-x")
+    return parsed if isinstance(parsed, hub.Workspace) else None
 
 
 def check_local_images(workspaces: list, images_root: Path) -> list[str]:
@@ -94,12 +104,12 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
     for line in skipped:
         typer.echo(f"kaito apply: {line}", err=True)
     if not objects:
-        raise CliError("nothing to apply: no Workspace, RAGEngine, ConfigMap or Secret in " + ", ".join(files))
+        raise CliError("nothing to apply: no Workspace, InferenceSet, RAGEngine, ConfigMap or Secret in "
+                       + ", ".join(files))
     if local:
-        from kaito.api import hub
-
         paths = local_paths(home)
-        problems = check_local_images([d.hub for d in docs if isinstance(d.hub, hub.Workspace)], paths.home / "images")
+        problems = check_local_images([as_workspace(d.hub) for d in docs if as_workspace(d.hub) is not None],
+                                      paths.home / "images")
         if problems:
             for p in problems:
                 typer.echo(f"kaito apply: {p}", err=True)
@@ -125,9 +135,10 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
         if wait:
             for obj in objects:
                 kind = next((k for k in CLI_KINDS if k.name == str(obj.get("kind")).lower()), None)
-                if kind is not None:
-                    code = await wait_ready(cluster, kind, obj["metadata"]["name"], obj["metadata"]["namespace"],
-                                            timeout)
+                if kind is not None or obj.get("kind") == "InferenceSet":
+                    name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+                    code = (await wait_ready(cluster, kind, name, namespace, timeout) if kind is not None
+                            else await wait_set_ready(cluster, name, namespace, timeout))
                     if code:
                         return code
         return 0
@@ -158,13 +169,37 @@ async def wait_ready(cluster, kind: CliKind, name: str, namespace: str, timeout:
     return 1
 
 
+async def wait_set_ready(cluster, name: str, namespace: str, timeout: float) -> int:
+    """Until the InferenceSet's replicas are all ready (0) or the timeout passes (1); prints progress."""
+    from kaito.cli.common import get_inferenceset
+
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        obj = await get_inferenceset(cluster, name, namespace)
+        status = obj.get("status") or {}
+        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "InferenceSetReady"), {})
+        summary = f"{status.get('readyReplicas', 0)}/{(obj.get('spec') or {}).get('replicas')} replicas ready"
+        if summary != last:
+            typer.echo(f"  {name}: {summary}", err=True)
+            last = summary
+        if ready.get("status") == "True" and ready.get("observedGeneration") == obj["metadata"].get("generation"):
+            return 0
+        await asyncio.sleep(0.5)
+    typer.echo(f"kaito: inferenceset {name} not ready after {timeout:.0f}s (see `kaito describe inferenceset {name}`)",
+               err=True)
+    return 1
+
+
 def register(app: typer.Typer) -> None:
     @app.command("apply")
     def apply(
         filename: list[str] = typer.Option(..., "-f", "--filename", help="YAML file, directory or - (repeatable)"),
-        wait: bool = typer.Option(False, "--wait", help="wait until every Workspace and RAGEngine succeeds"),
+        wait: bool = typer.Option(False, "--wait", help="wait until every Workspace and RAGEngine succeeds (every "
+                                                        "InferenceSet is ready)"),
         timeout: float = typer.Option(600, "--timeout", help="seconds --wait waits"),
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """Validate, then create or update the Workspaces, RAGEngines (and ConfigMaps/Secrets) of FILE."""
+        """Validate, then create or update the Workspaces, InferenceSets, RAGEngines (and ConfigMaps/Secrets) of
+        FILE."""
         run_async(run_apply, filename, kubeconfig, context, home, wait, timeout)

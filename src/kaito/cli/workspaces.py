@@ -3,7 +3,9 @@
 Without `--kubeconfig`/`--context` the target is the local cluster of `$KAITO_HOME` (its store file;
 the control plane of `kaito up` acts on what is written there). With them, they go to that cluster
 through `KubeCluster`. Writing them is `workspace_apply.py`; reaching their pods (logs, endpoint,
-chat) is `workspace_access.py`; what they share (the kinds served, `CLI_KINDS`) is `common.py`.
+chat) is `workspace_access.py`; what they share (the kinds served here, `CLI_KINDS`) is `common.py`.
+Kinds with commands of their own register them in `common.KIND_COMMANDS` (InferenceSets:
+`inferencesets.py`), and these commands hand such a resource to them.
 
 Objects are read in the storage version and shown (`-o yaml|json`) in the version each Workspace
 was written in (annotation `workspace.kaito.sh/api-version`; RAGEngines in the storage version), or
@@ -32,6 +34,7 @@ from kaito.cli.common import (
     build_kind_row,
     compute_age,
     control_plane_down,
+    find_kind_commands,
     get_object,
     instance_type_of,
     list_kind_pods,
@@ -245,7 +248,7 @@ async def _delete(kind: CliKind, name: str, namespace: str, wait: bool, timeout:
 def register(app: typer.Typer) -> None:
     @app.command("get")
     def get(
-        resource: str = typer.Argument(..., help="workspaces or ragengines"),
+        resource: str = typer.Argument(..., help="workspaces, inferencesets or ragengines"),
         name: str = typer.Argument(None),
         output: str = typer.Option("", "-o", "--output", help="yaml, json, wide or name"),
         namespace: str = NamespaceOption,
@@ -254,30 +257,45 @@ def register(app: typer.Typer) -> None:
                                         help="show -o yaml/json as v1alpha1 or v1beta1 (default: as written)"),
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """List Workspaces or RAGEngines with KAITO's columns (or one, as YAML/JSON)."""
-        kind = resolve_kind(resource)
+        """List Workspaces, InferenceSets or RAGEngines with KAITO's columns, or one as YAML/JSON."""
+        other = find_kind_commands(resource)
+        kind = resolve_kind(resource) if other is None else None
         if output not in ("", "yaml", "json", "wide", "name"):
             typer.echo(f"kaito get: unknown output format {output!r} (yaml, json, wide or name)", err=True)
             raise typer.Exit(2)
         version = resolve_api_version(api_version)
-        run_async(_get, kind, name, output, namespace, all_namespaces, kubeconfig, context, home, version)
+        if other is not None:
+            run_async(other.get, name, output, namespace, all_namespaces, kubeconfig, context, home, version)
+        else:
+            run_async(_get, kind, name, output, namespace, all_namespaces, kubeconfig, context, home, version)
 
     @app.command("describe")
     def describe(
-        resource: str = typer.Argument(..., help="workspace or ragengine"), name: str = typer.Argument(...),
+        resource: str = typer.Argument(..., help="workspace, inferenceset or ragengine"),
+        name: str = typer.Argument(...),
         namespace: str = NamespaceOption,
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """Conditions, pods, endpoint and events of a Workspace or RAGEngine."""
-        run_async(_describe, resolve_kind(resource), name, namespace, kubeconfig, context, home)
+        """Conditions, pods (or replicas), endpoint and events of a Workspace, InferenceSet or RAGEngine."""
+        other = find_kind_commands(resource)
+        if other is not None:
+            run_async(other.describe, name, namespace, kubeconfig, context, home)
+        else:
+            run_async(_describe, resolve_kind(resource), name, namespace, kubeconfig, context, home)
 
     @app.command("delete")
     def delete(
-        resource: str = typer.Argument(..., help="workspace or ragengine"), name: str = typer.Argument(...),
+        resource: str = typer.Argument(..., help="workspace, inferenceset or ragengine"),
+        name: str = typer.Argument(...),
         namespace: str = NamespaceOption,
         wait: bool = typer.Option(True, "--wait/--no-wait", help="wait until it and its pods are gone"),
         timeout: float = typer.Option(120, "--timeout"),
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """Delete a Workspace or RAGEngine (its nodes, pods and processes go with it)."""
-        run_async(_delete, resolve_kind(resource), name, namespace, wait, timeout, kubeconfig, context, home)
+        """Delete a Workspace or RAGEngine (its nodes, pods and processes go with it), or an InferenceSet and its
+        replicas."""
+        other = find_kind_commands(resource)
+        if other is not None:
+            run_async(other.delete, name, namespace, wait, timeout, kubeconfig, context, home)
+        else:
+            run_async(_delete, resolve_kind(resource), name, namespace, wait, timeout, kubeconfig, context, home)

@@ -26,6 +26,7 @@ from lightkube.config.kubeconfig import SingleConfig
 from lightkube.types import CascadeType, PatchType
 
 from kaito.cluster import errors
+from kaito.cluster import scale as scaling
 from kaito.cluster.events import build_event, now_rfc3339
 from kaito.cluster.kube_wire import TRANSLATABLE, resource_class, to_plain, translate
 from kaito.cluster.protocol import (
@@ -231,6 +232,18 @@ class KubeCluster:
                 field_manager=field_manager,
                 force=True,
             )
+        )
+        return to_plain(result)
+
+    async def scale(self, kind: ResourceKind, name: str, namespace: str | None = None, *, replicas: int,
+                    field_manager: str) -> Object:
+        # A merge patch of the Scale, as `kubectl scale` sends it: the API server records it as an
+        # update of spec.replicas by `field_manager`, leaving every other field's owner alone.
+        scaling.check_request(kind, name, replicas)
+        result = await self._retrying(
+            lambda: self._client.patch(resource_class(kind).Scale, name, {"spec": {"replicas": replicas}},
+                                       namespace=self._ns(kind, namespace), patch_type=PatchType.MERGE,
+                                       field_manager=field_manager)
         )
         return to_plain(result)
 

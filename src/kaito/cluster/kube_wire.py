@@ -31,15 +31,20 @@ from kaito.cluster.protocol import ResourceKind
 
 @functools.cache
 def resource_class(kind: ResourceKind) -> type:
-    """A lightkube generic resource class (with a `.Status` subresource) for `kind`."""
+    """A lightkube generic resource class (with `.Status` and `.Scale` subresources) for `kind`."""
     info = create_api_info(kind.group, kind.version, kind.kind, kind.plural)
     status_base = GenericNamespacedStatus if kind.namespaced else GenericGlobalStatus
     status_info = lk_resource.ApiInfo(
         resource=info.resource, parent=info.resource, plural=info.plural, verbs=["get", "patch", "put"], action="status"
     )
     status_cls = type(f"{kind.kind}Status", (status_base,), {"_api_info": status_info})
+    # The scale subresource answers an autoscaling/v1 Scale; a generic class takes it as a plain dict.
+    scale_info = lk_resource.ApiInfo(
+        resource=info.resource, parent=info.resource, plural=info.plural, verbs=["get", "patch"], action="scale"
+    )
+    scale_cls = type(f"{kind.kind}Scale", (status_base,), {"_api_info": scale_info})
     main_base = GenericNamespacedResource if kind.namespaced else GenericGlobalResource
-    return type(kind.kind, (main_base,), {"_api_info": info, "Status": status_cls, "Scale": None})
+    return type(kind.kind, (main_base,), {"_api_info": info, "Status": status_cls, "Scale": scale_cls})
 
 
 def to_plain(obj: Any) -> dict[str, Any]:

@@ -46,13 +46,18 @@ Semantics every backend honours (the contract suite in `tests/integration/cluste
   or `close()`; a backend resumes its own dropped connections internally. If the given
   resourceVersion is too old to resume from, iteration raises `Gone`: re-list and watch from the
   list's `resource_version`.
-* **Versions.** A kind served in several versions (the Workspace and the RAGEngine: `kaito.sh/v1beta1`,
-  stored, and `kaito.sh/v1alpha1`) is one object: written in any served version, it is stored in the
+* **Versions.** A kind served in several versions (the Workspace, the RAGEngine and the InferenceSet:
+  `kaito.sh/v1beta1`, stored, and `kaito.sh/v1alpha1`) is one object: written in any served version, it is stored in the
   storage version, and `get`/`list`/`watch` answer in the version of the `ResourceKind` asked with
   (`WORKSPACE` or `WORKSPACE_V1ALPHA1`, ...), converted losslessly (`kaito.api.conversion`,
   `kaito.api.kinds`) — by the conversion webhook on a real cluster, by the local store itself. On a
   Workspace, annotation `workspace.kaito.sh/api-version` records the version the spec was last
   written in (the mutating webhook's stamp on a real cluster, the local store's own).
+* **scale.** The scale subresource (`kubectl scale`, an autoscaler) of the kinds that have one
+  (`kaito.cluster.scale.SCALABLE`: Deployments, StatefulSets, InferenceSets): sets `spec.replicas`
+  and nothing else, under the caller's field manager, and returns the `autoscaling/v1` Scale.
+  `NotFound` for a missing object or a kind without the subresource, `Invalid` for a negative
+  count. Like any write, setting the count it already has changes nothing.
 * **Errors** are the typed ones of `kaito.cluster.errors`; a backend retries `Unavailable` a few
   times internally before raising it (each backend documents where), so callers only requeue.
 """
@@ -113,6 +118,8 @@ LEASE = ResourceKind("coordination.k8s.io/v1", "Lease", "leases")
 NODECLAIM = ResourceKind("karpenter.sh/v1", "NodeClaim", "nodeclaims", namespaced=False)
 RAGENGINE = ResourceKind("kaito.sh/v1beta1", "RAGEngine", "ragengines")  # the storage version
 RAGENGINE_V1ALPHA1 = ResourceKind("kaito.sh/v1alpha1", "RAGEngine", "ragengines")
+INFERENCESET = ResourceKind("kaito.sh/v1beta1", "InferenceSet", "inferencesets")  # the storage version
+INFERENCESET_V1ALPHA1 = ResourceKind("kaito.sh/v1alpha1", "InferenceSet", "inferencesets")
 
 KNOWN_KINDS: tuple[ResourceKind, ...] = (
     WORKSPACE,
@@ -132,11 +139,14 @@ KNOWN_KINDS: tuple[ResourceKind, ...] = (
     NODECLAIM,
     RAGENGINE,
     RAGENGINE_V1ALPHA1,
+    INFERENCESET,
+    INFERENCESET_V1ALPHA1,
 )
 # (group, kind) of each kind served in several versions -> the kind it is stored as.
 STORAGE_KINDS: dict[tuple[str, str], ResourceKind] = {
     (WORKSPACE.group, WORKSPACE.kind): WORKSPACE,
     (RAGENGINE.group, RAGENGINE.kind): RAGENGINE,
+    (INFERENCESET.group, INFERENCESET.kind): INFERENCESET,
 }
 _BY_TYPE = {(k.api_version, k.kind): k for k in KNOWN_KINDS}
 
@@ -157,7 +167,7 @@ def kind_of(obj: Mapping[str, Any]) -> ResourceKind:
 
 def storage_kind(kind: ResourceKind) -> ResourceKind:
     """The kind an object of `kind` is stored as: the storage version for every version of a kind
-    served in several (Workspace, RAGEngine); `kind` itself for the others."""
+    served in several (Workspace, RAGEngine, InferenceSet); `kind` itself for the others."""
     return STORAGE_KINDS.get((kind.group, kind.kind), kind)
 
 
@@ -231,6 +241,11 @@ class Cluster(Protocol):
         `propagation` is sent to a real API server as `propagationPolicy` (Foreground: the owner
         stays until its dependents are gone, as KAITO deletes a Job it replaces); the local store
         removes dependents in the same transaction either way."""
+        ...
+
+    async def scale(self, kind: ResourceKind, name: str, namespace: str | None = None, *, replicas: int,
+                    field_manager: str) -> Object:
+        """Set `spec.replicas` through the scale subresource; returns the `autoscaling/v1` Scale."""
         ...
 
     async def emit_event(self, involved: Object, type: str, reason: str, message: str) -> None:

@@ -1,12 +1,13 @@
-"""One stored object, several served versions: what an API server does for the Workspace and RAGEngine.
+"""One stored object, several served versions: what an API server does for our kinds.
 
-Both are served as `kaito.sh/v1alpha1` and `kaito.sh/v1beta1` and stored as v1beta1. On a real
-cluster the API server does this with the CRDs' conversion webhook and our mutating webhook; a
-backend that is its own API server (the local store, the tests' API emulator) calls these instead:
-`to_storage` on every write (the object converted to the storage version, losslessly, through
-`kaito.api.conversion` or `kaito.api.kinds`), `stamp` inside the write's transaction (on Workspaces,
-annotation `workspace.kaito.sh/api-version`: the version the spec was written in), `to_served` on
-every read (the stored object in the version asked for). Every other kind passes through untouched.
+The Workspace, the RAGEngine and the InferenceSet are served as `kaito.sh/v1alpha1` and
+`kaito.sh/v1beta1` and stored as v1beta1. On a real cluster the API server does this with the CRDs'
+conversion webhook and our mutating webhook; a backend that is its own API server (the local store,
+the tests' API emulator) calls these instead: `to_storage` on every write (the object converted to
+the storage version, losslessly, through `kaito.api.conversion` or `kaito.api.kinds`), `stamp`
+inside the write's transaction (on Workspaces, annotation `workspace.kaito.sh/api-version`: the
+version the spec was written in), `to_served` on every read (the stored object in the version asked
+for). Every other kind passes through untouched.
 """
 
 from __future__ import annotations
@@ -37,10 +38,15 @@ def is_versioned(kind: ResourceKind) -> bool:
 
 def to_storage(obj: Mapping[str, Any], kind: ResourceKind) -> tuple[Object, str | None]:
     """(the object in the storage version, the served version it was written in); `kind` is the
-    object's own. An object that is not a Workspace (RAGEngine) of a served version is `Invalid`,
+    object's own. An object that is not a Workspace (RAGEngine, InferenceSet) of a served version is `Invalid`,
     naming the field, as the API server's schema check would refuse it."""
     if not is_versioned(kind):
         return dict(obj), None
+    if kind.kind != WORKSPACE.kind and kind.api_version == storage_kind(kind).api_version:
+        # Nothing to convert, and an apply may name only some fields (a controller's finalizer on
+        # an InferenceSet, whose spec is required): as an API server does, the schema is checked on
+        # the merged object (`stamp`), not on the applied part.
+        return dict(obj), kind.api_version
     try:
         kinds.parse_object(obj)  # the schema check, in the version it was written in
         return kinds.convert_object(obj, storage_kind(kind).api_version), kind.api_version
@@ -54,11 +60,28 @@ def stamp(written: str | None):
 
     def admit(new: Object, current: Object | None) -> Object:
         if new.get("kind") != WORKSPACE.kind:
+            check_merged(new, current)
             return new  # only a Workspace records the version its spec was written in
         version = conversion.compute_written_version(new, current, written)
         return conversion.with_written_version(new, version)
 
     return admit
+
+
+def check_merged(new: Object, current: Object | None) -> None:
+    """The schema check of a merged object (storage version): `Invalid` when it does not parse. What
+    the write left as it was is not judged again (Kubernetes' validation ratcheting), so a finalizer
+    can always be removed from an object stored under older rules."""
+    if current is not None and _spec_part(new) == _spec_part(current):
+        return
+    try:
+        kinds.parse_object(new)
+    except conversion.ParseError as exc:
+        raise errors.Invalid(f"{new.get('kind')} {(new.get('metadata') or {}).get('name')!r}: {exc}") from None
+
+
+def _spec_part(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
 def to_served(obj: Object, kind: ResourceKind) -> Object:

@@ -32,6 +32,7 @@ from kaito.cluster import errors, protocol
 from kaito.cluster.protocol import Cluster, ResourceKind, WatchEvent
 from kaito.controller import events
 from kaito.controller.errors import ErrorKind, Failure
+from kaito.controller.inferenceset.watches import InferenceSetController
 from kaito.controller.queue import QueueObserver, WorkQueue, compute_backoff, run_workers
 from kaito.controller.ragengine.target import ServiceEndpoints
 from kaito.controller.ragengine.watches import RAGEngineController
@@ -71,6 +72,7 @@ def build_default_controllers(cluster: Cluster, settings: Settings, *,
     """Every kind this operator reconciles, in the order their watches start. `endpoints`: where
     a Service is reached from pods (default: cluster DNS; the local control plane passes its own)."""
     return [WorkspaceController(cluster, settings, reconciler=workspace_reconciler),
+            InferenceSetController(cluster, settings),
             RAGEngineController(cluster, settings, endpoints=endpoints)]
 
 

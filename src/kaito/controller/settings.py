@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kaito.api.validation import UrlPolicy
-from kaito.manifests import images
+from kaito.manifests import gateway, images
 
 Provisioner = Literal["karpenter", "byo"]
 Cloud = Literal["azure", "aws"]
@@ -44,6 +44,11 @@ class Settings:
     # local control plane, tests). The controller mounts its own copy of the default tuning template,
     # so it only names where admission would have looked.
     release_namespace: str | None = None
+    # InferenceSets on a cluster with the Gateway API Inference Extension: render each vLLM preset
+    # set's InferencePool and endpoint picker (`kaito.manifests.gateway`). Off by default, as KAITO's
+    # gatewayAPIInferenceExtension gate; the local cluster has its own gateway instead.
+    inferenceset_gateway: bool = False
+    epp_image: str = gateway.DEFAULT_EPP_IMAGE
 
     @property
     def provisions_nodes(self) -> bool:

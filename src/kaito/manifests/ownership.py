@@ -9,6 +9,7 @@ cannot be owned by a namespaced object; they carry both workspace labels instead
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kaito.api import conversion, inferenceset, labels
@@ -18,6 +19,29 @@ from kaito.api.hub import Workspace
 # and `kaito render` runs before the Workspace exists. The controller always passes the stored
 # object (which has a uid); render output states this placeholder so a reviewer sees it.
 PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Owner:
+    """The object that owns what a builder makes, as resolved values (builders that take no Workspace)."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str
+    uid: str | None = None
+
+
+def owner_of(ws: Workspace) -> Owner:
+    """`ws` as an owner, in the storage version like `build_owner_reference`."""
+    return Owner(api_version=conversion.STORAGE_VERSION, kind=conversion.KIND, name=ws.name,
+                 namespace=ws.namespace, uid=ws.metadata.uid)
+
+
+def build_owner_reference_to(owner: Owner) -> dict[str, Any]:
+    """The controller owner reference to `owner` (§10 note 16)."""
+    return {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name,
+            "uid": owner.uid or PLACEHOLDER_UID, "controller": True, "blockOwnerDeletion": True}
 
 
 def build_owner_reference(ws: Workspace) -> dict[str, Any]:

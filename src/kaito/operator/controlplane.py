@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import signal
@@ -34,6 +35,7 @@ PID_FILE = "controlplane.pid"
 LOCK_FILE = "controlplane.lock"
 LOG_FILE = "controlplane.log"
 DASHBOARD_URL_FILE = "dashboard.url"
+ENDPOINTS_FILE = "endpoints.json"  # InferenceSet → its local gateway URL, while the plane runs
 RELEASE_NAMESPACE = "kaito-workspace"  # KAITO's documented release namespace, where the chart's ConfigMaps live
 
 
@@ -81,6 +83,11 @@ class Paths:
         return self.home / "logs" / LOG_FILE
 
     @property
+    def endpoints(self) -> Path:
+        """Where the running control plane keeps each InferenceSet's gateway URL (`kaito endpoint` reads it)."""
+        return self.home / ENDPOINTS_FILE
+
+    @property
     def dashboard_url(self) -> Path:
         """Where the running control plane writes its dashboard's URL (`kaito dashboard` reads it)."""
         return self.home / DASHBOARD_URL_FILE
@@ -121,13 +128,29 @@ def read_dashboard_url(paths: Paths) -> str | None:
         return None
 
 
+def read_set_endpoints(paths: Paths) -> dict[str, str]:
+    """`namespace/name` → gateway URL of every InferenceSet the running control plane serves ({} when
+    none runs: the URLs of a stopped plane are dead)."""
+    if running_pid(paths) is None:
+        return {}
+    try:
+        found = json.loads(paths.endpoints.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
 class ControlPlane:
-    def __init__(self, home: Path, *, requeue_s: float = 1.0, dashboard_port: int | None = None) -> None:
+    def __init__(self, home: Path, *, requeue_s: float = 1.0, dashboard_port: int | None = None,
+                 autoscaler_interval_s: float = 15.0) -> None:
         """`dashboard_port`: serve the dashboard on 127.0.0.1 at this port (0: any free one; taken:
-        any free one too); None: no dashboard."""
+        any free one too); None: no dashboard. `autoscaler_interval_s`: how often InferenceSet
+        autoscalers look (KEDA's pollingInterval, 15 s as keda-kaito-scaler sets it)."""
         self.paths = Paths(Path(home).resolve())
         self.requeue_s = requeue_s
         self.dashboard_port = dashboard_port
+        self.autoscaler_interval_s = autoscaler_interval_s
+        self.sets = None
         self.dashboard_url: str | None = None
         self.cluster = None
         self.runner = None
@@ -152,6 +175,7 @@ class ControlPlane:
         from kaito.controller.manager import Manager, build_default_controllers
         from kaito.controller.settings import Settings
         from kaito.manifests import images
+        from kaito.operator.local_sets import LocalInferenceSets
 
         self.cluster = LocalCluster(self.paths.store)
         self.machine = read_machine_facts()
@@ -164,8 +188,13 @@ class ControlPlane:
         provisioner = LocalProvisioner(self.cluster, self.machine, resync_s=5.0)
         self.runner = LocalRunner(self.cluster, self.paths.home, is_runtime_image=images.is_runtime_image,
                                   has_gpu=bool(self.machine.gpus))
+        with contextlib.suppress(OSError):
+            self.paths.endpoints.unlink()  # a previous plane's gateways are gone
+        self.sets = LocalInferenceSets(self.cluster, interval_s=self.autoscaler_interval_s,
+                                       on_change=self._write_endpoints)
         tasks = [asyncio.create_task(provisioner.run(), name="provisioner"),
-                 asyncio.create_task(self.runner.run(), name="runner")]
+                 asyncio.create_task(self.runner.run(), name="runner"),
+                 asyncio.create_task(self.sets.run(), name="inferenceset-gateways")]
         dashboard = self._start_dashboard(tasks)
         await manager.start()
         log.info("local control plane up (pid %d), state in %s, machine: %s", os.getpid(), self.paths.home,
@@ -191,10 +220,17 @@ class ControlPlane:
             if dashboard is not None:
                 dashboard.stop()
             await self.cluster.close()
-            with contextlib.suppress(OSError):
-                self.paths.dashboard_url.unlink()
+            for path in (self.paths.dashboard_url, self.paths.endpoints):
+                with contextlib.suppress(OSError):
+                    path.unlink()
             with contextlib.suppress(OSError):
                 self.paths.pidfile.unlink()
+
+    def _write_endpoints(self, endpoints: dict[str, str]) -> None:
+        """Keep `endpoints.json` whole at every moment (written beside, then renamed over)."""
+        part = self.paths.endpoints.with_suffix(".json.part")
+        part.write_text(json.dumps(endpoints, indent=1) + "\n")
+        os.replace(part, self.paths.endpoints)
 
     def _start_dashboard(self, tasks: list[asyncio.Task]):
         """The dashboard's server and collector (a task in `tasks`); its URL in `paths.dashboard_url`."""
@@ -239,13 +275,16 @@ class Started:
     timed_out: bool = False
 
 
-def start_detached(paths: Paths, timeout_s: float = 60.0, dashboard_port: int | None = None) -> Started:
+def start_detached(paths: Paths, timeout_s: float = 60.0, dashboard_port: int | None = None,
+                   autoscaler_interval_s: float | None = None) -> Started:
     """`kaito up --detach`: the control plane in its own session, logging to `paths.log`; waits until
     it holds the lock and its store exists, and its dashboard serves if it has one (or it exits, or
     `timeout_s` passes)."""
     paths.log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "KAITO_HOME": str(paths.home)}
     dashboard = ["--no-dashboard"] if dashboard_port is None else ["--dashboard-port", str(dashboard_port)]
+    if autoscaler_interval_s is not None:
+        dashboard += ["--autoscaler-interval", str(autoscaler_interval_s)]
     with open(paths.log, "ab") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", "kaito.cli.main", "up", "--no-table", "--home", str(paths.home),
                                  *dashboard],

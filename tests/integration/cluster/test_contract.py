@@ -267,3 +267,41 @@ async def test_cascade_respects_dependent_finalizers_and_other_owners(backend) -
     await c.delete(WORKSPACE, "two")
     with pytest.raises(errors.NotFound):
         await c.get(SERVICE, "shared")
+
+
+async def test_scale_sets_replicas_alone_under_its_own_field_manager(backend) -> None:
+    c = backend.cluster
+    await c.apply(make_deployment("a", replicas=1), field_manager="kubectl")
+    scale = await c.scale(DEPLOYMENT, "a", replicas=3, field_manager="autoscaler")
+    assert (scale["apiVersion"], scale["kind"]) == ("autoscaling/v1", "Scale")
+    assert scale["spec"] == {"replicas": 3} and scale["status"]["selector"] == "app=a"
+    assert scale["metadata"]["name"] == "a"
+    dep = await c.get(DEPLOYMENT, "a")
+    assert dep["spec"]["replicas"] == 3 and dep["metadata"]["generation"] == 2
+    assert dep["spec"]["template"] == make_deployment("a")["spec"]["template"]  # nothing else touched
+    again = await c.scale(DEPLOYMENT, "a", replicas=3, field_manager="autoscaler")
+    assert again["metadata"]["resourceVersion"] == _rv(dep)  # the same count is no write
+    # The author re-applies without replicas: the scaler's count stays (the field is the scaler's now) ...
+    manifest = make_deployment("a")
+    del manifest["spec"]["replicas"]
+    await c.apply(manifest, field_manager="kubectl")
+    assert (await c.get(DEPLOYMENT, "a"))["spec"]["replicas"] == 3
+    # ... and one that names a count takes the field back, as `kubectl apply` does.
+    await c.apply(make_deployment("a", replicas=2), field_manager="kubectl")
+    assert (await c.get(DEPLOYMENT, "a"))["spec"]["replicas"] == 2
+    # `kubectl scale` after `kubectl apply`: an update, kept apart from that manager's applied intent.
+    await c.scale(DEPLOYMENT, "a", replicas=4, field_manager="kubectl")
+    dep = await c.get(DEPLOYMENT, "a")
+    assert dep["spec"]["replicas"] == 4 and dep["spec"]["template"] == make_deployment("a")["spec"]["template"]
+
+
+async def test_scale_refuses_what_it_cannot_scale(backend) -> None:
+    c = backend.cluster
+    await c.apply(make_deployment("a"))
+    with pytest.raises(errors.NotFound):
+        await c.scale(DEPLOYMENT, "missing", replicas=1, field_manager="autoscaler")
+    with pytest.raises(errors.NotFound):
+        await c.scale(SERVICE, "a", replicas=1, field_manager="autoscaler")  # no scale subresource
+    with pytest.raises(errors.Invalid):
+        await c.scale(DEPLOYMENT, "a", replicas=-1, field_manager="autoscaler")
+    assert (await c.get(DEPLOYMENT, "a"))["spec"]["replicas"] == 1

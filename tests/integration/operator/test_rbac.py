@@ -1,8 +1,9 @@
 """The chart's RBAC covers every API call the operator makes, and grants nothing it does not use.
 
-The controller (inference and tuning Workspaces from creation to deletion, with NodeClaims; a
-RAGEngine on a GPU node answering through a Workspace, from creation to deletion),
-leader election and the webhook (self-managed certificate, caBundle, tuning ConfigMaps) all run
+The controller (inference and tuning Workspaces from creation to deletion, with NodeClaims; an
+InferenceSet with the gateway option on, its InferencePool and endpoint picker made and then
+removed, from creation to deletion; a RAGEngine on a GPU node answering through a Workspace, from
+creation to deletion), leader election and the webhook (self-managed certificate, caBundle, tuning ConfigMaps) all run
 through a recording `Cluster`; each protocol call is translated into the API requests the kube
 backend sends for it, and compared with the ClusterRole and Role the chart renders.
 """
@@ -28,24 +29,24 @@ from tests.unit.api.fake_facts import FakeFacts
 from tests.unit.chart.render import NAMESPACE, by_kind, render
 
 # Granted on purpose though no protocol call uses it: the API server demands it of whoever sets
-# `blockOwnerDeletion` on owner references to a Workspace (OwnerReferencesPermissionEnforcement).
-GRANTED_WITHOUT_CALL = {("kaito.sh", "workspaces/finalizers", "update"), ("kaito.sh", "ragengines/finalizers", "update")}
+# `blockOwnerDeletion` on owner references to our kinds (OwnerReferencesPermissionEnforcement).
+GRANTED_WITHOUT_CALL = {("kaito.sh", f"{kind}/finalizers", "update") for kind in ("workspaces", "inferencesets",
+                                                                                   "ragengines")}
+# Granted with the InferenceSet gateway though never called: the endpoint picker's Role grants these,
+# and Kubernetes lets the operator grant only what it holds itself (RBAC escalation prevention).
+GRANTED_FOR_THE_PICKERS_ROLE = {
+    ("", "pods", "get"), ("", "pods", "list"), ("", "pods", "watch"),
+    ("inference.networking.k8s.io", "inferencepools", "get"),
+    *(("inference.networking.x-k8s.io", res, verb) for res in ("inferenceobjectives", "inferencemodelrewrites")
+      for verb in ("get", "list", "watch")),
+}
+GATEWAY_VALUES = {"inferenceSet": {"gateway": {"enabled": True}}}
 # Used by controller paths this walk does not take (each named in controller/plan.py): the
 # multi-node StatefulSet, deleting a workload whose kind changed, pruning old revisions.
 USED_ELSEWHERE = {
     ("apps", "statefulsets", "create"), ("apps", "statefulsets", "patch"), ("apps", "statefulsets", "delete"),
     ("apps", "deployments", "delete"), ("apps", "controllerrevisions", "delete"),
 }
-# Granted for the InferenceSet reconciler (issue 15 item 2, a later phase): the walk adds it, and
-# this set goes, when that controller runs in it.
-FOR_LATER_CONTROLLERS = {
-    ("kaito.sh", res, verb)
-    for kind in ("inferencesets",)
-    for res, verb in ((kind, "get"), (kind, "list"), (kind, "watch"), (kind, "patch"),
-                      (f"{kind}/status", "patch"), (f"{kind}/finalizers", "update"))
-}
-
-
 RAGENGINE = {"apiVersion": "kaito.sh/v1beta1", "kind": "RAGEngine", "metadata": {"name": "rag", "namespace": "default"},
              "spec": {"compute": {"instanceType": "Standard_NC24ads_A100_v4",
                                   "labelSelector": {"matchLabels": {"apps": "rag"}}},
@@ -173,8 +174,8 @@ async def exercise_everything(rec: RecordingCluster, inner) -> None:
 
     async def lead():
         kubelet = FakeKubelet(inner)
-        manager = OperatorManager(rec, Settings(pending_requeue_s=0.05, workers=2), OperatorMetrics(),
-                                  resync_period=None)
+        manager = OperatorManager(rec, Settings(pending_requeue_s=0.05, workers=2, inferenceset_gateway=True),
+                                  OperatorMetrics(), resync_period=None)
         await manager.start()
         try:
             await inner.apply(make_workspace("ws"), field_manager="kubectl")
@@ -198,6 +199,7 @@ async def exercise_everything(rec: RecordingCluster, inner) -> None:
                 return job["metadata"]["annotations"].get("workspace.kaito.io/revision") == "2"
 
             await wait_for(lambda: _step_then(kubelet, job_replaced))
+            await exercise_inferenceset(inner, kubelet)
             # A RAGEngine on a GPU node of its own, answering through Workspace ws, then deleted.
             await inner.apply(RAGENGINE, field_manager="kubectl")
 
@@ -233,6 +235,40 @@ async def exercise_everything(rec: RecordingCluster, inner) -> None:
     assert await elector.release()
 
 
+SET = {"apiVersion": "kaito.sh/v1beta1", "kind": "InferenceSet",
+       "metadata": {"name": "set", "namespace": "default", "annotations": {"kaito.sh/runtime": "vllm"}},
+       "spec": {"replicas": 1, "labelSelector": {"matchLabels": {"apps": "set"}},
+                "template": {"resource": {"instanceType": "Standard_NC24ads_A100_v4"},
+                             "inference": {"preset": {"name": "phi-4-mini-instruct"}}}}}
+
+
+async def exercise_inferenceset(inner, kubelet) -> None:
+    """A vLLM set: ready with its gateway objects; on transformers they go; then the set is deleted."""
+    from kaito.controller.inferenceset.observe import INFERENCE_POOL
+
+    await inner.apply(SET, field_manager="kubectl")
+
+    async def ready_with_pool():
+        stored = await inner.get(protocol.INFERENCESET, "set", "default")
+        pools = (await inner.list(INFERENCE_POOL, "default")).items
+        return conditions(stored).get("InferenceSetReady", ("",))[0] == "True" and len(pools) == 1
+
+    await wait_for(lambda: _step_then(kubelet, ready_with_pool))
+    await inner.apply({**SET, "metadata": {**SET["metadata"], "annotations": {"kaito.sh/runtime": "transformers"}}},
+                      field_manager="kubectl")
+
+    async def pool_gone():
+        return not (await inner.list(INFERENCE_POOL, "default")).items
+
+    await wait_for(lambda: _step_then(kubelet, pool_gone))
+    await inner.delete(protocol.INFERENCESET, "set", "default")
+
+    async def set_gone():
+        return not (await inner.list(protocol.INFERENCESET)).items
+
+    await wait_for(lambda: _step_then(kubelet, set_gone))
+
+
 async def test_chart_rbac_covers_every_call_and_nothing_more(tmp_path):
     inner = LocalCluster(tmp_path / "store.db", poll_interval=0.02)
     rec = RecordingCluster(inner)
@@ -240,15 +276,18 @@ async def test_chart_rbac_covers_every_call_and_nothing_more(tmp_path):
         await exercise_everything(rec, inner)
     finally:
         await inner.close()
-    cluster_wide, namespaced = granted(render())
+    cluster_wide, namespaced = granted(render(GATEWAY_VALUES))
     missing = sorted(
         (g, r, v, ns) for g, r, v, ns in rec.calls
         if (g, r, v) not in cluster_wide and not (ns == NAMESPACE and (g, r, v) in namespaced)
     )
     assert missing == [], f"the chart's RBAC lacks: {missing}"
     used = {(g, r, v) for g, r, v, _ in rec.calls}
-    unused = sorted((cluster_wide | namespaced) - used - GRANTED_WITHOUT_CALL - USED_ELSEWHERE - FOR_LATER_CONTROLLERS)
+    unused = sorted((cluster_wide | namespaced) - used - GRANTED_WITHOUT_CALL - USED_ELSEWHERE
+                    - GRANTED_FOR_THE_PICKERS_ROLE)
     assert unused == [], f"granted but never used (least privilege): {unused}"
     for key in ("NodeClaim", "Lease", "Secret"):  # the walk really went through every area
         assert any(r.startswith(key.lower()) for _, r, _, _ in rec.calls), key
     assert ("kaito.sh", "ragengines/status", "patch", "default") in rec.calls
+    assert ("kaito.sh", "inferencesets/status", "patch", "default") in rec.calls
+    assert ("inference.networking.k8s.io", "inferencepools", "delete", "default") in rec.calls

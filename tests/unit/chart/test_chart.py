@@ -250,3 +250,30 @@ def test_chart_has_no_stray_files():
     top = {p.name for p in CHART.iterdir() if p.is_file()}
     assert top <= allowed, top - allowed
     assert all(isinstance(p, Path) for p in (CHART / "templates").iterdir())
+
+
+def _granted(objects) -> set[tuple[str, str, str]]:
+    return {(g, r, v) for rule in operator_role(objects)["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+            for v in rule["verbs"]}
+
+
+def test_inferenceset_gateway_value_or_kaitos_gate_adds_the_flag_and_its_rbac():
+    off = render()
+    assert not [a for a in one(off, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+                if "inferenceset-gateway" in a or "epp-image" in a]
+    assert ("inference.networking.k8s.io", "inferencepools", "create") not in _granted(off)
+    for values in ({"inferenceSet": {"gateway": {"enabled": True, "eppImage": "registry.test/epp:1"}}},
+                   {"featureGates": {"gatewayAPIInferenceExtension": True}}):
+        objects = render(values)
+        args = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert "--inferenceset-gateway" in args
+        assert any(a.startswith("--epp-image=") for a in args)
+        granted = _granted(objects)
+        for group, resource in (("inference.networking.k8s.io", "inferencepools"), ("", "serviceaccounts"),
+                                ("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "rolebindings")):
+            assert {(group, resource, v) for v in ("list", "watch", "create", "patch", "delete")} <= granted
+        # What the picker's Role grants, the operator holds (Kubernetes' escalation check).
+        assert ("", "pods", "watch") in granted
+    args = one(render({"inferenceSet": {"gateway": {"enabled": True, "eppImage": "registry.test/epp:1"}}}),
+               "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--epp-image=registry.test/epp:1" in args

@@ -38,11 +38,13 @@ def test_every_flag_is_documented_in_help():
 
 def test_the_chart_passes_only_flags_the_operator_accepts():
     cmd = command("operator")
-    for values in ({}, NON_DEFAULT, MINIMAL):
+    gateway = {"featureGates": {"gatewayAPIInferenceExtension": True}}
+    for values in ({}, NON_DEFAULT, MINIMAL, gateway):
         container = one(render(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]
         assert container["args"][0] == "operator"
         ctx = cmd.make_context("operator", list(container["args"][1:]), resilient_parsing=False)
         assert ctx.params["lease_namespace"] == "kaito-system" or not ctx.params["leader_elect"]
+        assert ctx.params["inferenceset_gateway"] == (values is gateway)
 
 
 def test_bad_flags_fail_cleanly_without_traceback():

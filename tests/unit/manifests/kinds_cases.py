@@ -86,6 +86,12 @@ def _children() -> list[dict[str, Any]]:
     return inferenceset.build_child_workspaces(inputs, inferenceset.build_replica_names(inputs))
 
 
+def _children_controller() -> list[dict[str, Any]]:
+    """Replicas 0 and 1 as the controller creates them: names from the set's uid, ordinals recorded."""
+    inputs = inferenceset.InferenceSetInputs(inference_set=hub(SET))
+    return [inferenceset.build_named_child(inputs, ordinal) for ordinal in (0, 1)]
+
+
 def _children_byo() -> list[dict[str, Any]]:
     inputs = inferenceset.InferenceSetInputs(inference_set=hub(BYO_SET), auto_provisioning=False)
     return inferenceset.build_child_workspaces(inputs, ["llama-0"])
@@ -132,6 +138,7 @@ def _rag_remote() -> list[dict[str, Any]]:
 CASES: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "inferenceset-children-phi-4": _children,
     "inferenceset-children-byo": _children_byo,
+    "inferenceset-children-controller": _children_controller,
     "scaledobject-phi-4": _scaled_object,
     "scaledobject-node-count-limit": _scaled_object_node_limit,
     "gateway-phi-4": _gateway,

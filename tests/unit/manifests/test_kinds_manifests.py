@@ -69,6 +69,17 @@ def test_children_are_admitted_workspaces_owned_by_the_set() -> None:
     assert byo["metadata"]["ownerReferences"][0]["uid"] == ownership.PLACEHOLDER_UID  # a set not stored yet
 
 
+def test_the_controllers_children_are_admitted_under_their_computed_names() -> None:
+    facts = build_catalog_facts()
+    made = cases.CASES["inferenceset-children-controller"]()
+    assert [c["metadata"]["annotations"][set_manifests.ANNOTATION_REPLICA] for c in made] == ["0", "1"]
+    assert [c["metadata"]["name"] for c in made] == [
+        set_manifests.compute_child_name("phi-4", cases.SET["metadata"]["uid"], i) for i in (0, 1)]
+    for child in made:
+        verdict = admit(child, facts=facts)
+        assert verdict.allowed, verdict.problems
+
+
 def test_a_childs_pods_serve_the_sets_name_and_carry_its_label() -> None:
     obj = cases.hub(cases.SET)
     child = inferenceset.build_child_workspace(obj, name="phi-4-x1")

@@ -145,3 +145,20 @@ def test_server_refuses_foreign_host_names(dashboard):
     assert _request(srv, "GET", "/api/state", host="attacker.example:8470")[0] == 403
     assert _request(srv, "GET", "/api/state", host="localhost:8470")[0] == 200
     assert _request(srv, "GET", "/api/state", host="[::1]:8470")[0] == 200
+
+
+def test_an_inferenceset_is_one_more_kind_with_its_replicas_pods():
+    [set_kind] = [k for k in kinds.KINDS if k.resource.kind == "InferenceSet"]
+    obj = {"metadata": {"name": "chat", "namespace": "default", "creationTimestamp": "2026-01-02T03:00:05Z"},
+           "spec": {"replicas": 2, "template": {"inference": {"preset": {"name": "phi-4-mini-instruct"}}}},
+           "status": {"conditions": [{"type": "InferenceSetReady", "status": "True", "reason": "inferencesetReady",
+                                      "message": "inferenceset is ready"}]}}
+    pods = [{"metadata": {"name": f"chat-{c}-pod", "namespace": "default",
+                          "labels": {"kaito.sh/workspace": f"chat-{c}", "inferenceset.kaito.sh/created-by": "chat"}},
+             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}} for c in "ab"]
+    snap = state.build_snapshot([(set_kind, [obj])], pods, [], {}, state.MetricsHistory(), NOW)
+    [kind] = snap["kinds"]
+    assert (kind["kind"], kind["plural"], kind["columns"]) == ("InferenceSet", "inferencesets", ["InferenceSetReady"])
+    [item] = kind["items"]
+    assert (item["summary"], item["ready"]) == ("phi-4-mini-instruct", True)
+    assert [p["name"] for p in item["pods"]] == ["chat-a-pod", "chat-b-pod"]  # every replica's server

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kaito.cluster import errors, served
+from kaito.cluster import scale as scaling
 from kaito.cluster.events import build_event
 from kaito.cluster.local.store import ObjectStore
 from kaito.cluster.local.storefile import Check
@@ -222,6 +223,12 @@ class LocalCluster:
         kind = kind_of(obj)
         body, _ = served.to_storage(obj, kind)
         return served.to_served(await self._write("apply", body, field_manager, force=True, status=True), kind)
+
+    async def scale(self, kind: ResourceKind, name: str, namespace: str | None = None, *, replicas: int,
+                    field_manager: str) -> Object:
+        scaling.check_request(kind, name, replicas)
+        return scaling.build_scale(await self._write("scale", storage_kind(kind), name, namespace, replicas,
+                                                   field_manager))
 
     async def delete(
         self, kind: ResourceKind, name: str, namespace: str | None = None, *, propagation: Propagation = "Background"

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kaito.cluster import errors
+from kaito.cluster import scale as scaling
 from kaito.cluster.events import now_rfc3339
 from kaito.cluster.local import fields, storefile
 from kaito.cluster.protocol import DEFAULT_NAMESPACE, ResourceKind, kind_of
@@ -205,6 +206,26 @@ class ObjectStore:
             if row is None and not self._owners_alive(stored):
                 self._delete_object(kind, stored)  # the garbage collector's view: its owner is gone
         return stored
+
+    @_translated
+    def scale(self, kind: ResourceKind, name: str, namespace: str | None, replicas: int, manager: str
+              ) -> dict[str, Any]:
+        """The scale subresource's write: `spec.replicas` applied as `manager`'s whole intent (it takes
+        the field over from whoever set it), nothing else touched; returns the stored object."""
+        namespace = self._ns(kind, namespace)
+        with self._transaction(write=True):
+            row = self._row(kind, namespace, name)
+            if row is None:
+                raise errors.NotFound(f"{kind.kind} {namespace}/{name} not found".replace(" /", " "))
+            current, managed = json.loads(row[0]), json.loads(row[1])
+            intent = scaling.build_replicas_intent(current, replicas)
+            new, new_managed = fields.compute_apply(current, managed, intent, scaling.update_manager(manager),
+                                                     force=True, status=False)
+            if _without_rv_noise(new) == _without_rv_noise(current) and new_managed == managed:
+                return current
+            if _spec_part(new) != _spec_part(current):
+                new["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
+            return self._put(kind, new, new_managed, "MODIFIED")
 
     @_translated
     def delete(self, kind: ResourceKind, name: str, namespace: str | None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kaito.api import labels, ragengine
+from kaito.api import inferenceset, labels, ragengine
 from kaito.cluster import protocol
 
 
@@ -25,6 +25,8 @@ KINDS: tuple[DashboardKind, ...] = (
     DashboardKind(resource=protocol.WORKSPACE, pod_label=labels.LABEL_WORKSPACE_NAME,
                   conditions=("ResourceReady", "InferenceReady", "JobStarted", "WorkspaceSucceeded"),
                   ready_condition="WorkspaceSucceeded"),
+    DashboardKind(resource=protocol.INFERENCESET, pod_label=inferenceset.LABEL_CREATED_BY,
+                  conditions=(inferenceset.CONDITION_READY,), ready_condition=inferenceset.CONDITION_READY),
     DashboardKind(resource=protocol.RAGENGINE, pod_label=ragengine.LABEL_RAGENGINE,
                   conditions=("ResourceReady", "ServiceReady", "InferenceServiceReady", "RAGEngineSucceeded"),
                   ready_condition="RAGEngineSucceeded"),

@@ -108,8 +108,9 @@ def compute_age(timestamp: str | None, now: datetime) -> str:
 
 def _summary(obj: Mapping[str, Any]) -> str:
     """What the object runs, in a word: the preset (or model) it serves or tunes."""
-    for section in (obj.get("inference"), obj.get("tuning"), (obj.get("spec") or {}).get("inference"),
-                    (obj.get("spec") or {}).get("tuning")):
+    spec = obj.get("spec") or {}
+    for section in (obj.get("inference"), obj.get("tuning"), spec.get("inference"), spec.get("tuning"),
+                    (spec.get("template") or {}).get("inference")):  # an InferenceSet's template
         name = ((section or {}).get("preset") or {}).get("name") if isinstance(section, Mapping) else None
         if name:
             return str(name)
