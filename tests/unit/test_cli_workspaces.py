@@ -259,8 +259,8 @@ def test_get_describe_and_delete_take_ragengines(tmp_path):
     assert "RAG service is being created" in described
     missing = _invoke("describe", "ragengine", "nope", "--home", str(home))
     assert missing.exit_code == 1 and 'ragengine "nope" not found in namespace default' in missing.output
-    unknown = _invoke("get", "inferencesets", "--home", str(home))
-    assert unknown.exit_code == 2 and "workspaces and ragengines are served here" in unknown.output
+    unknown = _invoke("get", "pods", "--home", str(home))
+    assert unknown.exit_code == 2 and "workspaces, inferencesets, ragengines are served here" in unknown.output
     deleted = _invoke("delete", "ragengine", "docs", "--no-wait", "--home", str(home))
     assert deleted.exit_code == 0 and 'ragengine.kaito.sh "docs" deleted' in deleted.stdout
     assert "No ragengines found" in _invoke("get", "ragengines", "--home", str(home)).output
