@@ -5,7 +5,9 @@ For each side, documents are indexed in batches of 100 (one chunk each) up to `-
   * `/retrieve` top-5 latency p50/p99 at 1,000 chunks and at the end,
   * peak memory (the process's max RSS) and RSS at idle (after start, before indexing),
 and the ratios ours/peer. Both sides embed with the same tiny random BERT (built offline here) and
-the same mean-pooling code, so the numbers compare the pipelines, not the models.
+the same mean-pooling code, so the numbers compare the pipelines, not the models; the peer runs
+torch's default number of threads (as KAITO's HuggingFaceEmbedding does), ours its own default (1:
+`RAG_EMBED_THREADS`, measured in `bench/rag_memory.py`).
 
   ours: `python -m kaito.runtime.rag` in a subprocess, driven over HTTP (POST /index, POST /retrieve).
   peer: in a subprocess, no HTTP: `VectorStoreIndex.from_documents` over `FaissMapVectorStore(IndexIDMap(
@@ -105,7 +107,7 @@ def run_peer(model_dir: str, n_chunks: int, n_queries: int) -> dict:
     sys.path.insert(0, str(ROOT / "src"))
     from kaito.runtime.rag.embedding import LocalEmbedder
 
-    ours = LocalEmbedder(model_dir)
+    ours = LocalEmbedder(model_dir, threads=None)  # torch's default threads, as KAITO's HuggingFaceEmbedding runs
     ours.load()
 
     class SameEmbedding(BaseEmbedding):

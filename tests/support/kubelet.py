@@ -107,7 +107,7 @@ class FakeKubelet:
             changed += await self.launch(claim)
         for node in (await self.cluster.list(protocol.NODE)).items:
             name = node["metadata"]["name"]
-            if name.startswith("node-ws") and name not in live:
+            if name.startswith(("node-ws", "node-rag")) and name not in live:
                 await self._delete(protocol.NODE, name)
                 changed += 1
         return changed

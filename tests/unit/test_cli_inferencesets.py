@@ -115,7 +115,7 @@ def test_endpoint_of_a_set_is_its_gateway_while_the_control_plane_serves_it(tmp_
     (home / "endpoints.json").write_text(json.dumps({"default/chat": "http://127.0.0.1:40123"}))
     assert _invoke("endpoint", "chat", "--home", str(home)).stdout == "http://127.0.0.1:40123\n"
     nothing = _invoke("endpoint", "nothing", "--home", str(home))
-    assert nothing.exit_code == 1 and 'workspace "nothing" not found' in nothing.output
+    assert nothing.exit_code == 1 and 'named "nothing" in namespace default' in nothing.output
 
 
 def test_apply_names_the_field_of_a_bad_inferenceset(tmp_path):

@@ -80,7 +80,7 @@ def test_apply_names_skipped_kinds_and_writes_nothing_without_a_control_plane(tm
     home = tmp_path / "home"
     result = _invoke("apply", "-f", str(f), "--home", str(home))
     assert result.exit_code == 1, result.output
-    assert "skipped Deployment/d (apps/v1): only Workspace, InferenceSet, ConfigMap and Secret are applied" in result.output
+    assert "skipped Deployment/d (apps/v1): only Workspace, InferenceSet, RAGEngine, ConfigMap and Secret are applied" in result.output
     assert "kaito up --detach" in result.output and "nothing was applied" in result.output
     assert not (home / "store.db").exists() and "Traceback" not in result.output
 
@@ -90,8 +90,8 @@ def test_plan_applied_with_nothing_applicable():
 
     objects, skipped = workspace_apply.plan_applied([{"apiVersion": "apps/v1", "kind": "Deployment",
                                                       "metadata": {"name": "d"}}, "text", None])
-    assert objects == [] and skipped == ["skipped Deployment/d (apps/v1): only Workspace, InferenceSet, ConfigMap "
-                                         "and Secret are applied"]
+    assert objects == [] and skipped == ["skipped Deployment/d (apps/v1): only Workspace, InferenceSet, RAGEngine, "
+                                         "ConfigMap and Secret are applied"]
 
 
 def _seed_ready_pod(home, port: int) -> None:
@@ -205,3 +205,62 @@ def test_describe_names_the_version_written(tmp_path):
     assert "API version:  kaito.sh/v1alpha1 (as written; stored as kaito.sh/v1beta1)" in out
     assert "Preset:       phi-3-mini-4k-instruct" in out
     assert "kaito.sh/v1beta1 (as written" in _invoke("describe", "workspace", "beta", "--home", str(home)).stdout
+
+
+def _seed_ragengine(home) -> None:
+    import asyncio
+
+    from kaito.cluster.local import LocalCluster
+
+    async def seed() -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        cluster = LocalCluster(home / "store.db")
+        try:
+            await cluster.apply({"apiVersion": "kaito.sh/v1alpha1", "kind": "RAGEngine",
+                                 "metadata": {"name": "docs", "namespace": "default"},
+                                 "spec": {"embedding": {"local": {"modelID": "BAAI/bge-small-en-v1.5"}},
+                                          "storage": {"persistentVolumeClaim": "docs-index"},
+                                          "inferenceService": {"url": "http://phi/v1/chat/completions",
+                                                               "contextWindowSize": 4096}}}, field_manager="kubectl")
+            await cluster.apply_status({"apiVersion": "kaito.sh/v1beta1", "kind": "RAGEngine",
+                                        "metadata": {"name": "docs", "namespace": "default"},
+                                        "status": {"conditions": [
+                                            {"type": "ResourceReady", "status": "True", "reason": "r", "message": "",
+                                             "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                                            {"type": "ServiceReady", "status": "False", "reason": "s",
+                                             "message": "RAG service is being created",
+                                             "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}, field_manager="kaito")
+        finally:
+            await cluster.close()
+
+    asyncio.run(seed())
+
+
+def test_get_describe_and_delete_take_ragengines(tmp_path):
+    import yaml
+
+    home = tmp_path / "home"
+    _seed_ragengine(home)
+    table = _invoke("get", "ragengines", "--home", str(home)).stdout.splitlines()
+    assert table[0].split() == ["NAME", "INSTANCE", "RESOURCEREADY", "SERVICEREADY", "AGE"]
+    assert table[1].split()[:3] == ["docs", "True", "False"]
+    wide = _invoke("get", "rag", "-o", "wide", "--home", str(home)).stdout
+    assert "INFERENCE" in wide and "http://phi/v1/chat/completions" in wide
+    assert _invoke("get", "rag", "-o", "name", "--home", str(home)).stdout.strip() == "ragengine.kaito.sh/docs"
+    stored = yaml.safe_load(_invoke("get", "ragengine", "docs", "-o", "yaml", "--home", str(home)).stdout)
+    assert stored["apiVersion"] == "kaito.sh/v1beta1"
+    assert stored["spec"]["storage"]["persistentVolume"]["persistentVolumeClaim"] == "docs-index"
+    alpha = yaml.safe_load(_invoke("get", "ragengine", "docs", "-o", "yaml", "--api-version", "v1alpha1",
+                                   "--home", str(home)).stdout)
+    assert alpha["spec"]["storage"]["persistentVolumeClaim"] == "docs-index"
+    described = _invoke("describe", "ragengine", "docs", "--home", str(home)).stdout
+    assert "Embedding:    local BAAI/bge-small-en-v1.5" in described
+    assert "Inference:    http://phi/v1/chat/completions (context window 4096)" in described
+    assert "RAG service is being created" in described
+    missing = _invoke("describe", "ragengine", "nope", "--home", str(home))
+    assert missing.exit_code == 1 and 'ragengine "nope" not found in namespace default' in missing.output
+    unknown = _invoke("get", "pods", "--home", str(home))
+    assert unknown.exit_code == 2 and "workspaces, inferencesets, ragengines are served here" in unknown.output
+    deleted = _invoke("delete", "ragengine", "docs", "--no-wait", "--home", str(home))
+    assert deleted.exit_code == 0 and 'ragengine.kaito.sh "docs" deleted' in deleted.stdout
+    assert "No ragengines found" in _invoke("get", "ragengines", "--home", str(home)).output

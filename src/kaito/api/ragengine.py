@@ -23,18 +23,40 @@ LABEL_RAGENGINE_NAMESPACE = "kaito.sh/ragenginenamespace"
 ANNOTATION_REVISION = "ragengine.kaito.io/revision"
 FINALIZER = "ragengine.finalizer.kaito.sh"
 
-# Conditions (§4.2; KAITO uses different types for the service's success and failure).
+# Conditions (§4.2). KAITO writes the service's success as `ServiceReady` and its failure as
+# `RAGEngineServiceReady`; kaito writes both (and waiting) on `ServiceReady`, the printer column, so
+# a failure never leaves a stale `ServiceReady=True` beside it. `CONDITION_SERVICE_FAILED` is kept
+# to name KAITO's type, never written.
 CONDITION_NODE_CLAIM_READY = "NodeClaimReady"
 CONDITION_RESOURCE_READY = "ResourceReady"
 CONDITION_SERVICE_READY = "ServiceReady"
 CONDITION_SERVICE_FAILED = "RAGEngineServiceReady"
 CONDITION_SUCCEEDED = "RAGEngineSucceeded"
 CONDITION_DELETING = "RAGEngineDeleting"
+# Ours: whether the Workspace `inferenceService.url` names is serving (only when it names one).
+CONDITION_INFERENCE_SERVICE_READY = "InferenceServiceReady"
 REASON_SUCCEEDED = "ragengineSucceeded"
 REASON_FAILED = "ragengineFailed"
 REASON_DELETED = "ragengineDeleted"
 REASON_SERVICE_SUCCESS = "RAGEngineServiceSuccess"
 REASON_SERVICE_FAILED = "RAGEngineServiceStatusFailed"
+REASON_RESOURCE_SUCCESS = "ragengineResourceStatusSuccess"
+REASON_RESOURCE_FAILED = "ragengineResourceStatusFailed"
+# Ours, in KAITO's style: KAITO blocked inside a reconcile and had no waiting reasons.
+REASON_PENDING = "ragenginePending"
+REASON_RESOURCE_PENDING = "ragengineResourceStatusPending"
+REASON_SERVICE_PENDING = "RAGEngineServiceStatusPending"
+REASON_VALIDATION_FAILED = "ragengineValidationFailed"  # the stored spec fails admission's rules
+REASON_WORKLOAD_REJECTED = "workloadRejected"  # the API server refused an object built from the spec
+REASON_WORKSPACE_READY = "WorkspaceReady"
+REASON_WORKSPACE_NOT_READY = "WorkspaceNotReady"
+REASON_WORKSPACE_NOT_SERVING = "WorkspaceNotServing"  # a tuning Workspace serves no model
+MESSAGE_RESOURCE_READY = "ragengine resource is ready"
+MESSAGE_SERVICE_READY = "RAG service is ready"
+MESSAGE_SUCCEEDED = "ragengine succeeds"
+MESSAGE_DELETING = "ragengine is being deleted"
+ANNOTATION_HASH = "ragengine.kaito.io/hash"
+LABEL_REVISION_NAME = "ragengine.kaito.io/name"  # on ControllerRevisions
 
 VECTOR_DB_ENGINES = ("faiss", "qdrant")  # what the service runs; KAITO checks nothing and crashes later
 DEFAULT_VECTOR_DB_ENGINE = "faiss"

@@ -212,6 +212,83 @@ def control_plane_down(paths) -> str | None:
             "(start it with `kaito up --detach`)")
 
 
+@dataclass(frozen=True, kw_only=True)
+class CliKind:
+    """A kind the read and access commands (`get`, `describe`, `delete`, `endpoint`, `logs`) take."""
+
+    name: str  # singular, as kubectl prints it (`workspace.kaito.sh/x`)
+    resource: str  # the attribute of `kaito.cluster.protocol` naming its storage version
+    aliases: tuple[str, ...]  # what `kaito get ALIAS` accepts
+    pod_label: str  # the label whose value is the object's name on its pods
+    columns: tuple[str, ...]  # KAITO's printer columns after INSTANCE: condition types
+    succeeded: str  # the condition that says it is done (`kaito apply --wait`)
+    failed_reasons: tuple[str, ...]  # reasons of `succeeded`=False that waiting will not change
+
+
+WORKSPACE_KIND = CliKind(
+    name="workspace", resource="WORKSPACE",
+    aliases=("workspace", "workspaces", "ws", "wk", "workspace.kaito.sh", "workspaces.kaito.sh"),
+    pod_label="kaito.sh/workspace", columns=CONDITION_COLUMNS, succeeded="WorkspaceSucceeded",
+    failed_reasons=("workspaceFailed",))
+RAGENGINE_KIND = CliKind(
+    name="ragengine", resource="RAGENGINE",
+    aliases=("ragengine", "ragengines", "rag", "ragengine.kaito.sh", "ragengines.kaito.sh"),
+    pod_label="kaito.sh/ragengine", columns=("ResourceReady", "ServiceReady"), succeeded="RAGEngineSucceeded",
+    failed_reasons=("ragengineFailed", "ragengineValidationFailed"))
+CLI_KINDS = (WORKSPACE_KIND, RAGENGINE_KIND)
+
+
+def resolve_kind(resource: str) -> CliKind:
+    """The kind `resource` names (`workspaces`, `rag`, ...); exit 2 with one line for anything else."""
+    for kind in CLI_KINDS:
+        if resource.lower() in kind.aliases:
+            return kind
+    served = ", ".join([CLI_KINDS[0].aliases[1], *(k.names[1] for k in KIND_COMMANDS), *(k.aliases[1] for k in CLI_KINDS[1:])])
+    typer.echo(f"kaito: unknown resource type {resource!r}: {served} are served here", err=True)
+    raise typer.Exit(2)
+
+
+def instance_type_of(obj: Mapping[str, Any]) -> str:
+    """`resource.instanceType` of a Workspace, `spec.compute.instanceType` of a RAGEngine."""
+    section = (obj.get("spec") or {}).get("compute") if obj.get("kind") == "RAGEngine" else obj.get("resource")
+    return (section or {}).get("instanceType") or ""
+
+
+def build_kind_row(kind: CliKind, obj: Mapping[str, Any]) -> list[str]:
+    """KAITO's printer columns of any kind: NAME, INSTANCE, its conditions, AGE."""
+    meta = obj.get("metadata") or {}
+    return [meta.get("name", ""), instance_type_of(obj), *(condition_status(obj, c) for c in kind.columns),
+            compute_age(meta.get("creationTimestamp"))]
+
+
+async def get_object(cluster, kind: CliKind, name: str, namespace: str) -> dict:
+    from kaito.cluster import errors, protocol
+
+    try:
+        return await cluster.get(getattr(protocol, kind.resource), name, namespace)
+    except errors.NotFound:
+        raise CliError(f'{kind.name} "{name}" not found in namespace {namespace}') from None
+
+
+async def find_object(cluster, name: str, namespace: str, kinds: tuple[CliKind, ...] = CLI_KINDS
+                      ) -> tuple[CliKind, dict]:
+    """The first of `kinds` with an object named `name` (a Workspace before a RAGEngine)."""
+    from kaito.cluster import errors, protocol
+
+    for kind in kinds:
+        try:
+            return kind, await cluster.get(getattr(protocol, kind.resource), name, namespace)
+        except errors.NotFound:
+            continue
+    raise CliError(f'no {" or ".join(k.name for k in kinds)} named "{name}" in namespace {namespace}')
+
+
+async def list_kind_pods(cluster, kind: CliKind, name: str, namespace: str) -> list[dict]:
+    from kaito.cluster import protocol
+
+    return (await cluster.list(protocol.POD, namespace, labels={kind.pod_label: name})).items
+
+
 async def get_workspace(cluster, name: str, namespace: str) -> dict:
     from kaito.cluster import errors, protocol
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from kaito.api import labels
+from kaito.api import labels, ragengine
 from kaito.cli.common import (
     CliError,
     HomeOption,
@@ -36,6 +36,7 @@ UI_KINDS: tuple[UiKind, ...] = (
     UiKind(name="workspace", resource="WORKSPACE", pod_label=labels.LABEL_WORKSPACE_NAME),
     # A set's replicas all serve the set's one model name: any ready one's page chats with the set.
     UiKind(name="inferenceset", resource="INFERENCESET", pod_label="inferenceset.kaito.sh/created-by"),
+    UiKind(name="ragengine", resource="RAGENGINE", pod_label=ragengine.LABEL_RAGENGINE),
 )
 
 
@@ -73,9 +74,10 @@ async def run_ui(name: str, namespace: str, kind: str | None, no_browser: bool, 
 
 def register(app: typer.Typer) -> None:
     @app.command("ui")
-    def ui(name: str = typer.Argument(..., help="a Workspace or InferenceSet serving a model"),
+    def ui(name: str = typer.Argument(..., help="a Workspace or InferenceSet serving a model, or a RAGEngine"),
            kind: str = typer.Option(None, "--kind", help="the kind of NAME when several kinds share it"),
            no_browser: bool = typer.Option(False, "--no-browser", help="only print the URL"),
            namespace: str = NamespaceOption, home: Path = HomeOption) -> None:
-        """Open the chat page of a Workspace's (or InferenceSet's) model server in a browser (or print its URL)."""
+        """Open the chat page of a Workspace's (or InferenceSet's) model server or of a RAGEngine's service in a
+        browser (or print its URL)."""
         run_async(run_ui, name, namespace, kind, no_browser, home)

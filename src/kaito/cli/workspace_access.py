@@ -1,7 +1,7 @@
-"""`kaito logs`, `kaito endpoint`, `kaito chat`: reaching a Workspace's pods on the local cluster.
+"""`kaito logs`, `kaito endpoint`, `kaito chat`: reaching a Workspace's (or RAGEngine's) pods locally.
 
-The endpoint is the local port the runner gave the model server's port 5000 (recorded on its Pod);
-for an InferenceSet (a name that is no Workspace), its local gateway (`common.find_set_endpoint`),
+The endpoint is the local port the runner gave the server's port 5000 (recorded on its Pod);
+for an InferenceSet (a name that is no Workspace or RAGEngine), its local gateway (`common.find_set_endpoint`),
 and only while the local control plane runs (the pod processes stop with it, so a Pod the store
 still calls Ready after a SIGKILL is no endpoint); a server that cannot be reached is a one-line error;
 `chat` speaks the OpenAI API of that endpoint with httpx (the `openai` package is not a dependency
@@ -17,19 +17,24 @@ from pathlib import Path
 import typer
 
 from kaito.cli.common import (
+    CLI_KINDS,
+    WORKSPACE_KIND,
     CliError,
+    CliKind,
     HomeOption,
     NamespaceOption,
     control_plane_down,
+    find_object,
     find_set_endpoint,
-    get_workspace,
-    list_pods,
+    list_kind_pods,
     open_target,
     run_async,
 )
 
 
-async def _local_endpoint(name: str, namespace: str, home) -> str:
+async def _local_endpoint(name: str, namespace: str, home, kinds: tuple[CliKind, ...] = CLI_KINDS) -> str:
+    """The local URL of the server of Workspace (or RAGEngine) `name`, or of InferenceSet `name`'s
+    gateway; a one-line error otherwise."""
     from kaito.cluster.local import runner
 
     cluster, paths = open_target(None, None, home)
@@ -38,17 +43,19 @@ async def _local_endpoint(name: str, namespace: str, home) -> str:
         if down:
             raise CliError(down)  # the Pods in the store may still say Ready: their processes are gone
         try:
-            await get_workspace(cluster, name, namespace)
+            kind, _ = await find_object(cluster, name, namespace, kinds)
         except CliError:
             gateway = await find_set_endpoint(cluster, paths, name, namespace)
             if gateway is None:
-                raise
+                raise CliError(f'no {" or ".join(k.name for k in kinds)} (or inferenceset) named "{name}" in '
+                               f"namespace {namespace}") from None
             return gateway
-        endpoint = runner.find_local_endpoint(await list_pods(cluster, name, namespace))
+        endpoint = runner.find_local_endpoint(await list_kind_pods(cluster, kind, name, namespace))
     finally:
         await cluster.close()
     if endpoint is None:
-        raise CliError(f"workspace {name} has no ready model server yet (see `kaito describe workspace {name}`)")
+        server = "model server" if kind is WORKSPACE_KIND else "service"
+        raise CliError(f"{kind.name} {name} has no ready {server} yet (see `kaito describe {kind.name} {name}`)")
     return endpoint
 
 
@@ -62,12 +69,12 @@ async def run_logs(name: str, namespace: str, follow: bool, home) -> int:
 
     cluster, _ = open_target(None, None, home)
     try:
-        await get_workspace(cluster, name, namespace)
-        paths = runner.find_pod_logs(await list_pods(cluster, name, namespace))
+        kind, _ = await find_object(cluster, name, namespace)
+        paths = runner.find_pod_logs(await list_kind_pods(cluster, kind, name, namespace))
     finally:
         await cluster.close()
     if not paths:
-        raise CliError(f"workspace {name} has no pod logs yet")
+        raise CliError(f"{kind.name} {name} has no pod logs yet")
     offsets: dict[Path, int] = {}
     for path in paths:
         data = path.read_bytes()
@@ -89,7 +96,7 @@ async def run_logs(name: str, namespace: str, follow: bool, home) -> int:
 async def run_chat(name: str, prompt: str | None, namespace: str, max_tokens: int, home) -> int:
     import httpx
 
-    endpoint = await _local_endpoint(name, namespace, home)
+    endpoint = await _local_endpoint(name, namespace, home, (WORKSPACE_KIND,))
     try:
         return await _chat(endpoint, name, prompt, max_tokens)
     except httpx.HTTPError as exc:
@@ -134,12 +141,13 @@ def register(app: typer.Typer) -> None:
     @app.command("logs")
     def logs(name: str = typer.Argument(...), follow: bool = typer.Option(False, "-f", "--follow"),
              namespace: str = NamespaceOption, home: Path = HomeOption) -> None:
-        """Logs of a Workspace's pods on the local cluster."""
+        """Logs of a Workspace's (or RAGEngine's) pods on the local cluster."""
         run_async(run_logs, name, namespace, follow, home)
 
     @app.command("endpoint")
     def endpoint(name: str = typer.Argument(...), namespace: str = NamespaceOption, home: Path = HomeOption) -> None:
-        """The local URL of a Workspace's model server or an InferenceSet's gateway (OpenAI API under /v1)."""
+        """The local URL of a Workspace's model server or an InferenceSet's gateway (OpenAI API under /v1), or
+        of a RAGEngine's service (KAITO's RAG API)."""
         run_async(run_endpoint, name, namespace, home)
 
     @app.command("chat")

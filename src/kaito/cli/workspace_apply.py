@@ -1,12 +1,12 @@
 """`kaito apply`: validate, refuse what the target cannot run, then write Workspaces, InferenceSets,
-ConfigMaps and Secrets.
+RAGEngines, ConfigMaps and Secrets.
 
 Kept apart from the read-side commands of `workspaces.py` because applying has its own checks:
 `kaito validate`'s words first; only those kinds are applied (anything else is
 named as skipped, and a file with nothing applicable is an error); on the local cluster, images
 that need a real cluster are refused, and nothing is written (not even the store file) unless the
-local control plane runs. `--wait` then follows each Workspace's conditions until it succeeds (an
-InferenceSet's until `InferenceSetReady`).
+local control plane runs. `--wait` then follows each Workspace's and RAGEngine's conditions until it
+succeeds (an InferenceSet's until `InferenceSetReady`).
 """
 
 from __future__ import annotations
@@ -20,21 +20,24 @@ from typing import Any
 import typer
 
 from kaito.cli.common import (
-    CONDITION_COLUMNS,
+    CLI_KINDS,
     FIELD_MANAGER,
     CliError,
+    CliKind,
     ContextOption,
     HomeOption,
     KubeconfigOption,
     expand_sources,
-    get_workspace,
+    get_object,
     local_paths,
     open_target,
     run_async,
 )
 
 APPLIED_KINDS = {("Workspace", "kaito.sh/v1alpha1"), ("Workspace", "kaito.sh/v1beta1"), ("ConfigMap", "v1"),
-                 ("Secret", "v1"), ("InferenceSet", "kaito.sh/v1alpha1"), ("InferenceSet", "kaito.sh/v1beta1")}
+                 ("Secret", "v1"), ("InferenceSet", "kaito.sh/v1alpha1"), ("InferenceSet", "kaito.sh/v1beta1"),
+                 ("RAGEngine", "kaito.sh/v1alpha1"), ("RAGEngine", "kaito.sh/v1beta1")}
+APPLIED_NAMES = "Workspace, InferenceSet, RAGEngine, ConfigMap and Secret"
 
 
 def plan_applied(documents: list[Any]) -> tuple[list[dict], list[str]]:
@@ -48,8 +51,7 @@ def plan_applied(documents: list[Any]) -> tuple[list[dict], list[str]]:
         else:
             name = (data.get("metadata") or {}).get("name") if isinstance(data.get("metadata"), Mapping) else None
             skipped.append(f"skipped {data.get('kind') or '<no kind>'}/{name or '<no name>'} "
-                           f"({data.get('apiVersion') or 'no apiVersion'}): only Workspace, InferenceSet, "
-                           "ConfigMap and Secret are applied")
+                           f"({data.get('apiVersion') or 'no apiVersion'}): only {APPLIED_NAMES} are applied")
     return objects, skipped
 
 
@@ -102,7 +104,8 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
     for line in skipped:
         typer.echo(f"kaito apply: {line}", err=True)
     if not objects:
-        raise CliError("nothing to apply: no Workspace, InferenceSet, ConfigMap or Secret in " + ", ".join(files))
+        raise CliError("nothing to apply: no Workspace, InferenceSet, RAGEngine, ConfigMap or Secret in "
+                       + ", ".join(files))
     if local:
         paths = local_paths(home)
         problems = check_local_images([as_workspace(d.hub) for d in docs if as_workspace(d.hub) is not None],
@@ -131,9 +134,11 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
             typer.echo(f"{kind.kind.lower()}.{kind.group or 'core'}/{meta.get('name')} {verb}")
         if wait:
             for obj in objects:
-                if obj.get("kind") in ("Workspace", "InferenceSet"):
-                    wait_for = wait_ready if obj["kind"] == "Workspace" else wait_set_ready
-                    code = await wait_for(cluster, obj["metadata"]["name"], obj["metadata"]["namespace"], timeout)
+                kind = next((k for k in CLI_KINDS if k.name == str(obj.get("kind")).lower()), None)
+                if kind is not None or obj.get("kind") == "InferenceSet":
+                    name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+                    code = (await wait_ready(cluster, kind, name, namespace, timeout) if kind is not None
+                            else await wait_set_ready(cluster, name, namespace, timeout))
                     if code:
                         return code
         return 0
@@ -141,28 +146,25 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
         await cluster.close()
 
 
-async def wait_ready(cluster, name: str, namespace: str, timeout: float) -> int:
-    """Until the Workspace succeeds (0), fails for good (1) or the timeout passes (1); prints progress."""
-    from kaito.api.conditions import Outcome, compute_outcome
-
+async def wait_ready(cluster, kind: CliKind, name: str, namespace: str, timeout: float) -> int:
+    """Until the object succeeds (0), fails for good (1) or the timeout passes (1); prints progress."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        ws = await get_workspace(cluster, name, namespace)
-        conditions = (ws.get("status") or {}).get("conditions") or []
-        conds = {c.get("type"): c for c in conditions}
-        summary = " ".join(f"{t}={conds[t].get('status')}" for t in CONDITION_COLUMNS if t in conds)
+        obj = await get_object(cluster, kind, name, namespace)
+        conds = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or []}
+        summary = " ".join(f"{t}={conds[t].get('status')}" for t in (*kind.columns, kind.succeeded) if t in conds)
         if summary != last:
             typer.echo(f"  {name}: {summary or 'pending'}", err=True)
             last = summary
-        outcome = compute_outcome(conditions)
-        if outcome is Outcome.SUCCEEDED:
+        done = conds.get(kind.succeeded) or {}
+        if done.get("status") == "True":
             return 0
-        if outcome is Outcome.FAILED:
-            typer.echo(f"kaito: workspace {name} failed: {conds['WorkspaceSucceeded'].get('message')}", err=True)
+        if done.get("status") == "False" and done.get("reason") in kind.failed_reasons:
+            typer.echo(f"kaito: {kind.name} {name} failed: {done.get('message')}", err=True)
             return 1
         await asyncio.sleep(0.5)
-    typer.echo(f"kaito: workspace {name} not ready after {timeout:.0f}s (see `kaito describe workspace {name}`)",
+    typer.echo(f"kaito: {kind.name} {name} not ready after {timeout:.0f}s (see `kaito describe {kind.name} {name}`)",
                err=True)
     return 1
 
@@ -193,10 +195,11 @@ def register(app: typer.Typer) -> None:
     @app.command("apply")
     def apply(
         filename: list[str] = typer.Option(..., "-f", "--filename", help="YAML file, directory or - (repeatable)"),
-        wait: bool = typer.Option(False, "--wait", help="wait until every Workspace succeeds (every InferenceSet "
-                                                        "is ready)"),
+        wait: bool = typer.Option(False, "--wait", help="wait until every Workspace and RAGEngine succeeds (every "
+                                                        "InferenceSet is ready)"),
         timeout: float = typer.Option(600, "--timeout", help="seconds --wait waits"),
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """Validate, then create or update the Workspaces, InferenceSets (and ConfigMaps/Secrets) of FILE."""
+        """Validate, then create or update the Workspaces, InferenceSets, RAGEngines (and ConfigMaps/Secrets) of
+        FILE."""
         run_async(run_apply, filename, kubeconfig, context, home, wait, timeout)

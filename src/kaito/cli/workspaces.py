@@ -1,13 +1,15 @@
-"""`kaito get/describe/delete`: Workspaces on the local cluster or a real one.
+"""`kaito get/describe/delete`: Workspaces and RAGEngines on the local cluster or a real one.
 
 Without `--kubeconfig`/`--context` the target is the local cluster of `$KAITO_HOME` (its store file;
 the control plane of `kaito up` acts on what is written there). With them, they go to that cluster
-through `KubeCluster`. Writing Workspaces is `workspace_apply.py`; reaching their pods (logs,
-endpoint, chat) is `workspace_access.py`; what they share is `common.py`.
+through `KubeCluster`. Writing them is `workspace_apply.py`; reaching their pods (logs, endpoint,
+chat) is `workspace_access.py`; what they share (the kinds served here, `CLI_KINDS`) is `common.py`.
+Kinds with commands of their own register them in `common.KIND_COMMANDS` (InferenceSets:
+`inferencesets.py`), and these commands hand such a resource to them.
 
-Workspaces are read in the storage version and shown (`-o yaml|json`) in the version each was
-written in (annotation `workspace.kaito.sh/api-version`), or in the one `--api-version` names,
-converted through `kaito.api.conversion`.
+Objects are read in the storage version and shown (`-o yaml|json`) in the version each Workspace
+was written in (annotation `workspace.kaito.sh/api-version`; RAGEngines in the storage version), or
+in the one `--api-version` names, converted through `kaito.api.kinds`.
 """
 
 from __future__ import annotations
@@ -22,24 +24,26 @@ from typing import Any
 import typer
 
 from kaito.cli.common import (
-    KIND_COMMANDS,
+    WORKSPACE_KIND,
     CliError,
+    CliKind,
     ContextOption,
     HomeOption,
     KubeconfigOption,
     NamespaceOption,
-    build_row,
+    build_kind_row,
     compute_age,
     control_plane_down,
     find_kind_commands,
-    get_workspace,
-    list_pods,
+    get_object,
+    instance_type_of,
+    list_kind_pods,
     open_target,
     print_table,
+    resolve_kind,
     run_async,
 )
 
-RESOURCE_NAMES = ("workspace", "workspaces", "ws", "wk", "workspace.kaito.sh", "workspaces.kaito.sh")
 API_VERSIONS = ("kaito.sh/v1alpha1", "kaito.sh/v1beta1")
 
 
@@ -54,15 +58,18 @@ def resolve_api_version(value: str | None) -> str | None:
     return full
 
 
-def show_in_version(ws: Mapping[str, Any], api_version: str | None) -> dict:
-    """A stored Workspace in `api_version`, else in the version it was written in."""
-    from kaito.api import conversion
+def show_in_version(obj: Mapping[str, Any], api_version: str | None) -> dict:
+    """A stored object in `api_version`, else a Workspace in the version it was written in (any
+    other kind as stored)."""
+    from kaito.api import conversion, kinds
 
-    wanted = api_version or conversion.recorded_version(ws)
+    is_workspace = obj.get("kind") == "Workspace"
+    wanted = api_version or (conversion.recorded_version(obj) if is_workspace else obj.get("apiVersion"))
     try:
-        return conversion.convert_object(ws, wanted)
+        return kinds.convert_object(obj, wanted)
     except conversion.ParseError as exc:
-        raise CliError(f"workspace {(ws.get('metadata') or {}).get('name')}: cannot show it as {wanted}: {exc}") from None
+        kind = str(obj.get("kind") or "object").lower()
+        raise CliError(f"{kind} {(obj.get('metadata') or {}).get('name')}: cannot show it as {wanted}: {exc}") from None
 
 
 def _preset_of(ws: Mapping[str, Any]) -> str:
@@ -76,8 +83,12 @@ def _preset_of(ws: Mapping[str, Any]) -> str:
 # -- get / describe / delete ----------------------------------------------------------------------
 
 
-async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kubeconfig, context, home,
-               api_version: str | None = None) -> int:
+def _inference_url(rag: Mapping[str, Any]) -> str:
+    return ((rag.get("spec") or {}).get("inferenceService") or {}).get("url") or "- (retrieve only)"
+
+
+async def _get(kind: CliKind, name: str | None, output: str, namespace: str, all_ns: bool, kubeconfig, context,
+               home, api_version: str | None = None) -> int:
     import yaml
 
     from kaito.cluster import protocol
@@ -86,40 +97,40 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
     cluster, paths = open_target(kubeconfig, context, home)
     try:
         if name:
-            items = [await get_workspace(cluster, name, namespace)]
+            items = [await get_object(cluster, kind, name, namespace)]
         else:
-            items = (await cluster.list(protocol.WORKSPACE, None if all_ns else namespace)).items
+            items = (await cluster.list(getattr(protocol, kind.resource), None if all_ns else namespace)).items
         if output in ("yaml", "json"):
             shown = [show_in_version(item, api_version) for item in items]
             doc: Any = shown[0] if name else {"apiVersion": "v1", "kind": "List", "items": shown}
             typer.echo(yaml.safe_dump(doc, sort_keys=False) if output == "yaml" else json.dumps(doc, indent=2))
             return 0
         if output == "name":
-            for ws in items:
-                typer.echo(f"workspace.kaito.sh/{ws['metadata']['name']}")
+            for obj in items:
+                typer.echo(f"{kind.name}.kaito.sh/{obj['metadata']['name']}")
             return 0
         if not items:
-            typer.echo(f"No workspaces found in {'any namespace' if all_ns else namespace + ' namespace'}.", err=True)
+            typer.echo(f"No {kind.name}s found in {'any namespace' if all_ns else namespace + ' namespace'}.", err=True)
             return 0
-        headers = ["NAME", "INSTANCE", "RESOURCEREADY", "INFERENCEREADY", "JOBSTARTED", "WORKSPACESUCCEEDED", "AGE"]
+        headers = ["NAME", "INSTANCE", *(c.upper() for c in kind.columns), "AGE"]
         if all_ns:
             headers.insert(0, "NAMESPACE")
         down = control_plane_down(paths) if output == "wide" else None
         if down:
             typer.echo(f"kaito get: {down}", err=True)
         if output == "wide":
-            headers += ["PRESET", "NODES", "ENDPOINT"]
+            headers += ["PRESET" if kind is WORKSPACE_KIND else "INFERENCE", "NODES", "ENDPOINT"]
         rows = []
-        for ws in items:
-            row = build_row(ws)
+        for obj in items:
+            row = build_kind_row(kind, obj)
             if all_ns:
-                row.insert(0, ws["metadata"].get("namespace", ""))
+                row.insert(0, obj["metadata"].get("namespace", ""))
             if output == "wide":
-                meta = ws["metadata"]
+                meta = obj["metadata"]
                 endpoint = None if down else runner.find_local_endpoint(
-                    await list_pods(cluster, meta["name"], meta.get("namespace", "default")))
-                row += [_preset_of(ws), ",".join((ws.get("status") or {}).get("workerNodes") or []) or "-",
-                        endpoint or "-"]
+                    await list_kind_pods(cluster, kind, meta["name"], meta.get("namespace", "default")))
+                row += [_preset_of(obj) if kind is WORKSPACE_KIND else _inference_url(obj),
+                        ",".join((obj.get("status") or {}).get("workerNodes") or []) or "-", endpoint or "-"]
             rows.append(row)
         print_table(headers, rows)
         return 0
@@ -127,29 +138,54 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
         await cluster.close()
 
 
-async def _describe(name: str, namespace: str, kubeconfig, context, home) -> int:
+def _workspace_header(ws: Mapping[str, Any]) -> list[str]:
+    from kaito.api import conversion
+
+    st = ws.get("status") or {}
+    return [f"API version:  {conversion.recorded_version(ws)} (as written; stored as {ws.get('apiVersion')})",
+            f"Preset:       {_preset_of(ws) or '-'}",
+            f"Instance:     {instance_type_of(ws) or '-'}",
+            f"Worker nodes: {', '.join(st.get('workerNodes') or []) or '-'}",
+            f"State:        {st.get('state') or '-'} (target nodes: {st.get('targetNodeCount') or '-'})"]
+
+
+def _ragengine_header(rag: Mapping[str, Any]) -> list[str]:
+    spec, st = rag.get("spec") or {}, rag.get("status") or {}
+    embedding = spec.get("embedding") or {}
+    local, remote = embedding.get("local") or {}, embedding.get("remote") or {}
+    embedder = (f"remote {remote.get('url')}" if remote else
+                f"local {local.get('modelID') or 'BAAI/bge-small-en-v1.5'}" if local else "-")
+    storage = spec.get("storage") or {}
+    db = storage.get("vectorDB") or {}
+    volume = (storage.get("persistentVolume") or {}).get("persistentVolumeClaim")
+    window = (spec.get("inferenceService") or {}).get("contextWindowSize")
+    return [f"Instance:     {instance_type_of(rag) or '- (no node of its own)'}",
+            f"Embedding:    {embedder}",
+            f"Vector DB:    {db.get('engine') or 'faiss'}{' at ' + db['url'] if db.get('url') else ''}"
+            f"{f' (indexes on claim {volume})' if volume else ''}",
+            f"Inference:    {_inference_url(rag)}{f' (context window {window})' if window else ''}",
+            f"Worker nodes: {', '.join(st.get('workerNodes') or []) or '-'}"]
+
+
+async def _describe(kind: CliKind, name: str, namespace: str, kubeconfig, context, home) -> int:
     from kaito.cluster import protocol
     from kaito.cluster.local import runner
 
     cluster, paths = open_target(kubeconfig, context, home)
     try:
-        from kaito.api import conversion
-
-        ws = await get_workspace(cluster, name, namespace)
-        meta, st = ws["metadata"], ws.get("status") or {}
+        obj = await get_object(cluster, kind, name, namespace)
+        meta, st = obj["metadata"], obj.get("status") or {}
         lines = [f"Name:         {meta['name']}", f"Namespace:    {meta.get('namespace', 'default')}",
-                 f"API version:  {conversion.recorded_version(ws)} (as written; stored as {ws.get('apiVersion')})",
-                 f"Created:      {meta.get('creationTimestamp', '')} ({compute_age(meta.get('creationTimestamp'))} ago)",
-                 f"Preset:       {_preset_of(ws) or '-'}",
-                 f"Instance:     {(ws.get('resource') or {}).get('instanceType') or '-'}",
-                 f"Worker nodes: {', '.join(st.get('workerNodes') or []) or '-'}",
-                 f"State:        {st.get('state') or '-'} (target nodes: {st.get('targetNodeCount') or '-'})",
-                 "Conditions:"]
+                 f"Kind:         {obj.get('kind')}",
+                 f"Created:      {meta.get('creationTimestamp', '')} ({compute_age(meta.get('creationTimestamp'))} ago)"]
+        lines += _workspace_header(obj) if kind is WORKSPACE_KIND else _ragengine_header(obj)
+        lines.append("Conditions:")
         for c in st.get("conditions") or []:
-            lines.append(f"  {c.get('type', ''):<20} {c.get('status', ''):<6} {c.get('reason', ''):<32} {c.get('message', '')}")
+            lines.append(f"  {c.get('type', ''):<22} {c.get('status', ''):<7} {c.get('reason', ''):<32} "
+                         f"{c.get('message', '')}")
         if not st.get("conditions"):
             lines.append("  (none yet: is the control plane running?)")
-        pods = await list_pods(cluster, name, meta.get("namespace", "default"))
+        pods = await list_kind_pods(cluster, kind, name, meta.get("namespace", "default"))
         lines.append("Pods:")
         for p in pods:
             ps = p.get("status") or {}
@@ -169,10 +205,10 @@ async def _describe(name: str, namespace: str, kubeconfig, context, home) -> int
         events.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or e["metadata"].get("creationTimestamp") or "")
         lines.append("Events:")
         for e in events[-30:]:
-            obj = e.get("involvedObject") or {}
+            involved = e.get("involvedObject") or {}
             count = f" (x{e['count']})" if (e.get("count") or 1) > 1 else ""
-            lines.append(f"  {e.get('type', ''):<8} {e.get('reason', ''):<24} {obj.get('kind', '')}/{obj.get('name', '')}: "
-                         f"{e.get('message', '')}{count}")
+            lines.append(f"  {e.get('type', ''):<8} {e.get('reason', ''):<24} "
+                         f"{involved.get('kind', '')}/{involved.get('name', '')}: {e.get('message', '')}{count}")
         if not events:
             lines.append("  -")
         typer.echo("\n".join(lines))
@@ -181,22 +217,24 @@ async def _describe(name: str, namespace: str, kubeconfig, context, home) -> int
         await cluster.close()
 
 
-async def _delete(name: str, namespace: str, wait: bool, timeout: float, kubeconfig, context, home) -> int:
+async def _delete(kind: CliKind, name: str, namespace: str, wait: bool, timeout: float, kubeconfig, context,
+                  home) -> int:
     from kaito.cluster import errors, protocol
 
+    resource = getattr(protocol, kind.resource)
     cluster, paths = open_target(kubeconfig, context, home)
     try:
         try:
-            await cluster.delete(protocol.WORKSPACE, name, namespace)
+            await cluster.delete(resource, name, namespace)
         except errors.NotFound:
-            raise CliError(f'workspace "{name}" not found in namespace {namespace}') from None
-        typer.echo(f'workspace.kaito.sh "{name}" deleted')
+            raise CliError(f'{kind.name} "{name}" not found in namespace {namespace}') from None
+        typer.echo(f'{kind.name}.kaito.sh "{name}" deleted')
         deadline = time.monotonic() + timeout
         while wait and time.monotonic() < deadline:
             try:
-                await cluster.get(protocol.WORKSPACE, name, namespace)
+                await cluster.get(resource, name, namespace)
             except errors.NotFound:
-                if paths is None or not await list_pods(cluster, name, namespace):
+                if paths is None or not await list_kind_pods(cluster, kind, name, namespace):
                     return 0
             await asyncio.sleep(0.3)
         if wait:
@@ -207,17 +245,10 @@ async def _delete(name: str, namespace: str, wait: bool, timeout: float, kubecon
         await cluster.close()
 
 
-def _check_resource(resource: str) -> None:
-    if resource.lower() not in RESOURCE_NAMES:
-        others = "".join(f", {k.names[1]}" for k in KIND_COMMANDS)
-        typer.echo(f"kaito: unknown resource type {resource!r}: workspaces{others} are served here", err=True)
-        raise typer.Exit(2)
-
-
 def register(app: typer.Typer) -> None:
     @app.command("get")
     def get(
-        resource: str = typer.Argument(..., help="workspaces or inferencesets"),
+        resource: str = typer.Argument(..., help="workspaces, inferencesets or ragengines"),
         name: str = typer.Argument(None),
         output: str = typer.Option("", "-o", "--output", help="yaml, json, wide or name"),
         namespace: str = NamespaceOption,
@@ -226,39 +257,45 @@ def register(app: typer.Typer) -> None:
                                         help="show -o yaml/json as v1alpha1 or v1beta1 (default: as written)"),
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """List Workspaces (or InferenceSets) with KAITO's columns, or one as YAML/JSON."""
+        """List Workspaces, InferenceSets or RAGEngines with KAITO's columns, or one as YAML/JSON."""
         other = find_kind_commands(resource)
-        if other is None:
-            _check_resource(resource)
+        kind = resolve_kind(resource) if other is None else None
         if output not in ("", "yaml", "json", "wide", "name"):
             typer.echo(f"kaito get: unknown output format {output!r} (yaml, json, wide or name)", err=True)
             raise typer.Exit(2)
         version = resolve_api_version(api_version)
-        run_async(other.get if other else _get, name, output, namespace, all_namespaces, kubeconfig, context, home,
-                  version)
+        if other is not None:
+            run_async(other.get, name, output, namespace, all_namespaces, kubeconfig, context, home, version)
+        else:
+            run_async(_get, kind, name, output, namespace, all_namespaces, kubeconfig, context, home, version)
 
     @app.command("describe")
     def describe(
-        resource: str = typer.Argument(..., help="workspace or inferenceset"), name: str = typer.Argument(...),
+        resource: str = typer.Argument(..., help="workspace, inferenceset or ragengine"),
+        name: str = typer.Argument(...),
         namespace: str = NamespaceOption,
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """Conditions, pods (or replicas), endpoint and events of a Workspace (or an InferenceSet)."""
+        """Conditions, pods (or replicas), endpoint and events of a Workspace, InferenceSet or RAGEngine."""
         other = find_kind_commands(resource)
-        if other is None:
-            _check_resource(resource)
-        run_async(other.describe if other else _describe, name, namespace, kubeconfig, context, home)
+        if other is not None:
+            run_async(other.describe, name, namespace, kubeconfig, context, home)
+        else:
+            run_async(_describe, resolve_kind(resource), name, namespace, kubeconfig, context, home)
 
     @app.command("delete")
     def delete(
-        resource: str = typer.Argument(..., help="workspace or inferenceset"), name: str = typer.Argument(...),
+        resource: str = typer.Argument(..., help="workspace, inferenceset or ragengine"),
+        name: str = typer.Argument(...),
         namespace: str = NamespaceOption,
         wait: bool = typer.Option(True, "--wait/--no-wait", help="wait until it and its pods are gone"),
         timeout: float = typer.Option(120, "--timeout"),
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """Delete a Workspace (its nodes, pods and processes go with it), or an InferenceSet and its replicas."""
+        """Delete a Workspace or RAGEngine (its nodes, pods and processes go with it), or an InferenceSet and its
+        replicas."""
         other = find_kind_commands(resource)
-        if other is None:
-            _check_resource(resource)
-        run_async(other.delete if other else _delete, name, namespace, wait, timeout, kubeconfig, context, home)
+        if other is not None:
+            run_async(other.delete, name, namespace, wait, timeout, kubeconfig, context, home)
+        else:
+            run_async(_delete, resolve_kind(resource), name, namespace, wait, timeout, kubeconfig, context, home)

@@ -14,22 +14,33 @@ the resourceVersion read, so a Workspace deleted meanwhile is never re-created b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kaito.cluster import errors, protocol
 from kaito.cluster.protocol import FIELD_MANAGER, Cluster, Object
 from kaito.controller import status as status_mod
 from kaito.controller.events import emit_events
-from kaito.controller.plan import Plan
+from kaito.controller.plan import Deletion, Plan
 from kaito.controller.settings import WORKSPACE_FIELD_MANAGER
 
 STATUS_WRITE_ATTEMPTS = 3
 
 
-async def execute_plan(cluster: Cluster, workspace: Mapping[str, Any], plan: Plan) -> None:
-    """All writes of `plan` except the status (see `write_status`) and events."""
+class Writes(Protocol):
+    """The writes of a plan of any kind (`plan.Plan` for Workspaces, `ragengine.plan.RAGPlan`)."""
+
+    workspace_patch: Object | None  # the reconciled object's own metadata (named for the Workspace's)
+    revision: Object | None
+    nodeclaims: Sequence[Object]
+    apply: Sequence[Object]
+    delete: Sequence[Deletion]
+
+
+async def execute_plan(cluster: Cluster, workspace: Mapping[str, Any], plan: Writes) -> None:
+    """All writes of `plan` except the status (see `write_status`) and events; `workspace` is the
+    object reconciled, as read (a Workspace or any other kind)."""
     if plan.workspace_patch is not None:
         patch = dict(plan.workspace_patch)
         patch["metadata"] = {
@@ -55,10 +66,14 @@ async def write_status(
     workspace: Mapping[str, Any],
     new_status: Object,
     recompute: Callable[[Mapping[str, Any] | None], Object],
+    *,
+    kind: protocol.ResourceKind = protocol.WORKSPACE,
+    changed: Callable[[Mapping[str, Any] | None, Mapping[str, Any]], bool] = status_mod.status_changed,
 ) -> bool:
-    """Write `new_status`; on a conflict re-read and recompute from the fresh status, a few times.
+    """Write `new_status` of the `kind` object `workspace`; on a conflict re-read and recompute from
+    the fresh status (`changed` tells whether a write is still needed), a few times.
 
-    Returns False when the Workspace is gone (nothing to write to).
+    Returns False when the object is gone (nothing to write to).
     """
     current: Mapping[str, Any] = workspace
     desired = new_status
@@ -79,11 +94,11 @@ async def write_status(
             if attempt == STATUS_WRITE_ATTEMPTS - 1:
                 raise
             try:
-                current = await cluster.get(protocol.WORKSPACE, meta.get("name"), meta.get("namespace"))
+                current = await cluster.get(kind, meta.get("name"), meta.get("namespace"))
             except errors.NotFound:
                 return False
             desired = recompute(current.get("status"))
-            if not status_mod.status_changed(current.get("status"), desired):
+            if not changed(current.get("status"), desired):
                 return True
     return True
 

@@ -71,7 +71,7 @@ def build_labels(obj: ragengine.RAGEngine) -> dict[str, str]:
     return {ragengine.LABEL_RAGENGINE: obj.name, ragengine.LABEL_RAGENGINE_NAMESPACE: obj.namespace}
 
 
-def _metadata(obj: ragengine.RAGEngine, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def build_metadata(obj: ragengine.RAGEngine, annotations: dict[str, str] | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "name": obj.name, "namespace": obj.namespace, "labels": build_labels(obj),
         "ownerReferences": [{"apiVersion": f"{ragengine.GROUP}/v1beta1", "kind": ragengine.KIND, "name": obj.name,
@@ -155,6 +155,9 @@ def build_container(inputs: RAGEngineInputs) -> dict[str, Any]:
         "name": obj.name,
         "image": images.build_runtime_image(inputs.images),
         "command": ["python", "-m", RUNTIME_MODULE],
+        # Explicit, though they are the service's defaults: the local runner maps `--port` to a free
+        # port on this machine and `--host=0.0.0.0` to 127.0.0.1, as it does for the model server.
+        "args": ["--host=0.0.0.0", f"--port={CONTAINER_PORT}"],
         "ports": [{"name": "http", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
         "env": build_env(inputs),
         "resources": placement.build_gpu_resources(gpus) or {"requests": dict(CPU_REQUESTS)},
@@ -184,7 +187,7 @@ def build_deployment(inputs: RAGEngineInputs) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(obj, revision),
+        "metadata": build_metadata(obj, revision),
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": {ragengine.LABEL_RAGENGINE: obj.name}},
@@ -202,7 +205,7 @@ def build_service(inputs: RAGEngineInputs) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(obj),
+        "metadata": build_metadata(obj),
         "spec": {
             "type": "LoadBalancer" if lb else "ClusterIP",
             "selector": {ragengine.LABEL_RAGENGINE: obj.name},

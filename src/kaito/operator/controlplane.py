@@ -171,7 +171,8 @@ class ControlPlane:
         from kaito.cluster.local import LocalCluster
         from kaito.cluster.local.provisioner import LocalProvisioner, read_machine_facts
         from kaito.cluster.local.runner import LocalRunner
-        from kaito.controller.manager import Manager
+        from kaito.cluster.local.services import LocalServiceEndpoints
+        from kaito.controller.manager import Manager, build_default_controllers
         from kaito.controller.settings import Settings
         from kaito.manifests import images
         from kaito.operator.local_sets import LocalInferenceSets
@@ -182,7 +183,8 @@ class ControlPlane:
         # This machine is the cluster: a dataset it serves on 127.0.0.1 is the user's own.
         settings = Settings(provisioner="karpenter", pending_requeue_s=self.requeue_s,
                             url_policy=UrlPolicy.ALLOW_LOCAL, release_namespace=RELEASE_NAMESPACE)
-        manager = Manager(self.cluster, settings, resync_period=30.0)
+        controllers = build_default_controllers(self.cluster, settings, endpoints=LocalServiceEndpoints())
+        manager = Manager(self.cluster, settings, controllers=controllers, resync_period=30.0)
         provisioner = LocalProvisioner(self.cluster, self.machine, resync_s=5.0)
         self.runner = LocalRunner(self.cluster, self.paths.home, is_runtime_image=images.is_runtime_image,
                                   has_gpu=bool(self.machine.gpus))

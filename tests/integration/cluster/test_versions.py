@@ -143,3 +143,34 @@ async def test_a_store_from_before_v1beta1_is_migrated_and_keeps_working(tmp_pat
         await c.close()
     again = LocalCluster(path)  # opening it again migrates nothing and loses nothing
     await again.close()
+
+
+RAG_ALPHA = {
+    "apiVersion": "kaito.sh/v1alpha1", "kind": "RAGEngine", "metadata": {"name": "rag", "namespace": "default"},
+    "spec": {"storage": {"persistentVolumeClaim": "rag-index", "mountPath": "/mnt/rag"},
+             "embedding": {"local": {"modelID": "BAAI/bge-small-en-v1.5"}},
+             "inferenceService": {"url": "http://phi/v1/chat/completions", "contextWindowSize": 4096},
+             "queryServiceName": "query"},
+}
+
+
+async def test_a_ragengine_is_stored_once_and_answered_in_either_version(backend) -> None:
+    """RAGEngines are served in both versions too, converted losslessly (KAITO declares, never wires, this)."""
+    from kaito.cluster.protocol import RAGENGINE, RAGENGINE_V1ALPHA1
+
+    c = backend.cluster
+    written = await c.apply(copy.deepcopy(RAG_ALPHA), field_manager="kubectl")
+    assert written["apiVersion"] == "kaito.sh/v1alpha1"
+    stored = await c.get(RAGENGINE, "rag")
+    assert stored["spec"]["storage"]["persistentVolume"] == {"persistentVolumeClaim": "rag-index", "mountPath": "/mnt/rag"}
+    assert STAMP not in (stored["metadata"].get("annotations") or {})  # the version stamp is the Workspace's
+    await c.apply_status({"apiVersion": "kaito.sh/v1beta1", "kind": "RAGEngine",
+                          "metadata": {"name": "rag", "namespace": "default"},
+                          "status": {"conditions": [{"type": "ServiceReady", "status": "True", "reason": "R",
+                                                     "message": "m", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}},
+                         field_manager="kaito")
+    back = await c.get(RAGENGINE_V1ALPHA1, "rag")
+    assert back["spec"] == RAG_ALPHA["spec"]  # v1alpha1's own fields came back from the annotation
+    assert back["status"]["conditions"][0]["type"] == "ServiceReady"
+    with pytest.raises(errors.Invalid, match="spec"):
+        await c.apply({**copy.deepcopy(RAG_ALPHA), "spec": {"embedding": "not an object"}}, field_manager="kubectl")

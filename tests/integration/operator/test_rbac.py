@@ -2,7 +2,8 @@
 
 The controller (inference and tuning Workspaces from creation to deletion, with NodeClaims; an
 InferenceSet with the gateway option on, its InferencePool and endpoint picker made and then
-removed, from creation to deletion), leader election and the webhook (self-managed certificate, caBundle, tuning ConfigMaps) all run
+removed, from creation to deletion; a RAGEngine on a GPU node answering through a Workspace, from
+creation to deletion), leader election and the webhook (self-managed certificate, caBundle, tuning ConfigMaps) all run
 through a recording `Cluster`; each protocol call is translated into the API requests the kube
 backend sends for it, and compared with the ClusterRole and Role the chart renders.
 """
@@ -28,8 +29,9 @@ from tests.unit.api.fake_facts import FakeFacts
 from tests.unit.chart.render import NAMESPACE, by_kind, render
 
 # Granted on purpose though no protocol call uses it: the API server demands it of whoever sets
-# `blockOwnerDeletion` on owner references to a Workspace (OwnerReferencesPermissionEnforcement).
-GRANTED_WITHOUT_CALL = {("kaito.sh", "workspaces/finalizers", "update"), ("kaito.sh", "inferencesets/finalizers", "update")}
+# `blockOwnerDeletion` on owner references to our kinds (OwnerReferencesPermissionEnforcement).
+GRANTED_WITHOUT_CALL = {("kaito.sh", f"{kind}/finalizers", "update") for kind in ("workspaces", "inferencesets",
+                                                                                   "ragengines")}
 # Granted with the InferenceSet gateway though never called: the endpoint picker's Role grants these,
 # and Kubernetes lets the operator grant only what it holds itself (RBAC escalation prevention).
 GRANTED_FOR_THE_PICKERS_ROLE = {
@@ -45,14 +47,11 @@ USED_ELSEWHERE = {
     ("apps", "statefulsets", "create"), ("apps", "statefulsets", "patch"), ("apps", "statefulsets", "delete"),
     ("apps", "deployments", "delete"), ("apps", "controllerrevisions", "delete"),
 }
-# Granted for the RAGEngine reconciler (issue 14 item 2, a later phase): the walk adds it, and this
-# set goes, when that controller runs in it.
-FOR_LATER_CONTROLLERS = {
-    ("kaito.sh", res, verb)
-    for kind in ("ragengines",)
-    for res, verb in ((kind, "get"), (kind, "list"), (kind, "watch"), (kind, "patch"),
-                      (f"{kind}/status", "patch"), (f"{kind}/finalizers", "update"))
-}
+RAGENGINE = {"apiVersion": "kaito.sh/v1beta1", "kind": "RAGEngine", "metadata": {"name": "rag", "namespace": "default"},
+             "spec": {"compute": {"instanceType": "Standard_NC24ads_A100_v4",
+                                  "labelSelector": {"matchLabels": {"apps": "rag"}}},
+                      "embedding": {"local": {"modelID": "BAAI/bge-small-en-v1.5"}},
+                      "inferenceService": {"url": "http://ws/v1/chat/completions", "contextWindowSize": 4096}}}
 
 
 class RecordingCluster:
@@ -201,6 +200,20 @@ async def exercise_everything(rec: RecordingCluster, inner) -> None:
 
             await wait_for(lambda: _step_then(kubelet, job_replaced))
             await exercise_inferenceset(inner, kubelet)
+            # A RAGEngine on a GPU node of its own, answering through Workspace ws, then deleted.
+            await inner.apply(RAGENGINE, field_manager="kubectl")
+
+            async def rag_succeeded():
+                rag = await inner.get(protocol.RAGENGINE, "rag", "default")
+                return conditions(rag).get("RAGEngineSucceeded", ("",))[0] == "True"
+
+            await wait_for(lambda: _step_then(kubelet, rag_succeeded))
+            await inner.delete(protocol.RAGENGINE, "rag", "default")
+
+            async def rag_gone():
+                return not (await inner.list(protocol.RAGENGINE)).items
+
+            await wait_for(lambda: _step_then(kubelet, rag_gone))
             await inner.delete(protocol.WORKSPACE, "ws", "default")
 
             async def gone():
@@ -270,10 +283,11 @@ async def test_chart_rbac_covers_every_call_and_nothing_more(tmp_path):
     )
     assert missing == [], f"the chart's RBAC lacks: {missing}"
     used = {(g, r, v) for g, r, v, _ in rec.calls}
-    unused = sorted((cluster_wide | namespaced) - used - GRANTED_WITHOUT_CALL - USED_ELSEWHERE - FOR_LATER_CONTROLLERS
+    unused = sorted((cluster_wide | namespaced) - used - GRANTED_WITHOUT_CALL - USED_ELSEWHERE
                     - GRANTED_FOR_THE_PICKERS_ROLE)
     assert unused == [], f"granted but never used (least privilege): {unused}"
     for key in ("NodeClaim", "Lease", "Secret"):  # the walk really went through every area
         assert any(r.startswith(key.lower()) for _, r, _, _ in rec.calls), key
+    assert ("kaito.sh", "ragengines/status", "patch", "default") in rec.calls
     assert ("kaito.sh", "inferencesets/status", "patch", "default") in rec.calls
     assert ("inference.networking.k8s.io", "inferencepools", "delete", "default") in rec.calls

@@ -75,6 +75,19 @@ def test_node_affinity_and_selector():
     assert pods.node_fits({}, node)
 
 
+def test_a_pod_that_asks_for_no_node_runs_on_this_machine():
+    from kaito.cluster.local import runner
+
+    plain = {"containers": [{"name": "rag", "resources": {"requests": {"cpu": "500m"}}}]}
+    assert runner.asks_for_no_node(plain)
+    assert not runner.asks_for_no_node({**plain, "nodeSelector": {"apps": "x"}})
+    gpu = {"containers": [{"name": "rag", "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}
+    assert not runner.asks_for_no_node(gpu)
+    affinity = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "apps", "operator": "In", "values": ["x"]}]}]}}}}
+    assert not runner.asks_for_no_node({**plain, **affinity})
+
+
 def test_env_resolves_references_and_names_what_is_missing():
     data = {("Secret", "ns", "hf"): {"token": "s3cret"}, ("ConfigMap", "ns", "cfg"): {"A": "1"}}
     container = {"envFrom": [{"configMapRef": {"name": "cfg"}}],

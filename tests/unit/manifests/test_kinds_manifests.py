@@ -202,8 +202,9 @@ def test_the_service_reads_every_setting_the_spec_gives() -> None:
     settings_mod = pytest.importorskip("kaito.runtime.rag.settings")
     secrets = {("hf-token", "HF_TOKEN"): "hf_x", ("qdrant", "VECTOR_DB_ACCESS_SECRET"): "qk",
                ("llm-key", "LLM_ACCESS_SECRET"): "lk", ("embed-key", "REMOTE_EMBEDDING_ACCESS_SECRET"): "ek"}
-    local = settings_mod.build_settings([], env=_resolve(_container(cases.CASES["ragengine-local-gpu-qdrant"]())["env"],
-                                                          secrets))
+    container = _container(cases.CASES["ragengine-local-gpu-qdrant"]())
+    local = settings_mod.build_settings(container["args"], env=_resolve(container["env"], secrets))
+    assert (local.host, local.port) == ("0.0.0.0", ragengine.CONTAINER_PORT)  # the flags the local runner maps
     assert (local.embedding_type, local.embedding_model, local.vector_db, local.vector_db_url, local.vector_db_secret) == (
         "local", "BAAI/bge-small-en-v1.5", "qdrant", "http://qdrant.team.svc:6333", "qk")
     assert (local.llm_url, local.llm_secret, local.llm_context_window) == (

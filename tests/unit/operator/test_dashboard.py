@@ -78,6 +78,23 @@ def test_snapshot_joins_objects_pods_events_and_metrics():
     json.dumps(snap)  # the page gets it as JSON
 
 
+def test_ragengines_are_one_more_kind_on_the_page():
+    [rag_kind] = [k for k in kinds.KINDS if k.resource.kind == "RAGEngine"]
+    rag = {"metadata": {"name": "docs", "namespace": "default", "creationTimestamp": "2026-01-02T03:04:00Z"},
+           "spec": {"embedding": {"local": {"modelID": "BAAI/bge-small-en-v1.5"}}},
+           "status": {"conditions": [{"type": "ServiceReady", "status": "True", "reason": "R", "message": ""},
+                                     {"type": "RAGEngineSucceeded", "status": "True", "reason": "S", "message": ""}]}}
+    pod = {"metadata": {"name": "docs-abc-0", "namespace": "default", "labels": {"kaito.sh/ragengine": "docs"}},
+           "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    snap = state.build_snapshot([(rag_kind, [rag])], [pod], [], {"default/docs-abc-0": "http://127.0.0.1:4001"},
+                                state.MetricsHistory(), NOW)
+    [kind] = snap["kinds"]
+    assert kind["kind"] == "RAGEngine" and kind["plural"] == "ragengines"
+    [item] = kind["items"]
+    assert item["ready"] and item["columns"] == ["", "True", "", "True"]
+    assert item["endpoint"] == "http://127.0.0.1:4001" and [p["name"] for p in item["pods"]] == ["docs-abc-0"]
+
+
 class _Collector:
     def __init__(self) -> None:
         self.asked = 0

@@ -24,6 +24,8 @@ PYTHONS = ("python", "python3", "/usr/bin/python", "/usr/bin/python3", "/usr/loc
            "/usr/local/bin/python3")
 SHELLS = ("/bin/sh", "sh", "/bin/bash", "bash", "/busybox/sh")
 LOCAL_HOST = "127.0.0.1"
+THIS_MACHINE = "local"  # `spec.nodeName` of a pod that asks for no particular node: it runs on this machine
+GPU_RESOURCE = "nvidia.com/gpu"
 
 
 class PodConfigError(Exception):
@@ -137,7 +139,7 @@ def build_env(container: Mapping[str, Any], namespace: str, pod_name: str,
         field_ref = (value_from.get("fieldRef") or {}).get("fieldPath")
         if field_ref:
             env[name] = {"metadata.name": pod_name, "metadata.namespace": namespace,
-                         "status.podIP": LOCAL_HOST, "spec.nodeName": "local"}.get(field_ref, "")
+                         "status.podIP": LOCAL_HOST, "spec.nodeName": THIS_MACHINE}.get(field_ref, "")
     return env
 
 

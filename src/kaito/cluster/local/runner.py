@@ -2,7 +2,8 @@
 
 It plays the workload controllers and the kubelet of a cluster for this one machine: it decides
 which pods each workload needs (replicas; a new template means new pods), schedules them on the
-Ready Nodes the local provisioner made (node affinity and nodeSelector honoured), runs each through
+Ready Nodes the local provisioner made (node affinity and nodeSelector honoured; a pod that asks for
+no node at all runs on this machine, `THIS_MACHINE`, as a cluster's system nodes would take it), runs each through
 a `PodWorker`, and writes back what Kubernetes would: Pod objects (phase, readiness, restarts, the
 local port of each container port in the `kaito.sh/local-ports` annotation), Deployment and
 StatefulSet replica counts and conditions, Job succeeded/failed with conditions. Images other than
@@ -39,6 +40,7 @@ WORKLOAD_CONTROLLER = "kube-controller-manager"
 ANNOTATION_PORTS = "kaito.sh/local-ports"  # JSON {"5000": 41234}: container port → local port
 ANNOTATION_LOG = "kaito.sh/local-log"
 WORKLOADS = (protocol.DEPLOYMENT, protocol.STATEFULSET, protocol.JOB)
+THIS_MACHINE = pods.THIS_MACHINE  # the node name of pods that ask for no node
 
 
 @dataclass(frozen=True)
@@ -361,8 +363,21 @@ def _node_ready(node: Mapping[str, Any]) -> bool:
     return _is_ready(node) and not (node.get("metadata") or {}).get("deletionTimestamp")
 
 
+def asks_for_no_node(pod_spec: Mapping[str, Any]) -> bool:
+    """No nodeSelector, no required node affinity, no GPUs: a pod any node of a cluster would take."""
+    required = (((pod_spec.get("affinity") or {}).get("nodeAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution"))
+    gpus = any(((c.get("resources") or {}).get("limits") or {}).get(pods.GPU_RESOURCE)
+               for c in pod_spec.get("containers") or [])
+    return not pod_spec.get("nodeSelector") and not required and not gpus
+
+
 def _pick_node(template: Mapping[str, Any], nodes: list[Mapping[str, Any]]) -> str | None:
+    """A Ready local Node the pod fits; `THIS_MACHINE` for a pod that asks for no node at all (a
+    RAGEngine without `compute`), which a cluster runs on its system nodes: here, this machine."""
     spec = template.get("spec") or {}
+    if asks_for_no_node(spec):
+        return THIS_MACHINE
     return next((n["metadata"]["name"] for n in nodes if pods.node_fits(spec, n)), None)
 
 

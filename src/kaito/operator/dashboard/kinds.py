@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kaito.api import inferenceset, labels
+from kaito.api import inferenceset, labels, ragengine
 from kaito.cluster import protocol
 
 
@@ -27,4 +27,7 @@ KINDS: tuple[DashboardKind, ...] = (
                   ready_condition="WorkspaceSucceeded"),
     DashboardKind(resource=protocol.INFERENCESET, pod_label=inferenceset.LABEL_CREATED_BY,
                   conditions=(inferenceset.CONDITION_READY,), ready_condition=inferenceset.CONDITION_READY),
+    DashboardKind(resource=protocol.RAGENGINE, pod_label=ragengine.LABEL_RAGENGINE,
+                  conditions=("ResourceReady", "ServiceReady", "InferenceServiceReady", "RAGEngineSucceeded"),
+                  ready_condition="RAGEngineSucceeded"),
 )

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from kaito.runtime.rag import chat, protocol
 from kaito.runtime.rag.errors import RagError
 from kaito.runtime.rag.server import Runtime
+from kaito.runtime.ui import router as ui
 
 log = logging.getLogger("kaito.runtime.rag")
 
@@ -44,10 +45,11 @@ def create_app(runtime: Runtime) -> FastAPI:
                   description="Index documents, retrieve them with hybrid search (dense + BM25, reciprocal-rank "
                               "fusion), and chat through an LLM with the retrieved context.")
     app.state.runtime = runtime
+    app.include_router(ui.build_router())  # the chat page at /ui: pick an index, see each answer's sources
 
     @app.middleware("http")
     async def measure(request: Request, call_next):
-        if request.url.path in ("/health", "/metrics"):
+        if request.url.path in ("/health", "/metrics") or request.url.path in ui.PAGE_PATHS:
             return await call_next(request)
         metrics.running.inc()
         started = time.perf_counter()

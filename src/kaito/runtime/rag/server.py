@@ -34,7 +34,8 @@ def build_embedder(settings: RagSettings, transport: Any = None) -> Embedder:
     if settings.embedding_type == "remote":
         return RemoteEmbedder(settings.embedding_url or "", settings.embedding_secret,
                               settings.embedding_remote_model, settings.embed_batch_size, transport=transport)
-    return LocalEmbedder(settings.embedding_model, settings.embed_batch_size)
+    return LocalEmbedder(settings.embedding_model, settings.embed_batch_size, batch_tokens=settings.embed_batch_tokens,
+                         threads=settings.embed_threads)
 
 
 @dataclass(kw_only=True)

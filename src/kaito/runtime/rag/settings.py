@@ -29,6 +29,8 @@ environment-only so they never show in a process list.
 | `RAG_MAX_TOP_K`                 | –                        | largest `max_node_count` (300)                    |
 | `RAG_CHUNK_SIZE` / `RAG_CHUNK_OVERLAP` | `--chunk-size` / `--chunk-overlap` | tokens per chunk (default: 1024, capped at the local embedder's input limit) / overlap (default: a fifth) |
 | `RAG_EMBED_BATCH_SIZE`          | `--embed-batch-size`     | texts per embedding batch (32)                    |
+| `RAG_EMBED_BATCH_TOKENS`        | `--embed-batch-tokens`   | padded tokens per embedding batch (4096)          |
+| `RAG_EMBED_THREADS`             | `--embed-threads`        | torch threads of the local embedder (1)           |
 | `RAG_SNAPSHOTS`                 | `--snapshots`            | persist on stop / restore on start (true; faiss)  |
 
 KAITO's service-side names are read as fallbacks (`EMBEDDING_SOURCE_TYPE`,
@@ -76,6 +78,8 @@ class RagSettings(BaseModel):
     chunk_size: int | None = Field(default=None, gt=0)
     chunk_overlap: int | None = Field(default=None, ge=0)
     embed_batch_size: int = Field(default=32, gt=0)
+    embed_batch_tokens: int = Field(default=4096, gt=0)
+    embed_threads: int = Field(default=1, gt=0)
     snapshots: bool = True
     snapshots_kept: int = Field(default=5, gt=0)
     pod_name: str = ""
@@ -104,6 +108,8 @@ _SOURCES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "chunk_size": (("RAG_CHUNK_SIZE",), ("--chunk-size",)),
     "chunk_overlap": (("RAG_CHUNK_OVERLAP",), ("--chunk-overlap",)),
     "embed_batch_size": (("RAG_EMBED_BATCH_SIZE",), ("--embed-batch-size",)),
+    "embed_batch_tokens": (("RAG_EMBED_BATCH_TOKENS",), ("--embed-batch-tokens",)),
+    "embed_threads": (("RAG_EMBED_THREADS",), ("--embed-threads",)),
     "snapshots": (("RAG_SNAPSHOTS",), ("--snapshots",)),
     "pod_name": (("POD_NAME",), ()),
     "pod_uid": (("POD_UID",), ()),
@@ -123,6 +129,8 @@ _HELP = {
     "chunk_size": "tokens per chunk (default 1024, capped at the local embedder's input limit)",
     "chunk_overlap": "tokens shared by neighbouring chunks (default: a fifth of the chunk size, at most 200)",
     "embed_batch_size": "texts per embedding batch (default 32)",
+    "embed_batch_tokens": "padded tokens per embedding batch, which bounds its memory (default 4096)",
+    "embed_threads": "torch threads per embedding call (default 1: see bench/rag_memory.py)",
     "snapshots": "persist every index on stop and restore the latest snapshot on start (default true)",
     "host": "address to listen on (default 0.0.0.0)",
     "port": "port to listen on (default 5000, as KAITO)",

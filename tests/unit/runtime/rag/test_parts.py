@@ -166,3 +166,17 @@ async def test_unreachable_remote_embedder_is_a_502_naming_the_url():
     with pytest.raises(Upstream, match="http://emb/embed unreachable") as caught:
         await embedder.embed(["x"])
     assert caught.value.status == 502
+
+
+def test_embedding_batches_hold_a_bounded_number_of_padded_tokens():
+    from kaito.runtime.rag.embedding import plan_batches
+
+    lengths = [10, 500, 30, 64, 70, 12, 200]
+    batches = plan_batches(lengths, batch_size=32, batch_tokens=256, multiple=64)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:  # shortest first; each within the budget once padded, or alone
+        longest = -(-max(lengths[i] for i in batch) // 64) * 64
+        assert len(batch) == 1 or len(batch) * longest <= 256
+    assert batches[0] == [0, 5, 2, 3]  # 4 texts of ≤ 64 tokens: 256 padded tokens
+    assert batches[-1] == [1]  # longer than the budget: alone
+    assert [len(b) for b in plan_batches([5] * 100, batch_size=32, batch_tokens=10_000)] == [32, 32, 32, 4]
