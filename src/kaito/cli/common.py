@@ -198,7 +198,9 @@ def open_target(kubeconfig: Path | None, context: str | None, home: Path | None,
     paths = local_paths(home)
     if must_exist and not paths.store.exists():
         raise CliError(f"no local cluster in {paths.home}: start one with `kaito up --detach`")
-    return LocalCluster(paths.store), paths
+    from kaito.operator import controlplane
+
+    return LocalCluster(paths.store, admission=controlplane.build_local_admission()), paths
 
 
 def control_plane_down(paths) -> str | None:

@@ -74,6 +74,30 @@ def check_local_images(workspaces: list, images_root: Path) -> list[str]:
     return problems
 
 
+def check_updates(docs: list, objects: list[dict], befores: list[dict | None], local: bool) -> bool:
+    """KAITO's UPDATE rules for each Workspace that exists already (`befores`: the stored objects, in
+    the version written); prints each refusal at its file and line. False: something is refused."""
+    from kaito.api.admission import admit
+    from kaito.cli.common import admission_inputs, build_facts
+
+    by_data = {id(d.data): d for d in docs}
+    options, reads = admission_inputs(docs, allow_local_urls=local)
+    facts = build_facts("azure")
+    ok = True
+    for obj, before in zip(objects, befores, strict=True):
+        if before is None or obj.get("kind") != "Workspace":
+            continue
+        verdict = admit(obj, before, facts=facts, options=options, reads=reads)
+        doc = by_data.get(id(obj))
+        for error in verdict.errors:
+            ok = False
+            typer.echo(str(doc.place(error)) if doc is not None else f"{obj['metadata'].get('name')}: error: {error}")
+    if not ok:
+        typer.echo("kaito apply: refused by the update rules of Workspaces that exist (nothing was applied)",
+                   err=True)
+    return ok
+
+
 async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, timeout: float) -> int:
     from kaito.cli.validate import check_sources
     from kaito.cluster import protocol
@@ -104,14 +128,20 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
                            "first (nothing was applied)")
     cluster, _ = open_target(kubeconfig, context, home)
     try:
+        befores = []
         for obj in objects:
             meta = obj.setdefault("metadata", {})
             meta.setdefault("namespace", "default")
-            kind = protocol.kind_of(obj)
             try:
-                before = await cluster.get(kind, meta.get("name", ""), meta["namespace"])
+                befores.append(await cluster.get(protocol.kind_of(obj), meta.get("name", ""), meta["namespace"]))
             except Exception:  # noqa: BLE001 - absent (or unreadable): report as created
-                before = None
+                befores.append(None)
+        # Updates pass the UPDATE rules before anything is written (the target's admission judges
+        # each write again: the local store itself, a cluster's webhook), so no file is half-applied.
+        if not check_updates(docs, objects, befores, local):
+            return 1
+        for obj, before in zip(objects, befores, strict=True):
+            meta, kind = obj["metadata"], protocol.kind_of(obj)
             after = await cluster.apply(obj, field_manager=FIELD_MANAGER)
             verb = ("created" if before is None else
                     "unchanged" if before["metadata"].get("resourceVersion") == after["metadata"].get("resourceVersion")

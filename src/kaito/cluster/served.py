@@ -12,7 +12,7 @@ through `kaito.api.conversion`), `stamp` inside the write's transaction (annotat
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kaito.api import conversion
@@ -20,6 +20,9 @@ from kaito.cluster import errors
 from kaito.cluster.protocol import WORKSPACE, WORKSPACE_V1ALPHA1, Object, ResourceKind, storage_kind
 
 log = logging.getLogger(__name__)
+# The admission an API server runs before it stores a write: (new, stored or None) of one version →
+# the verdict of `kaito.api.admission.admit` (its `errors`, empty when allowed).
+Admission = Callable[[Mapping[str, Any], Mapping[str, Any] | None], Any]
 LEGACY_STORAGE_KEY = WORKSPACE_V1ALPHA1.key  # where a store from before v1beta1 kept its Workspaces
 
 
@@ -41,15 +44,41 @@ def to_storage(obj: Mapping[str, Any], kind: ResourceKind) -> tuple[Object, str 
         raise errors.Invalid(f"{kind.kind} {(obj.get('metadata') or {}).get('name')!r}: {exc}") from None
 
 
-def stamp(written: str | None):
+def stamp(written: str | None, admission: Admission | None = None):
     """The store's admission hook for a write made in `written`: `new` (the merged object, storage
-    version) gets the version its spec was written in, given the stored `current` (None: a create)."""
+    version) gets the version its spec was written in, given the stored `current` (None: a create).
+
+    With `admission`, the write is judged first, as the validating webhook judges it on a cluster:
+    the merged object against the stored one (UPDATE rules) or alone (CREATE), both in the version
+    the spec is written in, so that version's rules apply; a refusal is `Invalid`, naming each field,
+    and nothing is written. A Workspace being deleted is never refused (its finalizer must go)."""
 
     def admit(new: Object, current: Object | None) -> Object:
         version = conversion.compute_written_version(new, current, written)
-        return conversion.with_written_version(new, version)
+        stamped = conversion.with_written_version(new, version)
+        if admission is not None:
+            judge(admission, stamped, current, version or conversion.recorded_version(current))
+        return stamped
 
     return admit
+
+
+def judge(admission: Admission, new: Object, current: Object | None, version: str) -> None:
+    """`Invalid` when `admission` refuses `new` replacing `current`, both seen in `version`."""
+    try:
+        shown_new = conversion.convert_object(new, version)
+        shown_old = conversion.convert_object(current, version) if current is not None else None
+    except conversion.ParseError as exc:
+        raise errors.Invalid(f"Workspace {_where(new)}: {exc}") from None
+    refused = list(admission(shown_new, shown_old).errors)
+    if refused:
+        raise errors.Invalid(f"Workspace {_where(new)} refused by admission: "
+                             + "; ".join(str(e) for e in refused))
+
+
+def _where(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
 
 
 def to_served(obj: Object, kind: ResourceKind) -> Object:

@@ -50,6 +50,20 @@ def build_inference_template() -> dict:
             "data": {CONFIG_KEY: text}}
 
 
+def build_local_admission():
+    """What the local cluster's API server judges every Workspace write with (`LocalCluster(admission=)`):
+    the one entry point, the catalog's facts, and this plane's settings (URLs on this machine are
+    the user's own, nodes are provisioned). The CLI opens the store with the same."""
+    import functools
+
+    from kaito.api.admission import AdmissionOptions, admit
+    from kaito.api.validation import UrlPolicy
+    from kaito.catalog.facts import build_catalog_facts
+
+    options = AdmissionOptions(url_policy=UrlPolicy.ALLOW_LOCAL, release_namespace=RELEASE_NAMESPACE)
+    return functools.partial(admit, facts=build_catalog_facts("azure"), options=options)
+
+
 def default_home() -> Path:
     """`$KAITO_HOME`, else kaito's folder in the user's data dir."""
     env = os.environ.get("KAITO_HOME")
@@ -152,7 +166,7 @@ class ControlPlane:
         from kaito.controller.settings import Settings
         from kaito.manifests import images
 
-        self.cluster = LocalCluster(self.paths.store)
+        self.cluster = LocalCluster(self.paths.store, admission=build_local_admission())
         self.machine = read_machine_facts()
         await self.cluster.apply(build_inference_template(), field_manager="kaito")
         # This machine is the cluster: a dataset it serves on 127.0.0.1 is the user's own.

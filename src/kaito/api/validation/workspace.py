@@ -94,6 +94,9 @@ def validate_hub(
     old = hub.default_workspace(old) if old is not None else None
     errs = validate_metadata(ws)
     too_big = bounds.validate_bounds(ws)
+    if old is not None:  # ratcheting, as Kubernetes does for CRD schemas: what the stored object
+        kept = set(bounds.validate_bounds(old))  # already broke may stay, it cannot grow
+        too_big = [e for e in too_big if e not in kept]
     if too_big:  # nothing sized by the input runs past a bound: these errors are the whole answer
         return _dedupe(errs + too_big)
     if old is None:
