@@ -24,10 +24,12 @@ from kaito.cli.common import (
     ContextOption,
     HomeOption,
     KubeconfigOption,
+    check_home,
     expand_sources,
     get_workspace,
     local_paths,
     open_target,
+    plane_problem,
     run_async,
 )
 
@@ -123,10 +125,10 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
             for p in problems:
                 typer.echo(f"kaito apply: {p}", err=True)
             return 1
-        if controlplane.running_pid(paths) is None:
-            raise CliError(f"no local control plane runs for {paths.home}: start it with `kaito up --detach` "
-                           "first (nothing was applied)")
-    cluster, _ = open_target(kubeconfig, context, home)
+        problem = controlplane.observe_plane(check_home(paths)).problem()
+        if problem:
+            raise CliError(f"{problem}: nothing was applied")
+    cluster, paths = open_target(kubeconfig, context, home)
     try:
         befores = []
         for obj in objects:
@@ -150,7 +152,8 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
         if wait:
             for obj in objects:
                 if obj.get("kind") == "Workspace":
-                    code = await wait_ready(cluster, obj["metadata"]["name"], obj["metadata"]["namespace"], timeout)
+                    code = await wait_ready(cluster, obj["metadata"]["name"], obj["metadata"]["namespace"], timeout,
+                                            paths)
                     if code:
                         return code
         return 0
@@ -158,8 +161,9 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
         await cluster.close()
 
 
-async def wait_ready(cluster, name: str, namespace: str, timeout: float) -> int:
-    """Until the Workspace succeeds (0), fails for good (1) or the timeout passes (1); prints progress."""
+async def wait_ready(cluster, name: str, namespace: str, timeout: float, paths=None) -> int:
+    """Until the Workspace succeeds (0), fails for good (1), the timeout passes (1) or, on the local
+    cluster of `paths`, its control plane stops or hangs (1: nothing would make it ready); prints progress."""
     from kaito.api.conditions import Outcome, compute_outcome
 
     deadline = time.monotonic() + timeout
@@ -177,6 +181,10 @@ async def wait_ready(cluster, name: str, namespace: str, timeout: float) -> int:
             return 0
         if outcome is Outcome.FAILED:
             typer.echo(f"kaito: workspace {name} failed: {conds['WorkspaceSucceeded'].get('message')}", err=True)
+            return 1
+        problem = plane_problem(paths)
+        if problem:
+            typer.echo(f"kaito: stopped waiting for workspace {name}: {problem}", err=True)
             return 1
         await asyncio.sleep(0.5)
     typer.echo(f"kaito: workspace {name} not ready after {timeout:.0f}s (see `kaito describe workspace {name}`)",

@@ -33,6 +33,7 @@ from kaito.cli.common import (
     get_workspace,
     list_pods,
     open_target,
+    plane_problem,
     print_table,
     run_async,
 )
@@ -83,6 +84,9 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
 
     cluster, paths = open_target(kubeconfig, context, home)
     try:
+        stale = plane_problem(paths)
+        if stale:  # the conditions are the last ones written: nobody keeps them true now
+            typer.echo(f"kaito get: {stale}: the status shown is stale", err=True)
         if name:
             items = [await get_workspace(cluster, name, namespace)]
         else:
@@ -103,10 +107,10 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
         if all_ns:
             headers.insert(0, "NAMESPACE")
         down = control_plane_down(paths) if output == "wide" else None
-        if down:
-            typer.echo(f"kaito get: {down}", err=True)
         if output == "wide":
             headers += ["PRESET", "NODES", "ENDPOINT"]
+        if stale:
+            headers.append("STALE")
         rows = []
         for ws in items:
             row = build_row(ws)
@@ -118,6 +122,8 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
                     await list_pods(cluster, meta["name"], meta.get("namespace", "default")))
                 row += [_preset_of(ws), ",".join((ws.get("status") or {}).get("workerNodes") or []) or "-",
                         endpoint or "-"]
+            if stale:
+                row.append("yes")
             rows.append(row)
         print_table(headers, rows)
         return 0
@@ -134,6 +140,7 @@ async def _describe(name: str, namespace: str, kubeconfig, context, home) -> int
         from kaito.api import conversion
 
         ws = await get_workspace(cluster, name, namespace)
+        stale = plane_problem(paths)
         meta, st = ws["metadata"], ws.get("status") or {}
         lines = [f"Name:         {meta['name']}", f"Namespace:    {meta.get('namespace', 'default')}",
                  f"API version:  {conversion.recorded_version(ws)} (as written; stored as {ws.get('apiVersion')})",
@@ -142,6 +149,7 @@ async def _describe(name: str, namespace: str, kubeconfig, context, home) -> int
                  f"Instance:     {(ws.get('resource') or {}).get('instanceType') or '-'}",
                  f"Worker nodes: {', '.join(st.get('workerNodes') or []) or '-'}",
                  f"State:        {st.get('state') or '-'} (target nodes: {st.get('targetNodeCount') or '-'})",
+                 *([f"Stale:        yes: {stale}"] if stale else []),
                  "Conditions:"]
         for c in st.get("conditions") or []:
             lines.append(f"  {c.get('type', ''):<20} {c.get('status', ''):<6} {c.get('reason', ''):<32} {c.get('message', '')}")
@@ -184,6 +192,9 @@ async def _delete(name: str, namespace: str, wait: bool, timeout: float, kubecon
 
     cluster, paths = open_target(kubeconfig, context, home)
     try:
+        problem = plane_problem(paths)
+        if problem:  # nothing would remove its finalizer, nodes and processes: refuse, do not hang
+            raise CliError(f"{problem}; it deletes Workspaces, so nothing was deleted")
         try:
             await cluster.delete(protocol.WORKSPACE, name, namespace)
         except errors.NotFound:
@@ -196,6 +207,11 @@ async def _delete(name: str, namespace: str, wait: bool, timeout: float, kubecon
             except errors.NotFound:
                 if paths is None or not await list_pods(cluster, name, namespace):
                     return 0
+            problem = plane_problem(paths)
+            if problem:
+                typer.echo(f"kaito delete: {problem}; {name} is marked for deletion and goes once the control "
+                           "plane runs again", err=True)
+                return 1
             await asyncio.sleep(0.3)
         if wait:
             typer.echo(f"kaito delete: {name} is still being deleted after {timeout:.0f}s", err=True)
