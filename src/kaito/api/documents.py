@@ -2,11 +2,12 @@
 
 Pure: it takes text and a source name (a file path, or "<stdin>"), so the CLI and tests share it.
 The YAML node tree is kept so that a field path found later (by validation) can be mapped back to
-the line the user wrote it on. A key given twice in one mapping is an error at its second line, as
-Kubernetes refuses it (YAML parsers would silently keep the last value). Parsing uses libyaml's
-C parser when PyYAML has it (about ten times faster than the pure-Python one: 20,000 small
-documents in a second or two, not half a minute). Each Workspace of any served version becomes a hub (`Document.hub`,
-through `kaito.api.conversion`), with the version it was written in beside it.
+the line the user wrote it on. Each Workspace of any served version becomes a hub (`Document.hub`,
+through `kaito.api.conversion`), with the version it was written in beside it; InferenceSets and
+RAGEngines of either served version become their own hub types (`kaito.api.kinds`).
+A key given twice in one mapping is an error at its second line, as Kubernetes refuses it (YAML
+parsers would silently keep the last value). Parsing uses libyaml's C parser when PyYAML has it
+(about ten times faster than the pure-Python one).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from kaito.api import conversion, hub
+from kaito.api import conversion, kinds
 from kaito.api.errors import FieldError, validation_errors
 
 GROUP, KIND = conversion.GROUP, conversion.KIND
@@ -28,7 +29,8 @@ SERVED_VERSIONS = conversion.SERVED_VERSIONS
 
 __all__ = ["SERVED_VERSIONS", "Document", "Problem", "parse_documents", "validation_errors"]
 
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+# A name, a list index, or a bracketed map key (`metadata.annotations[kaito.sh/runtime]`).
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]|\[([^\]]+)\]")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -58,7 +60,7 @@ class Document:
     index: int
     node: yaml.Node | None
     data: Any = None
-    hub: hub.Workspace | None = None  # the Workspace of any version read, as the hub type
+    hub: Any = None  # the object of any version read, as its kind's hub type (hub.Workspace for Workspaces)
     api_version: str | None = None  # the served version it was written in
     problems: list[Problem] = field(default_factory=list)
     text: str | None = field(default=None, repr=False)
@@ -82,7 +84,8 @@ class Document:
         if node is None:
             return None
         parts: list[str | int] = [
-            m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _PATH_PART.finditer(path)
+            m.group(1) if m.group(1) is not None else int(m.group(2)) if m.group(2) is not None else m.group(3)
+            for m in _PATH_PART.finditer(path)
         ]
         return line_of_path(node, parts) + lines_before
 
@@ -198,11 +201,15 @@ def _parse_one(doc: Document, versions: tuple[str, ...]) -> None:
             doc.place(FieldError(missing, f"{missing} is required (expected {expected} {KIND})"))
         )
         return
-    if kind == "ConfigMap" and api_version == "v1":
-        return  # kept as data: a Workspace in the same files may name it in `tuning.config`/`inference.config`
+    if kind in kinds.KINDS:
+        _parse_kind(doc, data)
+        return
+    if kind in ("ConfigMap", "Secret") and api_version == "v1":
+        return  # kept as data: a Workspace in the same files may name it (`tuning.config`, `inference.config`,
+        # `presetOptions.modelAccessSecret`), and `kaito apply` writes it beside the Workspace
     if kind != KIND or not str(api_version).startswith(f"{GROUP}/"):
         doc.problems.append(
-            doc.place(FieldError("kind", f"skipped {api_version} {kind}: only {KIND} is checked", "warning"))
+            doc.place(FieldError("kind", f"skipped {api_version} {kind}: only {', '.join(kinds.ADMITTED_KINDS)} are checked", "warning"))
         )
         return
     if api_version not in versions:
@@ -212,6 +219,14 @@ def _parse_one(doc: Document, versions: tuple[str, ...]) -> None:
         return
     try:
         doc.hub, doc.api_version = conversion.parse_workspace(data)
+    except conversion.ParseError as exc:
+        doc.problems.extend(doc.place(err) for err in exc.errors)
+
+
+def _parse_kind(doc: Document, data: dict[str, Any]) -> None:
+    """An InferenceSet or a RAGEngine: its hub, or its parse problems placed in the file."""
+    try:
+        doc.hub, doc.api_version = kinds.parse_object(data)
     except conversion.ParseError as exc:
         doc.problems.extend(doc.place(err) for err in exc.errors)
 

@@ -1,4 +1,5 @@
-"""`kaito validate -f FILE…`: KAITO's admission answer for Workspace YAML, without a cluster.
+"""`kaito validate -f FILE…`: KAITO's admission answer for Workspace, InferenceSet and RAGEngine YAML,
+without a cluster.
 
 Thin: reading files is here; parsing and the rules are `kaito.api` (`admit`: either served version,
 with the ConfigMaps found in the given files), model facts come from the catalog's one factory.
@@ -23,22 +24,26 @@ def _group(doc) -> str:
     return str(api_version).split("/")[0] if api_version and "/" in str(api_version) else ""
 
 
+def _summary_order(item: tuple[str, int]) -> tuple[bool, str]:
+    return (item[0] != "Workspace", item[0])  # Workspaces first, then the other kinds by name
+
+
 def _without_workspace(by_source: dict) -> list:
     """An error for each file that holds no Workspace, so an empty or mistyped file fails CI.
 
     A ConfigMap-only file is fine beside a Workspace (it may be that Workspace's `tuning.config`);
     a file that already has an error (YAML syntax, a bad Workspace) is not told twice.
     """
-    from kaito.api.conversion import KIND
+    from kaito.api.admission import ADMITTED_KINDS
     from kaito.api.documents import Problem
     from kaito.api.errors import FieldError
 
-    any_workspace = any(_kind(d) == KIND for docs, _ in by_source.values() for d in docs)
+    any_workspace = any(_kind(d) in ADMITTED_KINDS for docs, _ in by_source.values() for d in docs)
     out = []
     for source, (docs, file_problems) in by_source.items():
         kinds = [str(_kind(d)) for d in docs]
         own = [*file_problems, *(p for d in docs for p in d.problems)]
-        if KIND in kinds or any(p.error.severity == "error" for p in own):
+        if set(kinds) & set(ADMITTED_KINDS) or any(p.error.severity == "error" for p in own):
             continue
         if any_workspace and set(kinds) == {"ConfigMap"}:
             continue
@@ -94,13 +99,13 @@ def check_sources(inputs: list[tuple[str, str | None]], unreadable: list[str], *
         problems += file_problems
         by_source[source] = (docs, file_problems)
     options, reads = admission_inputs(documents, allow_local_urls)
-    checked = 0
+    checked: dict[str, int] = {"Workspace": 0}
     for doc in documents:
         problems += doc.problems
         if doc.hub is None:
             continue
-        checked += 1
-        verdict = admit_document(doc, facts, options, reads)
+        checked[_kind(doc)] = checked.get(_kind(doc), 0) + 1
+        verdict = admit_document(doc, facts, options, reads)  # any admitted kind, one entry point
         problems += [doc.place(e) for e in verdict.problems]
     problems += _without_workspace(by_source)
     n_errors = sum(p.error.severity == "error" for p in problems) + len(unreadable)
@@ -111,7 +116,8 @@ def check_sources(inputs: list[tuple[str, str | None]], unreadable: list[str], *
     bad_sources = {p.source for p in problems if p.error.severity == "error"}
     verdict = "invalid" if n_errors else "valid"
     typer.echo(
-        f"{checked} workspace(s) in {len(inputs)} file(s): {verdict}"
+        f"{', '.join(f'{n} {kind.lower()}(s)' for kind, n in sorted(checked.items(), key=_summary_order))} "
+        f"in {len(inputs)} file(s): {verdict}"
         + (f" ({n_errors} error(s) in {len(bad_sources) + len(unreadable)} file(s))" if n_errors else ""),
         err=bool(n_errors),
     )

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kaito.api import conversion
+from kaito.api import conversion, kinds
 from kaito.cluster import errors
 from kaito.cluster.protocol import WORKSPACE, WORKSPACE_V1ALPHA1, Object, ResourceKind, storage_kind
 
@@ -63,17 +63,34 @@ def stamp(written: str | None, admission: Admission | None = None):
     return admit
 
 
-def judge(admission: Admission, new: Object, current: Object | None, version: str) -> None:
-    """`Invalid` when `admission` refuses `new` replacing `current`, both seen in `version`."""
+def judged(admission: Admission):
+    """The store's admission hook for a kind served in one version only (InferenceSet, RAGEngine):
+    the write is judged as `stamp` judges a Workspace, and stored as it is."""
+
+    def admit(new: Object, current: Object | None) -> Object:
+        judge(admission, new, current, None)
+        return new
+
+    return admit
+
+
+def is_admitted(kind: ResourceKind) -> bool:
+    """Whether kaito's admission judges writes of `kind` (its own kinds, in the kaito.sh group)."""
+    return kind.group == conversion.GROUP and kind.kind in kinds.ADMITTED_KINDS
+
+
+def judge(admission: Admission, new: Object, current: Object | None, version: str | None) -> None:
+    """`Invalid` when `admission` refuses `new` replacing `current`; a Workspace is seen in `version`
+    (None: as it is)."""
+    what = f"{new.get('kind')} {_where(new)}"
     try:
-        shown_new = conversion.convert_object(new, version)
-        shown_old = conversion.convert_object(current, version) if current is not None else None
+        shown_new = conversion.convert_object(new, version) if version else new
+        shown_old = conversion.convert_object(current, version) if version and current is not None else current
     except conversion.ParseError as exc:
-        raise errors.Invalid(f"Workspace {_where(new)}: {exc}") from None
+        raise errors.Invalid(f"{what}: {exc}") from None
     refused = list(admission(shown_new, shown_old).errors)
     if refused:
-        raise errors.Invalid(f"Workspace {_where(new)} refused by admission: "
-                             + "; ".join(str(e) for e in refused))
+        raise errors.Invalid(f"{what} refused by admission: " + "; ".join(str(e) for e in refused))
 
 
 def _where(obj: Mapping[str, Any]) -> str:

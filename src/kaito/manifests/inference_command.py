@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kaito.api import inferenceset
 from kaito.api.admission import AdmissionOptions
 from kaito.api.hub import Workspace
 from kaito.api.validation import compute_runtime
@@ -63,6 +64,12 @@ def choose_engine(ws: Workspace, preset: Preset, requested: str | None = None, *
     return runtime if runtime in preset.runtimes else preset.runtimes[0]
 
 
+def served_model_name(ws: Workspace, preset: Preset) -> str:
+    """The model's name in the API: the preset's, or an InferenceSet child's set name (KAITO
+    v0.12), so that every replica of a set answers to one model name behind one endpoint."""
+    return (ws.metadata.labels or {}).get(inferenceset.LABEL_CREATED_BY) or preset.name
+
+
 def build_runtime_args(
     ws: Workspace,
     preset: Preset,
@@ -77,7 +84,7 @@ def build_runtime_args(
     if preset.hf is not None and preset.hf.revision:
         args.append(f"--revision={preset.hf.revision}")
     args += [
-        f"--served-model-name={preset.name}",
+        f"--served-model-name={served_model_name(ws, preset)}",
         f"--dtype={preset.dtype}",
         f"--device={'cuda' if gpu_count > 0 else 'cpu'}",
         f"--engine={engine}",

@@ -1,11 +1,12 @@
 """The webhook as a running service: TLS setup, the HTTPS listener, and caBundle upkeep.
 
 `WebhookServer.start()` gets its certificate (mounted or self-managed), listens on the webhook
-port and routes `POST /validate/workspace.kaito.sh` (KAITO's path) to `WorkspaceAdmission`,
-`POST /mutate/workspace.kaito.sh` (the version stamp) to `kaito.webhook.mutation` and `POST /convert`
-(the CRD's conversion webhook) to `kaito.webhook.conversion`. With self-managed certificates it
-re-checks the Secret and the caBundles (the Validating- and MutatingWebhookConfiguration's and the
-CRD's conversion webhook's) every few minutes, because a `helm upgrade` resets them and
+port and routes `POST /validate/workspace.kaito.sh`, `/validate/inferenceset.kaito.sh` and
+`/validate/ragengine.kaito.sh` (KAITO's paths) to `WorkspaceAdmission`, `POST /mutate/workspace.kaito.sh`
+(the version stamp) to `kaito.webhook.mutation` and `POST /convert` (the CRDs' conversion webhook) to
+`kaito.webhook.conversion`. With self-managed certificates it re-checks the Secret and the caBundles
+(the Validating- and MutatingWebhookConfiguration's and each CRD's conversion webhook's) every few
+minutes, because a `helm upgrade` resets them and
 certificates expire. It runs in every replica, leader or not: admission and conversion must not wait
 for an election.
 """
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 
 VALIDATE_PATH = "/validate/workspace.kaito.sh"
 MUTATE_PATH = "/mutate/workspace.kaito.sh"
+VALIDATE_INFERENCESET_PATH = "/validate/inferenceset.kaito.sh"
+VALIDATE_RAGENGINE_PATH = "/validate/ragengine.kaito.sh"
+# One handler for all: it dispatches on the object's kind, so a misrouted review is still judged right.
+VALIDATE_PATHS = (VALIDATE_PATH, VALIDATE_INFERENCESET_PATH, VALIDATE_RAGENGINE_PATH)
 CONVERT_PATH = CONVERSION_PATH
 
 
@@ -108,7 +113,7 @@ class WebhookServer:
         path = request.path.split("?", 1)[0]
         if path == "/healthz" and request.method == "GET":
             return http.Response(200, b'{"status":"ok"}')
-        if path not in (VALIDATE_PATH, MUTATE_PATH, CONVERT_PATH):
+        if path not in (*VALIDATE_PATHS, MUTATE_PATH, CONVERT_PATH):
             return http.Response(404, json.dumps({"error": f"no such path {path}"}).encode())
         if request.method != "POST":
             return http.Response(405, json.dumps({"error": "use POST"}).encode(), headers={"allow": "POST"})
@@ -134,8 +139,8 @@ class WebhookServer:
             await tls.ensure_ca_bundle(self._cluster, cfg.webhook_configuration, bundle.ca_cert)
             await tls.ensure_ca_bundle(self._cluster, cfg.webhook_configuration, bundle.ca_cert,
                                        kind=tls.MUTATING_WEBHOOK_CONFIGURATION)
-            if cfg.conversion_crd:
-                await tls.ensure_crd_conversion(self._cluster, cfg, bundle.ca_cert)
+            for name in cfg.conversion_crds:
+                await tls.ensure_crd_conversion(self._cluster, cfg, bundle.ca_cert, name)
 
     async def _keep_certificates(self) -> None:
         while True:

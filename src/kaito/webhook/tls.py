@@ -4,8 +4,9 @@ Mounted (cert-manager, or a Secret the user made): `tls.crt`/`tls.key` in `--cer
 Self-managed (the default, as KAITO's knative webhook does): the operator keeps a CA and a serving
 certificate in Secret `workspace-webhook-cert`, creating or renewing it when needed, writes the
 files into `--cert-dir`, and patches the caBundle of the Validating- and MutatingWebhookConfiguration
-(both named by `--webhook-configuration`) so the API server trusts it — and the Workspace CRD's `spec.conversion` (its Service and caBundle), so the API
-server can reach the conversion webhook with the same certificate. Several replicas may start at once: the Secret is created with `force=False`
+(both named by `--webhook-configuration`) so the API server trusts it — and the `spec.conversion`
+(Service and caBundle) of the Workspace, InferenceSet and RAGEngine CRDs, so the API server can reach
+the conversion webhook with the same certificate. Several replicas may start at once: the Secret is created with `force=False`
 and updated with its resourceVersion, so exactly one bundle wins and the others adopt it.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kaito.api import crd
+from kaito.api import crd, crd_kinds
 from kaito.cluster import errors, protocol
 from kaito.webhook import certs
 
@@ -48,8 +49,8 @@ class SelfManagedCerts:
     service: str
     secret_name: str = DEFAULT_SECRET
     webhook_configuration: str = ""  # empty: do not patch any caBundle (tests, manual setups)
-    # The CRD whose conversion webhook this server is; kept only when a webhook_configuration is too.
-    conversion_crd: str = crd.CRD_NAME
+    # The CRDs whose conversion webhook this server is; kept only when a webhook_configuration is too.
+    conversion_crds: tuple[str, ...] = (crd.CRD_NAME, *crd_kinds.CRD_NAMES)
     # Who writes: each replica applies under its own field manager, so that of two replicas
     # creating the Secret at once the second gets Conflict (same-manager applies never conflict).
     identity: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -160,18 +161,20 @@ async def ensure_ca_bundle(cluster: protocol.Cluster, name: str, ca_pem: bytes,
     return True
 
 
-async def ensure_crd_conversion(cluster: protocol.Cluster, cfg: SelfManagedCerts, ca_pem: bytes) -> bool:
-    """Point the CRD's conversion webhook at this operator's Service, trusting `ca_pem`; True when it wrote.
+async def ensure_crd_conversion(cluster: protocol.Cluster, cfg: SelfManagedCerts, ca_pem: bytes,
+                                crd_name: str | None = None) -> bool:
+    """Point a CRD's conversion webhook at this operator's Service, trusting `ca_pem`; True when it wrote.
 
-    The chart's CRD names the Service of a default install with no caBundle (files under `crds/` are
-    not templated), so the operator sets both. Only `spec.conversion` is applied: the rest of the
-    CRD stays the chart's.
+    `crd_name` None: the first of `cfg.conversion_crds` (the Workspace CRD). The chart's CRDs name
+    the Service of a default install with no caBundle (files under `crds/` are not templated), so
+    the operator sets both. Only `spec.conversion` is applied: the rest of the CRD stays the chart's.
     """
     protocol.register_kind(CUSTOM_RESOURCE_DEFINITION)
+    name = crd_name or cfg.conversion_crds[0]
     try:
-        current = await cluster.get(CUSTOM_RESOURCE_DEFINITION, cfg.conversion_crd)
+        current = await cluster.get(CUSTOM_RESOURCE_DEFINITION, name)
     except errors.NotFound:
-        log.warning("CustomResourceDefinition %s not found; conversion webhook not configured", cfg.conversion_crd)
+        log.warning("CustomResourceDefinition %s not found; conversion webhook not configured", name)
         return False
     wanted = crd.build_conversion(cfg.service, cfg.namespace, base64.b64encode(ca_pem).decode())
     if (current.get("spec") or {}).get("conversion") == wanted:
@@ -179,13 +182,13 @@ async def ensure_crd_conversion(cluster: protocol.Cluster, cfg: SelfManagedCerts
     patch = {
         "apiVersion": CUSTOM_RESOURCE_DEFINITION.api_version,
         "kind": CUSTOM_RESOURCE_DEFINITION.kind,
-        "metadata": {"name": cfg.conversion_crd},
+        "metadata": {"name": name},
         "spec": {"conversion": wanted},
     }
     rv = (current.get("metadata") or {}).get("resourceVersion")
     if rv:
         patch["metadata"]["resourceVersion"] = rv  # conditional: never revert a concurrent upgrade
     await cluster.apply(patch, field_manager=CERT_FIELD_MANAGER, force=True)
-    log.info("conversion webhook of CustomResourceDefinition %s points at %s/%s", cfg.conversion_crd,
+    log.info("conversion webhook of CustomResourceDefinition %s points at %s/%s", name,
              cfg.namespace, cfg.service)
     return True

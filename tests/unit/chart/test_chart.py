@@ -64,8 +64,8 @@ def test_default_install_has_every_piece():
     assert kinds == sorted(["ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition", "Deployment",
                             "MutatingWebhookConfiguration", "Role", "RoleBinding", "Service", "ServiceAccount",
                             "ValidatingWebhookConfiguration"])
-    crd = one(objects, "CustomResourceDefinition")
-    assert crd["metadata"]["name"] == "workspaces.kaito.sh"
+    crds = {c["metadata"]["name"] for c in by_kind(objects, "CustomResourceDefinition")}
+    assert crds == {"workspaces.kaito.sh", "inferencesets.kaito.sh", "ragengines.kaito.sh"}
     vwc = one(objects, "ValidatingWebhookConfiguration")
     hook = vwc["webhooks"][0]
     assert hook["clientConfig"]["service"]["path"] == "/validate/workspace.kaito.sh"
@@ -119,7 +119,7 @@ def test_values_reach_the_pod():
     assert vwc["webhooks"][0]["failurePolicy"] == "Ignore"
     assert one(objects, "MutatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"] == "Q0EK"
     # BYO: no NodeClaim permissions at all
-    rules = one(objects, "ClusterRole")["rules"]
+    rules = operator_role(objects)["rules"]
     assert not [r for r in rules if "karpenter.sh" in r["apiGroups"]]
 
 
@@ -180,6 +180,47 @@ def test_inference_template_is_kaitos_default_and_passes_the_admission_rules():
     assert yaml.safe_load(cm["data"]["inference_config.yaml"]) == {
         "kv_cache_cpu_memory_utilization": 0.5, "vllm": {"cpu-offload-gb": 0}}
     assert validate_inference_config("inference-params-template", cm["data"], NAMESPACE, 4096) == []
+
+
+def operator_role(objects):
+    """The operator's own ClusterRole (the others are aggregated into users' roles)."""
+    (binding,) = by_kind(objects, "ClusterRoleBinding")
+    return next(r for r in by_kind(objects, "ClusterRole") if r["metadata"]["name"] == binding["roleRef"]["name"])
+
+
+def test_webhooks_admit_every_kind_and_crds_of_new_kinds_are_generated():
+    from kaito.api import crd_kinds
+
+    hooks = {h["name"]: h for h in one(render(), "ValidatingWebhookConfiguration")["webhooks"]}
+    assert set(hooks) == {"validation.workspace.kaito.sh", "validation.inferenceset.kaito.sh",
+                          "validation.ragengine.kaito.sh"}
+    for kind in ("inferenceset", "ragengine"):
+        hook = hooks[f"validation.{kind}.kaito.sh"]
+        assert hook["clientConfig"]["service"]["path"] == f"/validate/{kind}.kaito.sh"
+        assert hook["rules"] == [{"apiGroups": ["kaito.sh"], "apiVersions": ["v1alpha1", "v1beta1"],
+                                  "resources": [f"{kind}s"], "operations": ["CREATE", "UPDATE"],
+                                  "scope": "Namespaced"}]
+    for name, build in crd_kinds.BUILDERS.items():
+        committed = yaml.safe_load((CHART / "crds" / f"{name}.yaml").read_text())
+        assert committed == build(), f"regenerate with: kaito crd {name.split('.')[0]} > charts/kaito/crds/{name}.yaml"
+
+
+def test_rbac_covers_the_new_kinds_and_users_may_scale_sets():
+    objects = render()
+    rules = operator_role(objects)["rules"]
+    granted = {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    for kind in ("inferencesets", "ragengines"):
+        assert {("kaito.sh", kind, v) for v in ("get", "list", "watch", "patch")} <= granted
+        assert ("kaito.sh", f"{kind}/status", "patch") in granted
+        assert ("kaito.sh", f"{kind}/finalizers", "update") in granted
+    crd_rule = next(r for r in rules if r["resources"] == ["customresourcedefinitions"])
+    assert set(crd_rule["resourceNames"]) == {"workspaces.kaito.sh", "inferencesets.kaito.sh", "ragengines.kaito.sh"}
+    roles = {r["metadata"]["name"]: r for r in by_kind(objects, "ClusterRole")}
+    edit = roles["kaito-edit"]
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert {"update", "patch"} <= {v for r in edit["rules"] if "inferencesets/scale" in r["resources"]
+                                   for v in r["verbs"]}
+    assert not [r for r in by_kind(render({"aggregateRoles": False}), "ClusterRole") if r["metadata"]["name"] != "kaito"]
 
 
 def test_crd_copy_is_what_kaito_crd_generates():

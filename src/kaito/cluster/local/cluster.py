@@ -220,7 +220,12 @@ class LocalCluster:
     async def apply(self, obj: Object, *, field_manager: str = FIELD_MANAGER, force: bool = True) -> Object:
         kind = kind_of(obj)
         body, written = served.to_storage(obj, kind)
-        admit = served.stamp(written, self.admission) if written is not None else None
+        if written is not None:
+            admit = served.stamp(written, self.admission)
+        elif self.admission is not None and served.is_admitted(kind):
+            admit = served.judged(self.admission)
+        else:
+            admit = None
         stored = await self._write("apply", body, field_manager, force=force, status=False, admit=admit)
         return served.to_served(stored, kind)
 
