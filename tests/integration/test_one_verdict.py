@@ -19,6 +19,7 @@ Each answer is also compared with `kaito.api.admission.admit` and with the table
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import fcntl
 import json
@@ -45,7 +46,7 @@ from kaito.controller.observe import WorkspaceKey
 from kaito.controller.reconciler import Reconciler
 from kaito.controller.settings import Settings
 from kaito.manifests import tuning_config
-from kaito.operator import controlplane
+from kaito.operator import controlplane, planestate
 from kaito.operator.webhook import WebhookSettings, build_webhook_server
 from kaito.webhook import certs, server, tls
 from tests.integration.one_verdict_cases import BIG_MODEL, CASES, RELEASE_NS, Case
@@ -89,14 +90,18 @@ class World:
         # The local control plane's controller settings (`kaito up`).
         self.reconciler = Reconciler(self.cluster, Settings(url_policy=UrlPolicy.ALLOW_LOCAL,
                                                             release_namespace=RELEASE_NS, pending_requeue_s=0.05))
-        # `kaito apply` writes only while a control plane holds the home's lock: hold it here.
+        # `kaito apply` writes only while a ready control plane holds the home's lock and keeps its
+        # heartbeat: do both here.
         self.paths.home.mkdir(parents=True)
         await LocalCluster(self.paths.store).close()
         self.lock = open(self.paths.lockfile, "a+")  # noqa: SIM115 - held for the module
         fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self.paths.pidfile.write_text(f"{os.getpid()}\n")
+        planestate.write_state(self.paths.state, os.getpid(), planestate.Phase.READY)
+        self.heartbeat = asyncio.create_task(planestate.keep_beating(self.paths.state))
 
     async def stop(self) -> None:
+        self.heartbeat.cancel()
         await self.client.aclose()
         await self.webhook.stop()
         await self.cluster.close()

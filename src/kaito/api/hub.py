@@ -132,12 +132,24 @@ class Workspace(KaitoModel):
         return spec.preset if spec is not None else None
 
 
-def default_workspace(ws: Workspace) -> Workspace:
-    """A copy with the defaults every served version shares (count 1, accessMode public).
+def _missing_shared_defaults(ws: Workspace) -> bool:
+    if ws.resource is not None and ws.resource.count is None:
+        return True
+    return any(spec is not None and spec.preset is not None and spec.preset.access_mode is None
+               for spec in (ws.inference, ws.tuning))
 
-    The input is not changed. Version-specific defaults (v1alpha1's instanceType and adapter
-    strength) are the wire module's business, applied when it parses or converts.
+
+def default_workspace(ws: Workspace) -> Workspace:
+    """`ws` with the defaults every served version shares (count 1, accessMode public).
+
+    The input is not changed: a deep copy gets the defaults, and a Workspace that has them all is
+    returned as it is (hubs are never changed in place outside these defaulting functions, and a
+    deep copy of every Workspace read made validating a large file ten times slower).
+    Version-specific defaults (v1alpha1's instanceType and adapter strength) are the wire module's
+    business, applied when it parses or converts.
     """
+    if not _missing_shared_defaults(ws):
+        return ws
     out = ws.model_copy(deep=True)
     if out.resource is not None and out.resource.count is None:
         out.resource.count = DEFAULT_COUNT

@@ -188,6 +188,16 @@ def local_paths(home: Path | None):
     return controlplane.resolve_paths(home)
 
 
+def check_home(paths):
+    """`paths` when its home is a folder or does not exist yet; `StateNotAccessible` (one line naming
+    it) when something else is there, such as a file."""
+    from kaito.cluster.local import storefile
+
+    if paths.home.exists() or paths.home.is_symlink():
+        storefile.ensure_dir(paths.home)
+    return paths
+
+
 def open_target(kubeconfig: Path | None, context: str | None, home: Path | None, *, must_exist: bool = True):
     """(cluster, local paths or None): a real cluster with `--kubeconfig`/`--context`, else the local one."""
     if kubeconfig is not None or context is not None:
@@ -195,21 +205,36 @@ def open_target(kubeconfig: Path | None, context: str | None, home: Path | None,
 
         return KubeCluster.from_kubeconfig(kubeconfig, context), None
     from kaito.cluster.local import LocalCluster
+    from kaito.operator import controlplane
 
-    paths = local_paths(home)
-    if must_exist and not paths.store.exists():
+    paths = check_home(local_paths(home))
+    if must_exist and not paths.store.exists() and not paths.store.is_symlink():
         raise CliError(f"no local cluster in {paths.home}: start one with `kaito up --detach`")
-    return LocalCluster(paths.store), paths
+    return LocalCluster(paths.store, admission=controlplane.build_local_admission()), paths
+
+
+def plane_problem(paths) -> str | None:
+    """One line saying why nothing reconciles the local cluster of `paths` (no control plane runs,
+    it failed to start, it hangs: its heartbeat is old), or None (it is ready; or `paths` is None,
+    a real cluster)."""
+    from kaito.operator import controlplane
+
+    if paths is None:
+        return None
+    return controlplane.observe_plane(paths).problem()
 
 
 def control_plane_down(paths) -> str | None:
-    """Why a local endpoint would be dead (no control plane runs, so no model server), or None."""
+    """Why a local endpoint would be dead (no control plane runs, so no model server does), or None.
+    A plane that hangs still has its model servers: their endpoints stay usable."""
     from kaito.operator import controlplane
 
-    if paths is None or controlplane.running_pid(paths) is not None:
+    if paths is None:
         return None
-    return (f"the local control plane of {paths.home} is not running, so no model server is "
-            "(start it with `kaito up --detach`)")
+    state = controlplane.observe_plane(paths)
+    if state.pid is not None:
+        return None
+    return f"{state.problem()}, so no model server is"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -316,6 +341,9 @@ def run_async(coro_fn, *args) -> None:
     try:
         code = asyncio.run(main())
     except CliError as exc:
+        typer.echo(f"kaito: {exc}", err=True)
+        code = 1
+    except (errors.LocalStateError, errors.Invalid) as exc:  # their messages name the file or the fields
         typer.echo(f"kaito: {exc}", err=True)
         code = 1
     except errors.ClusterError as exc:

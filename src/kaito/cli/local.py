@@ -62,26 +62,30 @@ def _caption(plane) -> str | None:
 
 
 async def _foreground(home: Path, table: bool, dashboard_port: int | None, autoscaler_interval: float) -> int:
-    from kaito.cluster import protocol
+    from kaito.cluster import errors, protocol
+    from kaito.cluster.local import storefile
     from kaito.operator import controlplane
 
     plane = controlplane.ControlPlane(home, dashboard_port=dashboard_port, autoscaler_interval_s=autoscaler_interval)
     try:
         plane.lock()
+        storefile.ensure_dir(plane.paths.log.parent)
     except controlplane.AlreadyRunning as exc:
         typer.echo(f"kaito up: a local control plane already runs for {home} (pid {exc})", err=True)
         return 1
-    plane.paths.log.parent.mkdir(parents=True, exist_ok=True)
+    except errors.LocalStateError as exc:
+        typer.echo(f"kaito up: {exc}", err=True)
+        return 1
     controlplane.configure_logging(plane.paths.log if table else None)
     stop = asyncio.Event()
     controlplane.install_local_stop_signals(stop)
     if not table:
         def ready() -> None:
+            typer.echo(f"kaito: local control plane ready (pid {os.getpid()}); state in {plane.paths.home}")
             if plane.dashboard_url:
                 typer.echo(f"kaito: dashboard: {plane.dashboard_url}")
 
-        await plane.run(stop, on_ready=ready)
-        return 0
+        return await _run_plane(plane, stop, ready)
     from rich.console import Console
     from rich.live import Live
 
@@ -97,38 +101,60 @@ async def _foreground(home: Path, table: bool, dashboard_port: int | None, autos
             await asyncio.sleep(1.0)
 
     console = Console()
-    console.print(f"kaito: local control plane for {home} (pid {os.getpid()}); Ctrl-C stops it and its pods; "
-                  f"log: {plane.paths.log}")
+
+    def announce() -> None:  # only once the store opened and the controller started
+        console.print(f"kaito: local control plane for {home} (pid {os.getpid()}); Ctrl-C stops it and its pods; "
+                      f"log: {plane.paths.log}")
+
     with Live(build_live_table([], []), console=console, refresh_per_second=2) as live:
         updater = asyncio.create_task(refresh(live))
         try:
-            await plane.run(stop)
+            return await _run_plane(plane, stop, announce)
         finally:
             updater.cancel()
+
+
+async def _run_plane(plane, stop: asyncio.Event, on_ready) -> int:
+    """Run the plane; a start that fails is its one-line reason on stderr and exit 1."""
+    from kaito.operator import controlplane
+
+    try:
+        await plane.run(stop, on_ready=on_ready)
+    except controlplane.StartFailed as exc:
+        typer.echo(f"kaito up: {exc.reason}", err=True)
+        return 1
     return 0
 
 
 def _detach(paths, dashboard_port: int | None, autoscaler_interval: float, timeout_s: float = 60.0) -> int:
+    from kaito.cluster import errors
     from kaito.operator import controlplane
 
-    started = controlplane.start_detached(paths, timeout_s, dashboard_port=dashboard_port,
-                                          autoscaler_interval_s=autoscaler_interval)
+    try:
+        started = controlplane.start_detached(paths, timeout_s, dashboard_port=dashboard_port,
+                                              autoscaler_interval_s=autoscaler_interval)
+    except errors.LocalStateError as exc:
+        typer.echo(f"kaito up: {exc}", err=True)
+        return 1
     if started.pid is not None:
         typer.echo(f"kaito: local control plane up (pid {started.pid}); state in {paths.home}; log: {paths.log}")
         url = controlplane.read_dashboard_url(paths)
         if url:
             typer.echo(f"kaito: dashboard: {url}")
         return 0
-    if started.exit_code is not None:
+    if started.reason:
+        typer.echo(f"kaito up: {started.reason}", err=True)
+    elif started.exit_code is not None:
         typer.echo(f"kaito up: the control plane exited with code {started.exit_code}; see {paths.log}", err=True)
     else:
         typer.echo(f"kaito up: the control plane did not start within {timeout_s:.0f}s; see {paths.log}", err=True)
     return 1
 
 
-def run_down(paths, timeout_s: float = 30.0) -> int:
+def run_down(paths, timeout_s: float | None = None) -> int:
     from kaito.operator import controlplane
 
+    timeout_s = controlplane.DOWN_TIMEOUT_S if timeout_s is None else timeout_s
     stopped = controlplane.stop(paths, timeout_s)
     note = f"; stopped {len(stopped.leftovers)} leftover pod process(es)" if stopped.leftovers else ""
     if stopped.pid is None:

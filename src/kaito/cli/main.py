@@ -62,7 +62,22 @@ _register_all()
 
 
 def run() -> None:
-    app()
+    """The command; an error of the local state (`KAITO_HOME`) or the file system that a command did
+    not answer itself is still one line and exit 1, never a traceback."""
+    import sys
+
+    from kaito.cluster import errors
+
+    try:
+        app()
+    except errors.LocalStateError as exc:
+        typer.echo(f"kaito: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        typer.echo(f"kaito: cannot use {exc.filename}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

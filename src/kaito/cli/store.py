@@ -11,14 +11,14 @@ from pathlib import Path
 
 import typer
 
-from kaito.cli.common import CliError, HomeOption, local_paths, run_async
+from kaito.cli.common import CliError, HomeOption, check_home, local_paths, run_async
 
 store_app = typer.Typer(help="Check, snapshot, back up, reset or restore the local cluster's store.",
                         no_args_is_help=True)
 
 
 def _existing_store(home: Path | None) -> Path:
-    paths = local_paths(home)
+    paths = check_home(local_paths(home))
     if not paths.store.exists() and not paths.store.is_symlink():
         raise CliError(f"no local cluster in {paths.home}: start one with `kaito up --detach`")
     return paths.store
@@ -27,7 +27,7 @@ def _existing_store(home: Path | None) -> Path:
 def _paths_when_stopped(home: Path | None, action: str):
     from kaito.operator import controlplane
 
-    paths = local_paths(home)
+    paths = check_home(local_paths(home))
     pid = controlplane.running_pid(paths)
     if pid is not None:
         raise CliError(f"the local control plane of {paths.home} runs (pid {pid}); stop it with `kaito down` "
@@ -56,7 +56,7 @@ def list_snapshots(home: Path | None = HomeOption) -> None:
         from kaito.cli.common import print_table
         from kaito.cluster.local import snapshots
 
-        found = snapshots.list_snapshots(local_paths(home).store)
+        found = snapshots.list_snapshots(check_home(local_paths(home)).store)
         rows = [[s.taken_at.strftime("%Y-%m-%d %H:%M:%S UTC"), str(s.resource_version), str(s.path)] for s in found]
         print_table(["TAKEN", "RESOURCEVERSION", "PATH"], rows)
         return 0

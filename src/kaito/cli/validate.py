@@ -70,8 +70,11 @@ class Checked:
 
 def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", allow_local_urls: bool = False) -> int:
     """Validate every Workspace in `names`; print problems; return the exit code."""
+    from kaito.api.documents import paused_gc
+
     inputs, unreadable = expand_sources(names)
-    return check_sources(inputs, unreadable, quiet=quiet, cloud=cloud, allow_local_urls=allow_local_urls).code
+    with paused_gc():  # every document stays alive until the end: collections would only walk them again
+        return check_sources(inputs, unreadable, quiet=quiet, cloud=cloud, allow_local_urls=allow_local_urls).code
 
 
 def check_sources(inputs: list[tuple[str, str | None]], unreadable: list[str], *, quiet: bool = False,

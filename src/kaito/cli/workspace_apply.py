@@ -27,10 +27,12 @@ from kaito.cli.common import (
     ContextOption,
     HomeOption,
     KubeconfigOption,
+    check_home,
     expand_sources,
     get_object,
     local_paths,
     open_target,
+    plane_problem,
     run_async,
 )
 
@@ -87,6 +89,30 @@ def check_local_images(workspaces: list, images_root: Path) -> list[str]:
     return problems
 
 
+def check_updates(docs: list, objects: list[dict], befores: list[dict | None], local: bool) -> bool:
+    """KAITO's UPDATE rules for each Workspace that exists already (`befores`: the stored objects, in
+    the version written); prints each refusal at its file and line. False: something is refused."""
+    from kaito.api.admission import admit
+    from kaito.cli.common import admission_inputs, build_facts
+
+    by_data = {id(d.data): d for d in docs}
+    options, reads = admission_inputs(docs, allow_local_urls=local)
+    facts = build_facts("azure")
+    ok = True
+    for obj, before in zip(objects, befores, strict=True):
+        if before is None or obj.get("kind") != "Workspace":
+            continue
+        verdict = admit(obj, before, facts=facts, options=options, reads=reads)
+        doc = by_data.get(id(obj))
+        for error in verdict.errors:
+            ok = False
+            typer.echo(str(doc.place(error)) if doc is not None else f"{obj['metadata'].get('name')}: error: {error}")
+    if not ok:
+        typer.echo("kaito apply: refused by the update rules of Workspaces that exist (nothing was applied)",
+                   err=True)
+    return ok
+
+
 async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, timeout: float) -> int:
     from kaito.cli.validate import check_sources
     from kaito.cluster import protocol
@@ -114,19 +140,25 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
             for p in problems:
                 typer.echo(f"kaito apply: {p}", err=True)
             return 1
-        if controlplane.running_pid(paths) is None:
-            raise CliError(f"no local control plane runs for {paths.home}: start it with `kaito up --detach` "
-                           "first (nothing was applied)")
-    cluster, _ = open_target(kubeconfig, context, home)
+        problem = controlplane.observe_plane(check_home(paths)).problem()
+        if problem:
+            raise CliError(f"{problem}: nothing was applied")
+    cluster, paths = open_target(kubeconfig, context, home)
     try:
+        befores = []
         for obj in objects:
             meta = obj.setdefault("metadata", {})
             meta.setdefault("namespace", "default")
-            kind = protocol.kind_of(obj)
             try:
-                before = await cluster.get(kind, meta.get("name", ""), meta["namespace"])
+                befores.append(await cluster.get(protocol.kind_of(obj), meta.get("name", ""), meta["namespace"]))
             except Exception:  # noqa: BLE001 - absent (or unreadable): report as created
-                before = None
+                befores.append(None)
+        # Updates pass the UPDATE rules before anything is written (the target's admission judges
+        # each write again: the local store itself, a cluster's webhook), so no file is half-applied.
+        if not check_updates(docs, objects, befores, local):
+            return 1
+        for obj, before in zip(objects, befores, strict=True):
+            meta, kind = obj["metadata"], protocol.kind_of(obj)
             after = await cluster.apply(obj, field_manager=FIELD_MANAGER)
             verb = ("created" if before is None else
                     "unchanged" if before["metadata"].get("resourceVersion") == after["metadata"].get("resourceVersion")
@@ -137,8 +169,8 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
                 kind = next((k for k in CLI_KINDS if k.name == str(obj.get("kind")).lower()), None)
                 if kind is not None or obj.get("kind") == "InferenceSet":
                     name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
-                    code = (await wait_ready(cluster, kind, name, namespace, timeout) if kind is not None
-                            else await wait_set_ready(cluster, name, namespace, timeout))
+                    code = (await wait_ready(cluster, kind, name, namespace, timeout, paths) if kind is not None
+                            else await wait_set_ready(cluster, name, namespace, timeout, paths))
                     if code:
                         return code
         return 0
@@ -146,8 +178,9 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
         await cluster.close()
 
 
-async def wait_ready(cluster, kind: CliKind, name: str, namespace: str, timeout: float) -> int:
-    """Until the object succeeds (0), fails for good (1) or the timeout passes (1); prints progress."""
+async def wait_ready(cluster, kind: CliKind, name: str, namespace: str, timeout: float, paths=None) -> int:
+    """Until the object succeeds (0), fails for good (1), the timeout passes (1) or, on the local
+    cluster of `paths`, its control plane stops or hangs (1: nothing would make it ready); prints progress."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -163,14 +196,19 @@ async def wait_ready(cluster, kind: CliKind, name: str, namespace: str, timeout:
         if done.get("status") == "False" and done.get("reason") in kind.failed_reasons:
             typer.echo(f"kaito: {kind.name} {name} failed: {done.get('message')}", err=True)
             return 1
+        problem = plane_problem(paths)
+        if problem:
+            typer.echo(f"kaito: stopped waiting for {kind.name} {name}: {problem}", err=True)
+            return 1
         await asyncio.sleep(0.5)
     typer.echo(f"kaito: {kind.name} {name} not ready after {timeout:.0f}s (see `kaito describe {kind.name} {name}`)",
                err=True)
     return 1
 
 
-async def wait_set_ready(cluster, name: str, namespace: str, timeout: float) -> int:
-    """Until the InferenceSet's replicas are all ready (0) or the timeout passes (1); prints progress."""
+async def wait_set_ready(cluster, name: str, namespace: str, timeout: float, paths=None) -> int:
+    """Until the InferenceSet's replicas are all ready (0), the timeout passes (1) or the local control
+    plane of `paths` stops or hangs (1); prints progress."""
     from kaito.cli.common import get_inferenceset
 
     deadline = time.monotonic() + timeout
@@ -185,6 +223,10 @@ async def wait_set_ready(cluster, name: str, namespace: str, timeout: float) -> 
             last = summary
         if ready.get("status") == "True" and ready.get("observedGeneration") == obj["metadata"].get("generation"):
             return 0
+        problem = plane_problem(paths)
+        if problem:
+            typer.echo(f"kaito: stopped waiting for inferenceset {name}: {problem}", err=True)
+            return 1
         await asyncio.sleep(0.5)
     typer.echo(f"kaito: inferenceset {name} not ready after {timeout:.0f}s (see `kaito describe inferenceset {name}`)",
                err=True)

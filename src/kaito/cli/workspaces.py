@@ -39,6 +39,7 @@ from kaito.cli.common import (
     instance_type_of,
     list_kind_pods,
     open_target,
+    plane_problem,
     print_table,
     resolve_kind,
     run_async,
@@ -96,6 +97,9 @@ async def _get(kind: CliKind, name: str | None, output: str, namespace: str, all
 
     cluster, paths = open_target(kubeconfig, context, home)
     try:
+        stale = plane_problem(paths)
+        if stale:  # the conditions are the last ones written: nobody keeps them true now
+            typer.echo(f"kaito get: {stale}: the status shown is stale", err=True)
         if name:
             items = [await get_object(cluster, kind, name, namespace)]
         else:
@@ -116,10 +120,10 @@ async def _get(kind: CliKind, name: str | None, output: str, namespace: str, all
         if all_ns:
             headers.insert(0, "NAMESPACE")
         down = control_plane_down(paths) if output == "wide" else None
-        if down:
-            typer.echo(f"kaito get: {down}", err=True)
         if output == "wide":
             headers += ["PRESET" if kind is WORKSPACE_KIND else "INFERENCE", "NODES", "ENDPOINT"]
+        if stale:
+            headers.append("STALE")
         rows = []
         for obj in items:
             row = build_kind_row(kind, obj)
@@ -131,6 +135,8 @@ async def _get(kind: CliKind, name: str | None, output: str, namespace: str, all
                     await list_kind_pods(cluster, kind, meta["name"], meta.get("namespace", "default")))
                 row += [_preset_of(obj) if kind is WORKSPACE_KIND else _inference_url(obj),
                         ",".join((obj.get("status") or {}).get("workerNodes") or []) or "-", endpoint or "-"]
+            if stale:
+                row.append("yes")
             rows.append(row)
         print_table(headers, rows)
         return 0
@@ -174,11 +180,14 @@ async def _describe(kind: CliKind, name: str, namespace: str, kubeconfig, contex
     cluster, paths = open_target(kubeconfig, context, home)
     try:
         obj = await get_object(cluster, kind, name, namespace)
+        stale = plane_problem(paths)
         meta, st = obj["metadata"], obj.get("status") or {}
         lines = [f"Name:         {meta['name']}", f"Namespace:    {meta.get('namespace', 'default')}",
                  f"Kind:         {obj.get('kind')}",
                  f"Created:      {meta.get('creationTimestamp', '')} ({compute_age(meta.get('creationTimestamp'))} ago)"]
         lines += _workspace_header(obj) if kind is WORKSPACE_KIND else _ragengine_header(obj)
+        if stale:
+            lines.append(f"Stale:        yes: {stale}")
         lines.append("Conditions:")
         for c in st.get("conditions") or []:
             lines.append(f"  {c.get('type', ''):<22} {c.get('status', ''):<7} {c.get('reason', ''):<32} "
@@ -224,6 +233,9 @@ async def _delete(kind: CliKind, name: str, namespace: str, wait: bool, timeout:
     resource = getattr(protocol, kind.resource)
     cluster, paths = open_target(kubeconfig, context, home)
     try:
+        problem = plane_problem(paths)
+        if problem:  # nothing would remove its finalizer, nodes and processes: refuse, do not hang
+            raise CliError(f"{problem}; it deletes Workspaces, so nothing was deleted")
         try:
             await cluster.delete(resource, name, namespace)
         except errors.NotFound:
@@ -236,6 +248,11 @@ async def _delete(kind: CliKind, name: str, namespace: str, wait: bool, timeout:
             except errors.NotFound:
                 if paths is None or not await list_kind_pods(cluster, kind, name, namespace):
                     return 0
+            problem = plane_problem(paths)
+            if problem:
+                typer.echo(f"kaito delete: {problem}; {name} is marked for deletion and goes once the control "
+                           "plane runs again", err=True)
+                return 1
             await asyncio.sleep(0.3)
         if wait:
             typer.echo(f"kaito delete: {name} is still being deleted after {timeout:.0f}s", err=True)

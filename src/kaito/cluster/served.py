@@ -13,7 +13,7 @@ for). Every other kind passes through untouched.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kaito.api import conversion, kinds
@@ -28,6 +28,9 @@ from kaito.cluster.protocol import (
 )
 
 log = logging.getLogger(__name__)
+# The admission an API server runs before it stores a write: (new, stored or None) of one version →
+# the verdict of `kaito.api.admission.admit` (its `errors`, empty when allowed).
+Admission = Callable[[Mapping[str, Any], Mapping[str, Any] | None], Any]
 LEGACY_STORAGE_KEY = WORKSPACE_V1ALPHA1.key  # where a store from before v1beta1 kept its Workspaces
 
 
@@ -54,16 +57,28 @@ def to_storage(obj: Mapping[str, Any], kind: ResourceKind) -> tuple[Object, str 
         raise errors.Invalid(f"{kind.kind} {(obj.get('metadata') or {}).get('name')!r}: {exc}") from None
 
 
-def stamp(written: str | None):
+def stamp(written: str | None, admission: Admission | None = None):
     """The store's admission hook for a write made in `written`: `new` (the merged object, storage
-    version) gets the version its spec was written in, given the stored `current` (None: a create)."""
+    version) gets the version its spec was written in, given the stored `current` (None: a create).
+
+    With `admission`, the write is judged first, as the validating webhook judges it on a cluster:
+    the merged object against the stored one (UPDATE rules) or alone (CREATE), both in the version
+    the spec is written in, so that version's rules apply; a refusal is `Invalid`, naming each field,
+    and nothing is written. A Workspace being deleted is never refused (its finalizer must go)."""
 
     def admit(new: Object, current: Object | None) -> Object:
         if new.get("kind") != WORKSPACE.kind:
+            if current is not None and _spec_part(new) == _spec_part(current):
+                return new  # ratcheting: metadata or status alone (a finalizer going) is never refused
             check_merged(new, current)
+            if admission is not None:
+                judge(admission, new, current, None)
             return new  # only a Workspace records the version its spec was written in
         version = conversion.compute_written_version(new, current, written)
-        return conversion.with_written_version(new, version)
+        stamped = conversion.with_written_version(new, version)
+        if admission is not None:
+            judge(admission, stamped, current, version or conversion.recorded_version(current))
+        return stamped
 
     return admit
 
@@ -82,6 +97,41 @@ def check_merged(new: Object, current: Object | None) -> None:
 
 def _spec_part(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def judged(admission: Admission):
+    """The store's admission hook for a kind served in one version only (InferenceSet, RAGEngine):
+    the write is judged as `stamp` judges a Workspace, and stored as it is."""
+
+    def admit(new: Object, current: Object | None) -> Object:
+        judge(admission, new, current, None)
+        return new
+
+    return admit
+
+
+def is_admitted(kind: ResourceKind) -> bool:
+    """Whether kaito's admission judges writes of `kind` (its own kinds, in the kaito.sh group)."""
+    return kind.group == conversion.GROUP and kind.kind in kinds.ADMITTED_KINDS
+
+
+def judge(admission: Admission, new: Object, current: Object | None, version: str | None) -> None:
+    """`Invalid` when `admission` refuses `new` replacing `current`; a Workspace is seen in `version`
+    (None: as it is)."""
+    what = f"{new.get('kind')} {_where(new)}"
+    try:
+        shown_new = conversion.convert_object(new, version) if version else new
+        shown_old = conversion.convert_object(current, version) if version and current is not None else current
+    except conversion.ParseError as exc:
+        raise errors.Invalid(f"{what}: {exc}") from None
+    refused = list(admission(shown_new, shown_old).errors)
+    if refused:
+        raise errors.Invalid(f"{what} refused by admission: " + "; ".join(str(e) for e in refused))
+
+
+def _where(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
 
 
 def to_served(obj: Object, kind: ResourceKind) -> Object:

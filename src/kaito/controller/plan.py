@@ -23,6 +23,7 @@ from typing import Any
 from kaito.api import conversion, labels
 from kaito.api.conditions import ConditionReason, ConditionType
 from kaito.api.hub import Workspace
+from kaito.api.validation import bounds
 from kaito.catalog import outside
 from kaito.cluster import protocol
 from kaito.cluster.protocol import Object, ResourceKind
@@ -296,7 +297,7 @@ def _node_request(ws: Workspace, raw: Mapping[str, Any]) -> nodes.NodeRequest:
     return nodes.NodeRequest(
         namespace=ws.namespace,
         name=ws.name,
-        count=(resource.count if resource and resource.count else 1),
+        count=bounds.compute_node_count(resource),  # capped even past admission: defence in depth
         instance_type=resource.instance_type if resource else None,
         match_labels=dict((resource.label_selector.match_labels if resource else None) or {}),
         preferred=frozenset((resource.preferred_nodes if resource else None) or ()),

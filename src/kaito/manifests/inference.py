@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from kaito.api import labels
 from kaito.api.hub import Workspace
+from kaito.api.validation import bounds
 from kaito.catalog.presets import Preset
 from kaito.manifests import adapters, images, inference_command, ownership, placement, service
 
@@ -41,8 +42,7 @@ class InferenceInputs:
 
     @property
     def node_count(self) -> int:
-        resource = self.workspace.resource
-        return (resource.count if resource is not None and resource.count else None) or 1
+        return bounds.compute_node_count(self.workspace.resource)
 
     @property
     def gpu_count(self) -> int:

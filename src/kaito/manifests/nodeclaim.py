@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from kaito.api import labels
 from kaito.api.hub import Workspace
+from kaito.api.validation import bounds
 from kaito.catalog.presets import Preset
 from kaito.manifests import ownership
 
@@ -118,7 +119,7 @@ def build_nodeclaims(
     resource = ws.resource
     if resource is None:
         return []
-    n = count if count is not None else (resource.count or 1)
+    n = min(count, bounds.MAX_NODE_COUNT) if count is not None else bounds.compute_node_count(resource)
     instance_type = resource.instance_type or ""
     disk = compute_disk_request(ws, preset)
     return [

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kaito.api.hub import Workspace
+from kaito.api.validation import bounds
 from kaito.manifests import ownership, placement
 
 
@@ -41,7 +42,7 @@ def build_template_deployment(
         "kind": "Deployment",
         "metadata": ownership.build_metadata(ws, ws.name, annotations=ownership.build_revision_annotations(revision)),
         "spec": {
-            "replicas": (resource.count if resource is not None and resource.count else None) or 1,
+            "replicas": bounds.compute_node_count(resource),
             "selector": {"matchLabels": ownership.build_selector_labels(ws)},
             "template": {**template, "metadata": metadata, "spec": pod_spec},
         },

@@ -5,6 +5,8 @@ rule 7), configured to provision nodes (the local provisioner answers its NodeCl
 quickly, since local nodes and processes come up in seconds. One process per state directory: an
 exclusive lock on `$KAITO_HOME/controlplane.lock` (released by the kernel even after a SIGKILL), and
 a pidfile for `kaito down`. On SIGTERM/SIGINT every pod process is stopped before it exits.
+It says "Ready" (`planestate`) only once its store opened, checked in full, and its controller
+started, and keeps a heartbeat while it runs; a start that fails records its one-line reason there.
 `start_detached` and `stop` are what `kaito up --detach` and `kaito down` do to that process.
 As the chart does in a cluster, the plane keeps KAITO's `inference-params-template` ConfigMap (from
 `kaito.api`'s package data) in its release namespace, `kaito-workspace`.
@@ -26,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kaito.cluster import errors
+from kaito.operator import planestate
 from kaito.operator.signals import install_stop_signals
 
 log = logging.getLogger("kaito.local")
@@ -50,6 +54,20 @@ def build_inference_template() -> dict:
             "metadata": {"name": TEMPLATE_NAME, "namespace": RELEASE_NAMESPACE,
                          "labels": {"app.kubernetes.io/managed-by": "kaito"}},
             "data": {CONFIG_KEY: text}}
+
+
+def build_local_admission():
+    """What the local cluster's API server judges every Workspace write with (`LocalCluster(admission=)`):
+    the one entry point, the catalog's facts, and this plane's settings (URLs on this machine are
+    the user's own, nodes are provisioned). The CLI opens the store with the same."""
+    import functools
+
+    from kaito.api.admission import AdmissionOptions, admit
+    from kaito.api.validation import UrlPolicy
+    from kaito.catalog.facts import build_catalog_facts
+
+    options = AdmissionOptions(url_policy=UrlPolicy.ALLOW_LOCAL, release_namespace=RELEASE_NAMESPACE)
+    return functools.partial(admit, facts=build_catalog_facts("azure"), options=options)
 
 
 def default_home() -> Path:
@@ -87,6 +105,10 @@ class Paths:
         """Where the running control plane keeps each InferenceSet's gateway URL (`kaito endpoint` reads it)."""
         return self.home / ENDPOINTS_FILE
 
+    def state(self) -> Path:
+        """The plane's state file and heartbeat (`planestate`)."""
+        return self.home / planestate.STATE_FILE
+
     @property
     def dashboard_url(self) -> Path:
         """Where the running control plane writes its dashboard's URL (`kaito dashboard` reads it)."""
@@ -114,8 +136,21 @@ def running_pid(paths: Paths) -> int | None:
     return None
 
 
+def observe_plane(paths: Paths) -> planestate.PlaneState:
+    """Whether a plane runs for `paths`, is ready, and is alive (its heartbeat), from its files."""
+    return planestate.compute_state(paths.home, running_pid(paths), planestate.read_state(paths.state))
+
+
 class AlreadyRunning(Exception):
     pass
+
+
+class StartFailed(Exception):
+    """The plane could not start; `reason` is one line (the log has any traceback)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def read_dashboard_url(paths: Paths) -> str | None:
@@ -158,45 +193,36 @@ class ControlPlane:
         self._lock_file = None
 
     def lock(self) -> None:
-        self.paths.home.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(self.paths.lockfile, "a+")  # noqa: SIM115 - held for the process's life
+        """Take the state directory's lock. `AlreadyRunning`; `StateNotAccessible` (one line) when
+        `KAITO_HOME` is not a writable folder."""
+        from kaito.cluster.local import storefile
+
+        storefile.ensure_dir(self.paths.home)
         try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise AlreadyRunning(str(running_pid(self.paths))) from exc
-        self.paths.pidfile.write_text(f"{os.getpid()}\n")
+            self._lock_file = open(self.paths.lockfile, "a+")  # noqa: SIM115 - held for the process's life
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise AlreadyRunning(str(running_pid(self.paths))) from exc
+            self.paths.pidfile.write_text(f"{os.getpid()}\n")
+            planestate.write_state(self.paths.state, os.getpid(), planestate.Phase.STARTING)
+        except OSError as exc:
+            raise storefile.not_accessible(self.paths.home, exc.strerror or str(exc)) from None
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
-        from kaito.api.validation import UrlPolicy
-        from kaito.cluster.local import LocalCluster
-        from kaito.cluster.local.provisioner import LocalProvisioner, read_machine_facts
-        from kaito.cluster.local.runner import LocalRunner
-        from kaito.cluster.local.services import LocalServiceEndpoints
-        from kaito.controller.manager import Manager, build_default_controllers
-        from kaito.controller.settings import Settings
-        from kaito.manifests import images
-        from kaito.operator.local_sets import LocalInferenceSets
-
-        self.cluster = LocalCluster(self.paths.store)
-        self.machine = read_machine_facts()
-        await self.cluster.apply(build_inference_template(), field_manager="kaito")
-        # This machine is the cluster: a dataset it serves on 127.0.0.1 is the user's own.
-        settings = Settings(provisioner="karpenter", pending_requeue_s=self.requeue_s,
-                            url_policy=UrlPolicy.ALLOW_LOCAL, release_namespace=RELEASE_NAMESPACE)
-        controllers = build_default_controllers(self.cluster, settings, endpoints=LocalServiceEndpoints())
-        manager = Manager(self.cluster, settings, controllers=controllers, resync_period=30.0)
-        provisioner = LocalProvisioner(self.cluster, self.machine, resync_s=5.0)
-        self.runner = LocalRunner(self.cluster, self.paths.home, is_runtime_image=images.is_runtime_image,
-                                  has_gpu=bool(self.machine.gpus))
-        with contextlib.suppress(OSError):
-            self.paths.endpoints.unlink()  # a previous plane's gateways are gone
-        self.sets = LocalInferenceSets(self.cluster, interval_s=self.autoscaler_interval_s,
-                                       on_change=self._write_endpoints)
-        tasks = [asyncio.create_task(provisioner.run(), name="provisioner"),
-                 asyncio.create_task(self.runner.run(), name="runner"),
-                 asyncio.create_task(self.sets.run(), name="inferenceset-gateways")]
-        dashboard = self._start_dashboard(tasks)
-        await manager.start()
+        """Serve until `stop` is set. `StartFailed` (its reason also in the state file) when the store
+        cannot be opened or the controller cannot start; `on_ready` runs once both are done."""
+        try:
+            manager, tasks, dashboard = await self._start()
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, errors.LocalStateError) else f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, errors.LocalStateError):
+                log.exception("the local control plane failed to start")
+            with contextlib.suppress(OSError):
+                planestate.write_state(self.paths.state, os.getpid(), planestate.Phase.FAILED, reason)
+            raise StartFailed(reason) from None
+        planestate.write_state(self.paths.state, os.getpid(), planestate.Phase.READY)
+        tasks.append(asyncio.create_task(planestate.keep_beating(self.paths.state), name="heartbeat"))
         log.info("local control plane up (pid %d), state in %s, machine: %s", os.getpid(), self.paths.home,
                  self.machine.describe())
         if on_ready is not None:
@@ -225,6 +251,57 @@ class ControlPlane:
                     path.unlink()
             with contextlib.suppress(OSError):
                 self.paths.pidfile.unlink()
+            with contextlib.suppress(OSError):
+                self.paths.state.unlink()
+
+    async def _start(self):
+        """Open the store (checked in full), start provisioner, runner, snapshots, dashboard and
+        controller; (manager, tasks, dashboard). Whatever started is stopped again if a step fails."""
+        from kaito.api.validation import UrlPolicy
+        from kaito.cluster.local import LocalCluster, snapshots
+        from kaito.cluster.local.provisioner import LocalProvisioner, read_machine_facts
+        from kaito.cluster.local.runner import LocalRunner
+        from kaito.cluster.local.services import LocalServiceEndpoints
+        from kaito.controller.manager import Manager, build_default_controllers
+        from kaito.controller.settings import Settings
+        from kaito.manifests import images
+        from kaito.operator.local_sets import LocalInferenceSets
+
+        self.cluster = LocalCluster(self.paths.store, check="full", admission=build_local_admission())
+        tasks: list[asyncio.Task] = []
+        dashboard = None
+        try:
+            self.machine = read_machine_facts()
+            await self.cluster.apply(build_inference_template(), field_manager="kaito")
+            # This machine is the cluster: a dataset it serves on 127.0.0.1 is the user's own.
+            settings = Settings(provisioner="karpenter", pending_requeue_s=self.requeue_s,
+                                url_policy=UrlPolicy.ALLOW_LOCAL, release_namespace=RELEASE_NAMESPACE)
+            controllers = build_default_controllers(self.cluster, settings, endpoints=LocalServiceEndpoints())
+            manager = Manager(self.cluster, settings, controllers=controllers, resync_period=30.0)
+            provisioner = LocalProvisioner(self.cluster, self.machine, resync_s=5.0)
+            self.runner = LocalRunner(self.cluster, self.paths.home, is_runtime_image=images.is_runtime_image,
+                                      has_gpu=bool(self.machine.gpus))
+            with contextlib.suppress(OSError):
+                self.paths.endpoints.unlink()  # a previous plane's gateways are gone
+            self.sets = LocalInferenceSets(self.cluster, interval_s=self.autoscaler_interval_s,
+                                           on_change=self._write_endpoints)
+            tasks += [asyncio.create_task(provisioner.run(), name="provisioner"),
+                      asyncio.create_task(self.runner.run(), name="runner"),
+                      asyncio.create_task(self.sets.run(), name="inferenceset-gateways"),
+                      asyncio.create_task(snapshots.keep_snapshots(self.paths.store), name="snapshots")]
+            dashboard = self._start_dashboard(tasks)
+            await manager.start()
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if dashboard is not None:
+                dashboard.stop()
+            await self.cluster.close()
+            raise
+        return manager, tasks, dashboard
 
     def _write_endpoints(self, endpoints: dict[str, str]) -> None:
         """Keep `endpoints.json` whole at every moment (written beside, then renamed over)."""
@@ -272,31 +349,40 @@ class Started:
 
     pid: int | None
     exit_code: int | None = None  # the process exited at start-up with this code
+    reason: str | None = None  # and gave this one-line reason
     timed_out: bool = False
 
 
 def start_detached(paths: Paths, timeout_s: float = 60.0, dashboard_port: int | None = None,
                    autoscaler_interval_s: float | None = None) -> Started:
     """`kaito up --detach`: the control plane in its own session, logging to `paths.log`; waits until
-    it holds the lock and its store exists, and its dashboard serves if it has one (or it exits, or
-    `timeout_s` passes)."""
-    paths.log.parent.mkdir(parents=True, exist_ok=True)
+    it says Ready (its store opened and checked, its controller started: `planestate`), or exits
+    (with the reason it recorded), or `timeout_s` passes. `StateNotAccessible` when `paths.home` or
+    its log folder cannot be made."""
+    from kaito.cluster.local import storefile
+
+    storefile.ensure_dir(paths.home)
+    storefile.ensure_dir(paths.log.parent)
     env = {**os.environ, "KAITO_HOME": str(paths.home)}
     dashboard = ["--no-dashboard"] if dashboard_port is None else ["--dashboard-port", str(dashboard_port)]
     if autoscaler_interval_s is not None:
         dashboard += ["--autoscaler-interval", str(autoscaler_interval_s)]
-    with open(paths.log, "ab") as log_file:
+    try:
+        log_file = open(paths.log, "ab")  # noqa: SIM115 - closed below, once the child holds it
+    except OSError as exc:
+        raise storefile.not_accessible(paths.log, exc.strerror or str(exc)) from None
+    with log_file:
         proc = subprocess.Popen([sys.executable, "-m", "kaito.cli.main", "up", "--no-table", "--home", str(paths.home),
                                  *dashboard],
                                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env,
                                 start_new_session=True)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        pid = running_pid(paths)
-        if pid == proc.pid and paths.store.exists() and (dashboard_port is None or paths.dashboard_url.exists()):
-            return Started(pid=pid)
+        state = observe_plane(paths)
+        if state.pid == proc.pid and state.ready and (dashboard_port is None or paths.dashboard_url.exists()):
+            return Started(pid=proc.pid)
         if proc.poll() is not None:
-            return Started(pid=None, exit_code=proc.returncode)
+            return Started(pid=None, exit_code=proc.returncode, reason=planestate.read_failure(paths.state, proc.pid))
         time.sleep(0.1)
     return Started(pid=None, timed_out=True)
 
@@ -311,7 +397,10 @@ class Stopped:
     leftovers: tuple[str, ...] = ()
 
 
-def stop(paths: Paths, timeout_s: float = 30.0) -> Stopped:
+DOWN_TIMEOUT_S = 45.0  # above Kubernetes' default grace period (30 s), which the plane gives each pod
+
+
+def stop(paths: Paths, timeout_s: float = DOWN_TIMEOUT_S) -> Stopped:
     """`kaito down`: SIGTERM the plane (SIGKILL after `timeout_s`), then stop any stray pod process."""
     from kaito.cluster.local import processes
 

@@ -384,3 +384,46 @@ async def test_pods_are_not_ready_once_the_runner_stops_nor_after_a_restart_unti
     finally:
         await store.close()
     assert processes.find_strays(tmp_path / "home") == {}
+
+
+async def test_a_finished_job_is_not_run_again_by_the_next_runner(tmp_path):
+    """Found by the fault-injection e2e: after a control plane restart, a Job that had failed (the
+    trainer killed, `backoffLimit: 0`) was run again and its Workspace turned from failed to succeeded;
+    a Job that had completed rewrote its output. As on Kubernetes, a finished Job stays finished."""
+    store = LocalCluster(tmp_path / "store.db", poll_interval=0.02)
+    await store.apply({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+                       "metadata": {"name": "c-0", "labels": {"apps": "t"}}, "spec": {"requirements": []}})
+    await LocalProvisioner(store, MachineFacts("host", 2, 2**30)).sync()
+    runs = tmp_path / "home" / "volumes" / "hostpath" / "runs"
+    count = {"name": "c", "image": IMAGE, "volumeMounts": [{"name": "out", "mountPath": "/mnt/out"}],
+             "command": ["python", "-c", "import os, sys; open('/mnt/out/' + os.environ['JOB'], 'a').write('run\\n'); "
+                                         "sys.exit(int(os.environ['CODE']))"]}
+    for name, code in (("done", 0), ("failed", 3)):
+        job = _workload("Job", name, [{**count, "env": [{"name": "JOB", "value": name}, {"name": "CODE", "value": str(code)}]}],
+                        backoffLimit=0, pod={"restartPolicy": "Never", "volumes": [{"name": "out", "hostPath": {"path": "/runs"}}]})
+        await store.apply(job)
+
+    async def conditions(name):
+        return ((await store.get(protocol.JOB, name)).get("status") or {}).get("conditions")
+
+    async def both_finished():
+        return await conditions("done") and await conditions("failed")
+
+    try:
+        for _ in range(2):  # the first runner runs them; the second (a restarted plane) must not
+            runner = LocalRunner(store, tmp_path / "home", is_runtime_image=_is_runtime, resync_s=0.2)
+            task = asyncio.create_task(runner.run())
+            await _until("both Jobs finished", both_finished)
+            for _ in range(3):  # a few passes of the runner
+                await runner.sync()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert (runs / "done").read_text() == "run\n" and (runs / "failed").read_text() == "run\n"
+        assert (await conditions("done"))[0]["type"] == "Complete"
+        assert (await conditions("failed"))[0]["type"] == "Failed"
+        pods = {p["metadata"]["name"].split("-")[0]: p["status"]["phase"] for p in (await store.list(protocol.POD)).items}
+        assert pods == {"done": "Succeeded", "failed": "Failed"}  # kept, as Kubernetes keeps a Job's pods
+    finally:
+        await store.close()
+    assert processes.find_strays(tmp_path / "home") == {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import sqlite3
@@ -24,6 +23,7 @@ from kaito.cluster.local import LocalCluster, snapshots, storefile
 from kaito.cluster.local.store import ObjectStore
 from kaito.cluster.protocol import WORKSPACE
 from tests.integration.cluster.builders import make_workspace
+from tests.support.privileges import without_root_file_rights
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -137,23 +137,11 @@ except errors.LocalStateError as exc:
 """
 
 
-def _without_root_file_rights() -> None:  # in the child, before exec
-    """Root reads any file: drop the two capabilities that let it (a normal user has neither)."""
-    if os.geteuid() == 0:
-        libc = ctypes.CDLL(None, use_errno=True)
-        for cap in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH):
-            if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-
-_PR_CAPBSET_DROP, _CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 24, 1, 2
-
-
 def _open_as_unprivileged(path: Path) -> dict:
     """Open the store in a child process without root's right to read and write anything."""
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
     proc = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, timeout=60,
-                          preexec_fn=_without_root_file_rights, env=env, cwd=REPO)
+                          preexec_fn=without_root_file_rights, env=env, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 

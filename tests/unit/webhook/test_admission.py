@@ -74,3 +74,15 @@ async def test_result_callback_sees_operation_and_verdict():
     await hook.review(review(BAD[1]))
     await hook.review(review(inference_ws(), "UPDATE", inference_ws()))
     assert seen == [("CREATE", False), ("UPDATE", True)]
+
+
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
+async def test_the_count_bomb_is_denied_by_its_bound(operation):
+    """`resource.count: 1000000` is refused by the webhook, through the one admission entry point."""
+    facts = build_catalog_facts(read_local_sizes=False)
+    hook = admission.WorkspaceAdmission(facts, no_configmaps, "kaito-system")
+    bomb = inference_ws(**{"resource.count": 1_000_000})
+    old = inference_ws() if operation == "UPDATE" else None
+    resp = (await hook.review(review(bomb, operation, old)))["response"]
+    assert resp["allowed"] is False
+    assert resp["status"]["message"].startswith("resource.count: count 1000000 is more nodes")

@@ -37,8 +37,15 @@ def _default_workspace(ws: Workspace) -> Workspace:
     """A copy with every KAITO v0.3.2 default filled in where the value is missing; explicit values kept.
 
     Parsing already applies the defaults; this also covers objects built in code with explicit Nones
-    (e.g. `ResourceSpec(count=None, ...)`), which is how the Go types' nil pointers arrive.
+    (e.g. `ResourceSpec(count=None, ...)`), which is how the Go types' nil pointers arrive. A
+    Workspace that has every default already is returned as it is (see `kaito.api.hub.default_workspace`).
     """
+    res, inf = ws.resource, ws.inference
+    missing = (res is not None and (res.count is None or res.instance_type is None)) or any(
+        spec is not None and spec.preset is not None and spec.preset.access_mode is None
+        for spec in (inf, ws.tuning)) or any(a.strength is None for a in (inf.adapters or [] if inf else []))
+    if not missing:
+        return ws
     out = ws.model_copy(deep=True)
     if out.resource is not None:
         if out.resource.count is None:

@@ -133,7 +133,13 @@ class Workspace(KaitoModel):
 
 
 def default_workspace(ws: Workspace) -> Workspace:
-    """A copy with v1beta1's CRD defaults where a value is missing (objects built in code)."""
+    """`ws` with v1beta1's CRD defaults where a value is missing (objects built in code); a deep copy
+    when one is missing, else `ws` itself (see `kaito.api.hub.default_workspace`)."""
+    missing = (ws.resource is not None and ws.resource.count is None) or any(
+        spec is not None and spec.preset is not None and spec.preset.access_mode is None
+        for spec in (ws.inference, ws.tuning))
+    if not missing:
+        return ws
     out = ws.model_copy(deep=True)
     if out.resource is not None and out.resource.count is None:
         out.resource.count = DEFAULT_COUNT

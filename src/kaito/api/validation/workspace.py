@@ -10,7 +10,7 @@ from __future__ import annotations
 from kaito.api import hub
 from kaito.api.errors import FieldError
 from kaito.api.facts import ModelFacts
-from kaito.api.validation import annotation_rules, configmaps, create, names, preset_rules, update
+from kaito.api.validation import annotation_rules, bounds, configmaps, create, names, preset_rules, update
 from kaito.api.validation.context import AdmissionOptions, ClusterReads, RuleSet
 
 
@@ -93,6 +93,12 @@ def validate_hub(
     ws = hub.default_workspace(ws)
     old = hub.default_workspace(old) if old is not None else None
     errs = validate_metadata(ws)
+    too_big = bounds.validate_bounds(ws)
+    if old is not None:  # ratcheting, as Kubernetes does for CRD schemas: what the stored object
+        kept = set(bounds.validate_bounds(old))  # already broke may stay, it cannot grow
+        too_big = [e for e in too_big if e not in kept]
+    if too_big:  # nothing sized by the input runs past a bound: these errors are the whole answer
+        return _dedupe(errs + too_big)
     if old is None:
         errs += validate_create(ws, facts, rules=rules, options=options, reads=reads)
     else:

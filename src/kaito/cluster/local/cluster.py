@@ -18,9 +18,10 @@ Retries: a write that finds the file locked is retried by SQLite itself for `bus
 only then does it surface as `Unavailable`. There is no other retry loop here.
 
 Versions: this class is the local cluster's API server, so it also does what the CRD's conversion
-webhook and kaito's mutating webhook do on a real one (`kaito.cluster.served`): a Workspace written
-in any served version is stored once, in the storage version, with the version its spec was
-written in recorded; reads answer in the version asked for. A store from before v1beta1 (its
+webhook and kaito's mutating and validating webhooks do on a real one (`kaito.cluster.served`): a
+Workspace written in any served version is judged by admission (CREATE, or UPDATE against the
+stored one, in the same transaction) and stored once, in the storage version, with the version its
+spec was written in recorded; reads answer in the version asked for. A store from before v1beta1 (its
 Workspaces kept as v1alpha1) is migrated when it is opened.
 """
 
@@ -74,8 +75,13 @@ class LocalCluster:
         history: int = 20_000,
         busy_timeout_s: float = 10.0,
         check: Check = "quick",
+        admission: served.Admission | None = None,
     ) -> None:
+        """`admission`: what this API server runs before it stores a Workspace written by anyone
+        (`kaito.api.admission.admit` with the catalog's facts; see `served.stamp`). Every opener in
+        kaito passes it (a test keeps it so); without it, writes are only schema-checked."""
         self.path = Path(path)
+        self.admission = admission
         self.poll_interval = poll_interval
         # The first connection checks the file (`check`: quick, full, none); a damaged or
         # inaccessible store raises `StoreDamaged` / `StateNotAccessible` here, naming the file.
@@ -215,7 +221,12 @@ class LocalCluster:
     async def apply(self, obj: Object, *, field_manager: str = FIELD_MANAGER, force: bool = True) -> Object:
         kind = kind_of(obj)
         body, written = served.to_storage(obj, kind)
-        admit = served.stamp(written) if written is not None else None
+        if written is not None:
+            admit = served.stamp(written, self.admission)
+        elif self.admission is not None and served.is_admitted(kind):
+            admit = served.judged(self.admission)
+        else:
+            admit = None
         stored = await self._write("apply", body, field_manager, force=force, status=False, admit=admit)
         return served.to_served(stored, kind)
 

@@ -183,8 +183,13 @@ class LocalRunner:
                 self._owners.pop(key, None)
                 self._stopping[key] = asyncio.create_task(self._stop(key, worker, delete=want is None),
                                                           name=f"stop-pod-{key[0]}/{key[1]}")
+        # A Job that ran to its end before this runner started (an earlier control plane ran it) is
+        # done: its pod is not run again (a failed tuning must not turn into a success, a finished
+        # one must not rewrite its adapter), and its Pod and status stay as they were.
+        done = {key for key, want in wanted.items()
+                if want.kind == protocol.JOB and key not in self.workers and statuses.job_finished(want.workload)}
         for key, want in wanted.items():
-            if key in self.workers or key in self._stopping:
+            if key in self.workers or key in self._stopping or key in done:
                 continue
             spec = want.template.get("spec") or {}
             worker = PodWorker(self._context(want), namespace=key[0], name=key[1], template=want.template,
@@ -195,12 +200,14 @@ class LocalRunner:
             worker.start()
         for obj in (await self.cluster.list(protocol.POD)).items:
             key = (obj["metadata"].get("namespace") or "default", obj["metadata"]["name"])
-            if key not in self.workers and key not in self._stopping:
+            if key not in self.workers and key not in self._stopping and key not in done:
                 await self._delete_pod(*key)
         for key, worker in self.workers.items():
             await self._write_pod(key, worker)
+        finished = {want.workload["metadata"].get("uid") for key, want in wanted.items() if key in done}
         for kind, obj in workloads:
-            await self._write_workload(kind, obj)
+            if obj["metadata"].get("uid") not in finished:
+                await self._write_workload(kind, obj)
 
     async def _stop(self, key: tuple[str, str], worker: PodWorker, *, delete: bool) -> None:
         """Stop a pod's processes (its grace period, then SIGKILL) off the pass; then forget the Pod."""

@@ -86,6 +86,13 @@ def build_workload_status(mine: list[PodWorker], obj: Mapping[str, Any]) -> dict
             "conditions": conditions}
 
 
+def job_finished(obj: Mapping[str, Any]) -> bool:
+    """Whether a Job's status says it ran to its end (Complete or Failed): as on Kubernetes, no pod
+    of it runs again, whatever happens to the control plane afterwards."""
+    return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+               for c in (obj.get("status") or {}).get("conditions") or [])
+
+
 def build_job_status(mine: list[PodWorker], obj: Mapping[str, Any]) -> dict[str, Any]:
     spec = obj.get("spec") or {}
     digest = pods.compute_template_hash(spec.get("template") or {})

@@ -36,6 +36,7 @@ def serve(settings, argv: Sequence[str] = ()) -> int:
     """Run the server until it is stopped; 1 when the model failed to load."""
     import uvicorn
 
+    from kaito.runtime import limits
     from kaito.runtime.inference.app import create_app
     from kaito.runtime.inference.engines import EngineUnavailable, select_entry
 
@@ -56,7 +57,8 @@ def serve(settings, argv: Sequence[str] = ()) -> int:
         return entry.serve(argv)
     engine = entry.build(settings)
     app = create_app(settings, engine, on_load_failure=on_load_failure)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", lifespan="on")
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", lifespan="on",
+                            **limits.uvicorn_options(limits.MODEL_SERVER))
     server = uvicorn.Server(config)
     server.run()
     if failure:

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kaito.runtime import limits
 from kaito.runtime.inference import engine as api
 from kaito.runtime.inference import openai_output as out
 from kaito.runtime.inference import protocol_kaito as kaito_proto
@@ -100,6 +101,7 @@ def create_app(settings: ServerSettings, engine: api.EngineClient | None = None,
     app.state.metrics = metrics
     app.include_router(ui.build_router())  # the chat page at /ui
     app.state.admission = admission
+    app.add_middleware(limits.RequestLimits, limits=limits.MODEL_SERVER)  # body size, depth, deadline
     app.add_middleware(AuthAndCount, api_key=settings.api_key, metrics=metrics,
                        unauthorized=lambda path: _error_body(path, 401, "missing or wrong API key", "invalid_api_key"))
 

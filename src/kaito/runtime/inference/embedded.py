@@ -51,11 +51,12 @@ def start_server(settings: ServerSettings, engine=None, timeout: float = 30.0) -
     """Start the server (host/port from `settings`; port 0 = any free one) and wait for its socket."""
     import uvicorn
 
+    from kaito.runtime import limits
     from kaito.runtime.inference.app import create_app
 
     app = create_app(settings, engine)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                                           lifespan="on"))
+                                           lifespan="on", **limits.uvicorn_options(limits.MODEL_SERVER)))
     thread = threading.Thread(target=server.run, name="kaito-inference-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

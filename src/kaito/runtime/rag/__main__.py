@@ -49,6 +49,7 @@ def serve(settings) -> int:
 async def _serve(settings, embedder) -> int:
     import uvicorn
 
+    from kaito.runtime import limits
     from kaito.runtime.rag.app import create_app
     from kaito.runtime.rag.server import StartupError, build_runtime
 
@@ -63,7 +64,7 @@ async def _serve(settings, embedder) -> int:
         return 1
     app = create_app(runtime)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                                           lifespan="on"))
+                                           lifespan="on", **limits.uvicorn_options(limits.RAG_SERVICE)))
     await server.serve()
     return 0
 

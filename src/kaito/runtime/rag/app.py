@@ -23,6 +23,7 @@ from urllib.parse import unquote
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from kaito.runtime import limits
 from kaito.runtime.rag import chat, protocol
 from kaito.runtime.rag.errors import RagError
 from kaito.runtime.rag.server import Runtime
@@ -46,6 +47,7 @@ def create_app(runtime: Runtime) -> FastAPI:
                               "fusion), and chat through an LLM with the retrieved context.")
     app.state.runtime = runtime
     app.include_router(ui.build_router())  # the chat page at /ui: pick an index, see each answer's sources
+    app.add_middleware(limits.RequestLimits, limits=limits.RAG_SERVICE)  # body size, depth, deadline
 
     @app.middleware("http")
     async def measure(request: Request, call_next):
