@@ -60,11 +60,11 @@ def _caption(plane) -> str | None:
     return f"dashboard: {plane.dashboard_url}" if plane.dashboard_url else None
 
 
-async def _foreground(home: Path, table: bool, dashboard_port: int | None) -> int:
+async def _foreground(home: Path, table: bool, dashboard_port: int | None, vllm) -> int:
     from kaito.cluster import protocol
     from kaito.operator import controlplane
 
-    plane = controlplane.ControlPlane(home, dashboard_port=dashboard_port)
+    plane = controlplane.ControlPlane(home, dashboard_port=dashboard_port, vllm=vllm)
     try:
         plane.lock()
     except controlplane.AlreadyRunning as exc:
@@ -76,6 +76,7 @@ async def _foreground(home: Path, table: bool, dashboard_port: int | None) -> in
     controlplane.install_local_stop_signals(stop)
     if not table:
         def ready() -> None:
+            typer.echo(f"kaito: {vllm.describe()}")
             if plane.dashboard_url:
                 typer.echo(f"kaito: dashboard: {plane.dashboard_url}")
 
@@ -107,10 +108,10 @@ async def _foreground(home: Path, table: bool, dashboard_port: int | None) -> in
     return 0
 
 
-def _detach(paths, dashboard_port: int | None, timeout_s: float = 60.0) -> int:
+def _detach(paths, dashboard_port: int | None, vllm_python: str | None, timeout_s: float = 60.0) -> int:
     from kaito.operator import controlplane
 
-    started = controlplane.start_detached(paths, timeout_s, dashboard_port=dashboard_port)
+    started = controlplane.start_detached(paths, timeout_s, dashboard_port=dashboard_port, vllm_python=vllm_python)
     if started.pid is not None:
         typer.echo(f"kaito: local control plane up (pid {started.pid}); state in {paths.home}; log: {paths.log}")
         url = controlplane.read_dashboard_url(paths)
@@ -146,13 +147,24 @@ def register(app: typer.Typer) -> None:
         dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="serve the local dashboard"),
         dashboard_port: int = typer.Option(DEFAULT_DASHBOARD_PORT, "--dashboard-port", min=0, max=65535,
                                            help="its port on 127.0.0.1 (0 or taken: any free port)"),
+        vllm_python: str = typer.Option(
+            None, "--vllm-python", metavar="PATH",
+            help="Python interpreter with vLLM installed, for vLLM pods (default: $KAITO_VLLM_PYTHON, else this "
+                 "interpreter if it has vLLM; without one, v1beta1 Workspaces that name no runtime run on "
+                 "transformers)"),
         home: Path = HomeOption,
     ) -> None:
         """Start the local cluster: store, controller, node provisioner and pod runner on this machine."""
+        from kaito.cluster.local import vllm_runtime
         from kaito.operator import controlplane
 
         paths = local_paths(home)
         port = dashboard_port if dashboard else None
+        try:
+            vllm = vllm_runtime.find_vllm_runtime(vllm_python, os.environ)
+        except vllm_runtime.VllmPythonError as exc:
+            typer.echo(f"kaito up: {exc}", err=True)
+            raise typer.Exit(2) from None
         if detach:
             pid = controlplane.running_pid(paths)
             if pid:
@@ -161,9 +173,12 @@ def register(app: typer.Typer) -> None:
                 if url:
                     typer.echo(f"kaito: dashboard: {url}")
                 raise typer.Exit(0)
-            raise typer.Exit(_detach(paths, port))
+            code = _detach(paths, port, vllm.python if vllm_python else None)
+            if code == 0:
+                typer.echo(f"kaito: {vllm.describe()}")
+            raise typer.Exit(code)
         table = not no_table and sys.stdout.isatty()
-        raise typer.Exit(asyncio.run(_foreground(paths.home, table, port)))
+        raise typer.Exit(asyncio.run(_foreground(paths.home, table, port, vllm)))
 
     @app.command("dashboard")
     def dashboard_command(

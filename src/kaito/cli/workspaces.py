@@ -30,10 +30,12 @@ from kaito.cli.common import (
     build_row,
     compute_age,
     control_plane_down,
+    describe_engine,
     get_workspace,
     list_pods,
     open_target,
     print_table,
+    read_local_vllm,
     run_async,
 )
 
@@ -105,8 +107,10 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
         down = control_plane_down(paths) if output == "wide" else None
         if down:
             typer.echo(f"kaito get: {down}", err=True)
+        vllm = None
         if output == "wide":
-            headers += ["PRESET", "NODES", "ENDPOINT"]
+            headers += ["PRESET", "ENGINE", "NODES", "ENDPOINT"]
+            vllm = await read_local_vllm(cluster)
         rows = []
         for ws in items:
             row = build_row(ws)
@@ -114,10 +118,11 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
                 row.insert(0, ws["metadata"].get("namespace", ""))
             if output == "wide":
                 meta = ws["metadata"]
-                endpoint = None if down else runner.find_local_endpoint(
-                    await list_pods(cluster, meta["name"], meta.get("namespace", "default")))
-                row += [_preset_of(ws), ",".join((ws.get("status") or {}).get("workerNodes") or []) or "-",
-                        endpoint or "-"]
+                pods = await list_pods(cluster, meta["name"], meta.get("namespace", "default"))
+                endpoint = None if down else runner.find_local_endpoint(pods)
+                engine, fallback = describe_engine(ws, pods, vllm)
+                row += [_preset_of(ws), f"{engine} (no vLLM here)" if fallback else engine,
+                        ",".join((ws.get("status") or {}).get("workerNodes") or []) or "-", endpoint or "-"]
             rows.append(row)
         print_table(headers, rows)
         return 0
@@ -161,6 +166,8 @@ async def _describe(name: str, namespace: str, kubeconfig, context, home) -> int
         if paths is None:
             endpoint = f"http://{meta['name']}.{meta.get('namespace', 'default')}.svc.cluster.local:80 (in the cluster)"
         lines.append(f"Endpoint:     {endpoint or '- (not ready)'}")
+        engine, fallback = describe_engine(ws, pods, await read_local_vllm(cluster))
+        lines.insert(5, f"Engine:       {engine}" + (f" ({fallback})" if fallback else ""))
         names = {meta["name"]} | {p["metadata"]["name"] for p in pods}
         events = [e for e in (await cluster.list(protocol.EVENT, meta.get("namespace", "default"))).items
                   if (e.get("involvedObject") or {}).get("name") in names]

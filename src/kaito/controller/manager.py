@@ -1,7 +1,7 @@
 """The manager: watches that feed the work queue, and the workers that drain it.
 
 Watches: Workspaces (all namespaces) enqueue themselves; owned Deployments, StatefulSets, Jobs,
-Services, ControllerRevisions and the cluster-scoped NodeClaims enqueue their Workspace, found by
+Services, ControllerRevisions, their pods and the cluster-scoped NodeClaims enqueue their Workspace, found by
 the controller owner reference or the `kaito.sh/workspace` + `kaito.sh/workspacenamespace`
 labels; Nodes enqueue the Workspaces whose `matchLabels` they carry (a BYO node being labelled,
 a provisioned node turning Ready). Each watch lists first, then watches from the list's
@@ -44,6 +44,8 @@ OWNED_WATCHES: tuple[ResourceKind, ...] = (
     protocol.JOB,
     protocol.SERVICE,
     protocol.CONTROLLER_REVISION,
+    # Pods (by the workspace labels): a model server that stops leaves why in its termination message.
+    protocol.POD,
 )
 
 # Called with every Workspace watch event (listed items arrive as ADDED), before the manager acts on it.

@@ -44,6 +44,10 @@ class Settings:
     # local control plane, tests). The controller mounts its own copy of the default tuning template,
     # so it only names where admission would have looked.
     release_namespace: str | None = None
+    # Whether this cluster runs vLLM pods (admission's `vllm_available`): a real cluster's runtime
+    # image carries vLLM; the local control plane says False when it has no vLLM interpreter, and then
+    # v1beta1 Workspaces that name no runtime run on transformers there.
+    vllm_available: bool = True
 
     @property
     def provisions_nodes(self) -> bool:

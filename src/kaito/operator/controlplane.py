@@ -7,7 +7,9 @@ exclusive lock on `$KAITO_HOME/controlplane.lock` (released by the kernel even a
 a pidfile for `kaito down`. On SIGTERM/SIGINT every pod process is stopped before it exits.
 `start_detached` and `stop` are what `kaito up --detach` and `kaito down` do to that process.
 As the chart does in a cluster, the plane keeps KAITO's `inference-params-template` ConfigMap (from
-`kaito.api`'s package data) in its release namespace, `kaito-workspace`.
+`kaito.api`'s package data) in its release namespace, `kaito-workspace`, beside `kaito-local-cluster`,
+which records the interpreter its vLLM pods run (`kaito.cluster.local.vllm_runtime`; none: no vLLM
+here, and its controller runs v1beta1 Workspaces that name no runtime on transformers).
 """
 
 from __future__ import annotations
@@ -122,12 +124,15 @@ def read_dashboard_url(paths: Paths) -> str | None:
 
 
 class ControlPlane:
-    def __init__(self, home: Path, *, requeue_s: float = 1.0, dashboard_port: int | None = None) -> None:
+    def __init__(self, home: Path, *, requeue_s: float = 1.0, dashboard_port: int | None = None,
+                 vllm=None) -> None:
         """`dashboard_port`: serve the dashboard on 127.0.0.1 at this port (0: any free one; taken:
-        any free one too); None: no dashboard."""
+        any free one too); None: no dashboard. `vllm`: the `VllmRuntime` chosen for vLLM pods (None:
+        chosen here from the environment, `vllm_runtime.find_vllm_runtime`)."""
         self.paths = Paths(Path(home).resolve())
         self.requeue_s = requeue_s
         self.dashboard_port = dashboard_port
+        self.vllm = vllm
         self.dashboard_url: str | None = None
         self.cluster = None
         self.runner = None
@@ -145,7 +150,7 @@ class ControlPlane:
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
         from kaito.api.validation import UrlPolicy
-        from kaito.cluster.local import LocalCluster
+        from kaito.cluster.local import LocalCluster, vllm_runtime
         from kaito.cluster.local.provisioner import LocalProvisioner, read_machine_facts
         from kaito.cluster.local.runner import LocalRunner
         from kaito.controller.manager import Manager
@@ -154,14 +159,18 @@ class ControlPlane:
 
         self.cluster = LocalCluster(self.paths.store)
         self.machine = read_machine_facts()
+        vllm = self.vllm or vllm_runtime.find_vllm_runtime(None, os.environ)
         await self.cluster.apply(build_inference_template(), field_manager="kaito")
+        await self.cluster.apply(vllm_runtime.build_configmap(vllm), field_manager="kaito")
         # This machine is the cluster: a dataset it serves on 127.0.0.1 is the user's own.
         settings = Settings(provisioner="karpenter", pending_requeue_s=self.requeue_s,
-                            url_policy=UrlPolicy.ALLOW_LOCAL, release_namespace=RELEASE_NAMESPACE)
+                            url_policy=UrlPolicy.ALLOW_LOCAL, release_namespace=RELEASE_NAMESPACE,
+                            vllm_available=vllm.available)
         manager = Manager(self.cluster, settings, resync_period=30.0)
         provisioner = LocalProvisioner(self.cluster, self.machine, resync_s=5.0)
         self.runner = LocalRunner(self.cluster, self.paths.home, is_runtime_image=images.is_runtime_image,
-                                  has_gpu=bool(self.machine.gpus))
+                                  has_gpu=bool(self.machine.gpus), vllm_python=vllm.python)
+        log.info("vLLM: %s", vllm.describe())
         tasks = [asyncio.create_task(provisioner.run(), name="provisioner"),
                  asyncio.create_task(self.runner.run(), name="runner")]
         dashboard = self._start_dashboard(tasks)
@@ -237,16 +246,18 @@ class Started:
     timed_out: bool = False
 
 
-def start_detached(paths: Paths, timeout_s: float = 60.0, dashboard_port: int | None = None) -> Started:
+def start_detached(paths: Paths, timeout_s: float = 60.0, dashboard_port: int | None = None,
+                   vllm_python: str | None = None) -> Started:
     """`kaito up --detach`: the control plane in its own session, logging to `paths.log`; waits until
     it holds the lock and its store exists, and its dashboard serves if it has one (or it exits, or
-    `timeout_s` passes)."""
+    `timeout_s` passes). `vllm_python`: passed on as `--vllm-python`."""
     paths.log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "KAITO_HOME": str(paths.home)}
     dashboard = ["--no-dashboard"] if dashboard_port is None else ["--dashboard-port", str(dashboard_port)]
+    vllm = ["--vllm-python", vllm_python] if vllm_python else []
     with open(paths.log, "ab") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", "kaito.cli.main", "up", "--no-table", "--home", str(paths.home),
-                                 *dashboard],
+                                 *dashboard, *vllm],
                                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env,
                                 start_new_session=True)
     deadline = time.monotonic() + timeout_s
