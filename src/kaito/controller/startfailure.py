@@ -34,13 +34,14 @@ class StartFailure:
 
 
 def compute_start_failure(pods: Iterable[Mapping[str, Any]]) -> StartFailure | None:
-    """The first termination message of a model server that is not running now (crashed, waiting to
-    be restarted): KAITO's runtime writes `{"reason", "message", "field", "file"}` there. A pod that
-    runs again (loading, or serving) says nothing: its last failure is history."""
+    """The first termination message of a model server that is not ready (KAITO's runtime writes
+    `{"reason", "message", "field", "file"}` there): its current one if it is down, else the one of its
+    last run. It holds while the restarted container loads — a crash loop restarts it every few
+    seconds, and the Workspace must not flap between failed and pending — and goes once a run is ready."""
     for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("name") or ""):
         for container in (pod.get("status") or {}).get("containerStatuses") or []:
             state = container.get("state") or {}
-            if "running" in state:
+            if container.get("ready"):
                 continue
             terminated = state.get("terminated") or (container.get("lastState") or {}).get("terminated") or {}
             record = _parse_termination_message(terminated.get("message"))

@@ -170,8 +170,8 @@ def test_a_configmap_edited_later_is_refused_by_the_recheck_naming_the_key() -> 
     assert result.apply == () and result.delete == ()  # the running pod is left alone
 
 
-def pod(name: str, state: dict, last: dict | None = None) -> dict:
-    status = {"name": "c", "state": state, "restartCount": 1 if last else 0}
+def pod(name: str, state: dict, last: dict | None = None, ready: bool = False) -> dict:
+    status = {"name": "c", "state": state, "restartCount": 1 if last else 0, "ready": ready}
     if last:
         status["lastState"] = last
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
@@ -197,11 +197,17 @@ def test_a_termination_message_becomes_the_inference_condition() -> None:
     assert conds["InferenceReady"]["message"] == ("pod phi-4-mini-0 exited with code 3: vllm.max-num-seqs: "
                                                   "argument --max-num-seqs: invalid int value: 'many'")
     assert conds["WorkspaceSucceeded"]["reason"] == "workspaceFailed"
-    # Started again (the user fixed the ConfigMap): loading, the old message is history.
+    # Restarted and loading (a crash loop does that every few seconds): the condition holds, no flapping.
+    failed = result.status
     again = pod("phi-4-mini-0", {"running": {}}, {"terminated": {"exitCode": 3, "message": json.dumps(RECORD)}})
-    result = plan(observed({**ws, "status": running.status}, nodes=1, owned=[sts], pods=[again]))
+    result = plan(observed({**ws, "status": failed}, nodes=1, owned=[sts], pods=[again]))
+    assert result.status is None  # unchanged: nothing to write
+    # Ready again (the user fixed the ConfigMap): the old message is history.
+    fixed = pod("phi-4-mini-0", {"running": {}}, {"terminated": {"exitCode": 3, "message": json.dumps(RECORD)}},
+                ready=True)
+    result = plan(observed({**ws, "status": running.status}, nodes=1, owned=[sts], pods=[fixed]))
     ready = {c["type"]: c for c in result.status["conditions"]}["InferenceReady"]
-    assert ready["reason"] == "WorkspaceInferenceStatusPending"
+    assert ready["reason"] == "WorkspaceInferenceStatusPending"  # the StatefulSet still counts 0 ready
 
 
 def test_a_model_that_failed_to_load_is_shown_but_not_final() -> None:
