@@ -484,3 +484,19 @@ inference: {preset: {name: example-org/tiny-chat}}
     args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
     assert {"--engine=vllm", "--model=example-org/tiny-chat", "--served-model-name=tiny-chat"} <= set(args)
     assert sts["spec"]["replicas"] == 1 and sts["spec"]["serviceName"] == "w-headless"
+
+
+def test_an_inferenceset_childs_vllm_pods_serve_the_sets_name_and_carry_its_label() -> None:
+    from kaito.api import inferenceset
+
+    ws = cases.make_workspace("""
+metadata: {name: chat-0, namespace: team-a, labels: {inferenceset.kaito.sh/created-by: chat}}
+resource: {instanceType: Standard_NC24ads_A100_v4, labelSelector: {matchLabels: {a: b}}}
+inference: {preset: {name: phi-4-mini-instruct}}
+""")
+    objects = workspace.build_workspace_objects(ws, api_version=cases.V1BETA1)
+    (sts,) = [o for o in objects if o["kind"] == "StatefulSet"]
+    assert "--served-model-name=chat" in sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert sts["spec"]["template"]["metadata"]["labels"][inferenceset.LABEL_CREATED_BY] == "chat"
+    assert sts["spec"]["selector"]["matchLabels"] == {labels.LABEL_WORKSPACE_NAME: "chat-0",
+                                                      inferenceset.LABEL_CREATED_BY: "chat"}
