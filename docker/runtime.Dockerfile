@@ -5,7 +5,9 @@
 #   docker build -f docker/runtime.Dockerfile --build-arg VLLM_VERSION=<version> -t kaito-runtime-vllm:0.1.0 .
 # torch comes as PyTorch's CUDA wheel, which carries its CUDA libraries; the host supplies only the
 # driver (NVIDIA container toolkit). Everything else is pinned by constraints/ci.txt, the versions
-# CI tests with. vLLM pins its own torch build, so with VLLM_VERSION set, vLLM chooses torch.
+# CI tests with. vLLM pins its own torch build, so with VLLM_VERSION set, vLLM chooses torch, and Ray
+# (RAY_VERSION, KAITO v0.12's) comes with it: multi-node vLLM pods run a Ray head on pod 0 and Ray
+# workers on the others (`kaito.runtime.inference.multinode`, `ray start`).
 
 ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
 
@@ -13,6 +15,7 @@ FROM ${PYTHON_IMAGE}
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
 ARG VLLM_VERSION=""
+ARG RAY_VERSION=2.55.0
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /opt/src
 COPY constraints/ci.txt constraints/ci.txt
@@ -20,7 +23,7 @@ COPY constraints/ci.txt constraints/ci.txt
 RUN grep -v -i -E '^(torch|vllm)==' constraints/ci.txt > /tmp/runtime-constraints.txt \
  && python -m venv /opt/kaito \
  && if [ -n "$VLLM_VERSION" ]; then \
-        /opt/kaito/bin/pip install "vllm==${VLLM_VERSION}"; \
+        /opt/kaito/bin/pip install "vllm==${VLLM_VERSION}" "ray[default]==${RAY_VERSION}"; \
     else \
         /opt/kaito/bin/pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"; \
     fi
@@ -28,6 +31,7 @@ COPY pyproject.toml README.md ./
 COPY src/ src/
 RUN /opt/kaito/bin/pip install -c /tmp/runtime-constraints.txt ".[runtime,qlora,rag]" \
  && /opt/kaito/bin/python -c "import kaito.runtime.inference, kaito.runtime.tuning, kaito.runtime.rag.server, faiss, qdrant_client, peft, bitsandbytes" \
+ && if [ -n "$VLLM_VERSION" ]; then /opt/kaito/bin/python -c "import vllm, ray" && /opt/kaito/bin/ray --version; fi \
  && rm -rf /opt/src
 
 RUN useradd --uid 1000 --create-home --home-dir /workspace --shell /usr/sbin/nologin kaito

@@ -95,3 +95,23 @@ def test_foreign_image_written_past_the_cli_gets_a_clear_condition(local_cluster
     assert "nginx:1.27" in conditions["WorkspaceSucceeded"]["message"]
     assert kaito.pod_processes() == {}
     assert kaito("delete", "workspace", "web", timeout=60).returncode == 0
+
+
+def test_asking_for_vllm_where_it_is_not_installed_is_a_condition_not_a_crash_loop(local_cluster, tiny_model):
+    """This suite's local cluster has no vLLM: `kaito.sh/runtime: vllm` gets a condition saying how to
+    install it, and no pod, rather than a model server failing over and over."""
+    kaito = local_cluster
+    text = workspace_yaml("wants-vllm", tiny_model.repo_id).replace("kaito.sh/v1alpha1", "kaito.sh/v1beta1")
+    text = text.replace("metadata:\n  name: wants-vllm\n", "metadata:\n  name: wants-vllm\n  annotations:\n"
+                                                           "    kaito.sh/runtime: vllm\n")
+    applied = kaito("apply", "-f", kaito.write("wants-vllm.yaml", text), "--wait", "--timeout", "60", timeout=90)
+    assert applied.returncode == 1 and "Traceback" not in applied.stderr
+    assert "vLLM is not installed for this local cluster" in applied.stderr and "--vllm-python" in applied.stderr
+    conditions = {c["type"]: c for c in kaito.workspace("wants-vllm")["status"]["conditions"]}
+    assert (conditions["InferenceReady"]["status"], conditions["InferenceReady"]["reason"]) == (
+        "False", "vLLMNotInstalled")
+    assert kaito.pod_processes() == {}
+    wide = kaito("get", "workspaces", "-o", "wide", check=True).stdout
+    (row,) = [line for line in wide.splitlines() if line.startswith("wants-vllm")]
+    assert " vllm " in row
+    assert kaito("delete", "workspace", "wants-vllm", timeout=60).returncode == 0

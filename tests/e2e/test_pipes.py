@@ -51,7 +51,7 @@ def test_stdin_and_pipes(local_cluster, tiny_model):
     assert rows[0].split()[:2] == [name, "Standard_NC6s_v3"]  # full values, never cut to "a-work…"
 
     wide = _pipe(kaito, "get workspaces -o wide")
-    assert wide.stdout.splitlines()[0].split()[-3:] == ["PRESET", "NODES", "ENDPOINT"]
+    assert wide.stdout.splitlines()[0].split()[-4:] == ["PRESET", "ENGINE", "NODES", "ENDPOINT"]
     assert tiny_model.repo_id in wide.stdout and not BOX & set(wide.stdout)
     assert _pipe(kaito, "get workspaces -o name").stdout == f"workspace.kaito.sh/{name}\n"
     assert json.loads(_pipe(kaito, "get workspaces -o json").stdout)["items"][0]["metadata"]["name"] == name

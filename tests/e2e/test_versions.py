@@ -6,9 +6,11 @@ from a Secret (`presetOptions.modelAccessSecret`) is applied with them and becom
 server sees the token (`HF_TOKEN` in its environment) and the parameters (the ConfigMap mounted at
 /mnt/config and read through `--kaito-config-file`: its `max-model-len` is the context the server
 reports). Both are listed side by side, each shown in the version it was applied with, and both
-answer chat. The runtime is the local cluster's choice: the tiny model fits one node, so admission
-(and with it the pod) picks the preset's first runtime, transformers, with or without vLLM
-installed — the test checks the pod's `--engine` to be sure.
+answer chat. The runtime is the local cluster's choice: KAITO v0.12 would run the v1beta1 one on
+vLLM, but this suite's local cluster has no vLLM interpreter (`kaito up` without `--vllm-python`),
+so admission (and with it the pod) picks transformers for it and says so plainly — in the pod's
+`--engine`, `kaito get -o wide`'s ENGINE column, `kaito describe` and an event. The vLLM lane runs
+a v1beta1 Workspace on vLLM (`tests/vllm_lane/test_local_cluster.py`).
 """
 
 from __future__ import annotations
@@ -126,4 +128,11 @@ def test_v1beta1_with_config_and_token_beside_v1alpha1(local_cluster, tiny_model
         assert chat.stdout.strip(), name
     described = kaito("describe", "workspace", "beta", check=True).stdout
     assert "kaito.sh/v1beta1 (as written" in described and "State:        Ready" in described
+    # Transformers instead of KAITO's vLLM, said plainly; the v1alpha1 one runs its own default.
+    assert "Engine:       transformers (vLLM is not installed for this local cluster" in described
+    assert "TransformersInsteadOfVLLM" in described and "--vllm-python" in described
+    wide = kaito("get", "workspaces", "-o", "wide", check=True).stdout
+    engines = {line.split()[0]: line for line in wide.splitlines()[1:]}
+    assert "transformers (no vLLM here)" in engines["beta"] and "no vLLM" not in engines["alpha"]
+    assert "ENGINE" in wide.splitlines()[0]
     # `kaito down` and its checks (nothing left behind) run in the fixture's teardown.

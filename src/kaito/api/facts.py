@@ -62,3 +62,8 @@ class ModelFacts(Protocol):
     def check_instance_type(self, name: str) -> list[FieldError]:
         """`[]` when `name` is a SKU this cloud accepts, else the error on `resource.instanceType`."""
         ...
+
+    def vllm_options(self) -> frozenset[str] | None:
+        """The `--option` names of the vLLM the pods run (`inference.config` keys must name one);
+        None: not known here, the keys are not checked."""
+        ...

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from kaito.api.errors import FieldError
 from kaito.api.facts import GpuFacts, PresetFacts
-from kaito.catalog import hub_cache, presets, sizing, skus
+from kaito.catalog import hub_cache, presets, sizing, skus, vllm_options
 
 ModelSizeReader = Callable[[str], "float | None"]
 GENERIC_TUNING = frozenset({"lora", "qlora"})  # our trainer tunes any causal LM with LoRA/QLoRA
@@ -75,6 +75,9 @@ class CatalogFacts:
                 weights_gib=size,
             )
         return None
+
+    def vllm_options(self) -> frozenset[str] | None:
+        return vllm_options.load_vllm_options().names
 
     def instance_type(self, name: str) -> GpuFacts | None:
         sku = skus.validation_sku(name, self.cloud) if name else None

@@ -74,10 +74,12 @@ def build_facts(cloud: str):
     return build_catalog_facts(cloud)
 
 
-def admission_inputs(documents: list, allow_local_urls: bool = False, provision_nodes: bool = True):
+def admission_inputs(documents: list, allow_local_urls: bool = False, provision_nodes: bool = True,
+                     vllm_available: bool = True):
     """(AdmissionOptions, ClusterReads) for Workspaces read from files: the URL policy and node
-    provisioning asked for, and the ConfigMaps found in the same files as what was "read" (not
-    complete: a ConfigMap in no file may exist in the cluster, so it is only warned about)."""
+    provisioning asked for, whether the target runs vLLM pods (a local cluster may not), and the
+    ConfigMaps found in the same files as what was "read" (not complete: a ConfigMap in no file may
+    exist in the cluster, so it is only warned about)."""
     from kaito.api.admission import AdmissionOptions, ClusterReads
     from kaito.api.validation import UrlPolicy
 
@@ -90,7 +92,7 @@ def admission_inputs(documents: list, allow_local_urls: bool = False, provision_
             content = data.get("data") if isinstance(data.get("data"), dict) else {}
             configmaps[(meta.get("namespace") or "default", meta.get("name"))] = content
     policy = UrlPolicy.ALLOW_LOCAL if allow_local_urls else UrlPolicy.PUBLIC_ONLY
-    return (AdmissionOptions(url_policy=policy, auto_provisioning=provision_nodes),
+    return (AdmissionOptions(url_policy=policy, auto_provisioning=provision_nodes, vllm_available=vllm_available),
             ClusterReads(configmaps=configmaps))
 
 
@@ -198,8 +200,10 @@ def check_home(paths):
     return paths
 
 
-def open_target(kubeconfig: Path | None, context: str | None, home: Path | None, *, must_exist: bool = True):
-    """(cluster, local paths or None): a real cluster with `--kubeconfig`/`--context`, else the local one."""
+def open_target(kubeconfig: Path | None, context: str | None, home: Path | None, *, must_exist: bool = True,
+                vllm_available: bool = True):
+    """(cluster, local paths or None): a real cluster with `--kubeconfig`/`--context`, else the local one
+    (its store judging writes as its control plane does: `vllm_available` is what the plane recorded)."""
     if kubeconfig is not None or context is not None:
         from kaito.cluster.kube import KubeCluster
 
@@ -210,7 +214,7 @@ def open_target(kubeconfig: Path | None, context: str | None, home: Path | None,
     paths = check_home(local_paths(home))
     if must_exist and not paths.store.exists() and not paths.store.is_symlink():
         raise CliError(f"no local cluster in {paths.home}: start one with `kaito up --detach`")
-    return LocalCluster(paths.store, admission=controlplane.build_local_admission()), paths
+    return LocalCluster(paths.store, admission=controlplane.build_local_admission(vllm_available)), paths
 
 
 def plane_problem(paths) -> str | None:
@@ -409,3 +413,40 @@ async def find_set_endpoint(cluster, paths, name: str, namespace: str) -> str | 
     if url is None:
         raise CliError(f"inferenceset {name} has no local gateway yet (see `kaito describe inferenceset {name}`)")
     return url
+
+
+async def read_local_vllm(cluster):
+    """What the local control plane recorded about vLLM (`kaito.cluster.local.vllm_runtime`), None when
+    `cluster` is a real one or nothing was recorded: a cluster runs vLLM pods then."""
+    from kaito.cluster.local import LocalCluster, vllm_runtime
+
+    if not isinstance(cluster, LocalCluster):
+        return None
+    return await vllm_runtime.read_vllm_runtime(cluster)
+
+
+def describe_engine(ws: Mapping[str, Any], pods: list[dict], vllm=None) -> tuple[str, str | None]:
+    """(engine, why) for `kaito get -o wide` and `kaito describe`: the engine the Workspace's model
+    server runs (its pods' `--engine`; before any pod, the runtime admission chose), and, when a local
+    cluster without vLLM (`vllm`, its `VllmRuntime`) runs on transformers what KAITO would run on vLLM,
+    why. "-" for tuning and template Workspaces."""
+    from kaito.api import conversion
+    from kaito.api.admission import AdmissionOptions
+    from kaito.api.validation import compute_runtime, compute_runtime_fallback, written_rules
+
+    try:
+        hub, _ = conversion.parse_workspace(dict(ws))
+    except conversion.ParseError:
+        return "-", None
+    if hub.inference is None or hub.inference.preset is None:
+        return "-", None
+    facts = build_facts("azure")
+    rules = written_rules(hub, conversion.recorded_version(ws))
+    options = AdmissionOptions(vllm_available=vllm is None or vllm.available)
+    chosen = compute_runtime(hub, facts, options, rules=rules)
+    running = next((arg.split("=", 1)[1] for pod in pods for c in (pod.get("spec") or {}).get("containers") or []
+                    for arg in c.get("args") or [] if str(arg).startswith("--engine=")), None)
+    engine = running or chosen
+    if vllm is None or vllm.available:
+        return engine, None
+    return engine, compute_runtime_fallback(hub, facts, engine, rules=rules)

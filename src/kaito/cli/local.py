@@ -61,12 +61,13 @@ def _caption(plane) -> str | None:
     return f"dashboard: {plane.dashboard_url}" if plane.dashboard_url else None
 
 
-async def _foreground(home: Path, table: bool, dashboard_port: int | None, autoscaler_interval: float) -> int:
+async def _foreground(home: Path, table: bool, dashboard_port: int | None, autoscaler_interval: float, vllm) -> int:
     from kaito.cluster import errors, protocol
     from kaito.cluster.local import storefile
     from kaito.operator import controlplane
 
-    plane = controlplane.ControlPlane(home, dashboard_port=dashboard_port, autoscaler_interval_s=autoscaler_interval)
+    plane = controlplane.ControlPlane(home, dashboard_port=dashboard_port, autoscaler_interval_s=autoscaler_interval,
+                                       vllm=vllm)
     try:
         plane.lock()
         storefile.ensure_dir(plane.paths.log.parent)
@@ -82,6 +83,7 @@ async def _foreground(home: Path, table: bool, dashboard_port: int | None, autos
     if not table:
         def ready() -> None:
             typer.echo(f"kaito: local control plane ready (pid {os.getpid()}); state in {plane.paths.home}")
+            typer.echo(f"kaito: {vllm.describe()}")
             if plane.dashboard_url:
                 typer.echo(f"kaito: dashboard: {plane.dashboard_url}")
 
@@ -126,13 +128,15 @@ async def _run_plane(plane, stop: asyncio.Event, on_ready) -> int:
     return 0
 
 
-def _detach(paths, dashboard_port: int | None, autoscaler_interval: float, timeout_s: float = 60.0) -> int:
+def _detach(paths, dashboard_port: int | None, autoscaler_interval: float, vllm_python: str | None,
+            timeout_s: float = 60.0) -> int:
     from kaito.cluster import errors
     from kaito.operator import controlplane
 
     try:
         started = controlplane.start_detached(paths, timeout_s, dashboard_port=dashboard_port,
-                                              autoscaler_interval_s=autoscaler_interval)
+                                              autoscaler_interval_s=autoscaler_interval,
+                                              vllm_python=vllm_python)
     except errors.LocalStateError as exc:
         typer.echo(f"kaito up: {exc}", err=True)
         return 1
@@ -177,13 +181,24 @@ def register(app: typer.Typer) -> None:
         autoscaler_interval: float = typer.Option(
             DEFAULT_AUTOSCALER_INTERVAL_S, "--autoscaler-interval", min=0.1,
             help="seconds between InferenceSet autoscaler looks (KEDA's pollingInterval)"),
+        vllm_python: str = typer.Option(
+            None, "--vllm-python", metavar="PATH",
+            help="Python interpreter with vLLM installed, for vLLM pods (default: $KAITO_VLLM_PYTHON, else this "
+                 "interpreter if it has vLLM; without one, v1beta1 Workspaces that name no runtime run on "
+                 "transformers)"),
         home: Path = HomeOption,
     ) -> None:
         """Start the local cluster: store, controller, node provisioner and pod runner on this machine."""
+        from kaito.cluster.local import vllm_runtime
         from kaito.operator import controlplane
 
         paths = local_paths(home)
         port = dashboard_port if dashboard else None
+        try:
+            vllm = vllm_runtime.find_vllm_runtime(vllm_python, os.environ)
+        except vllm_runtime.VllmPythonError as exc:
+            typer.echo(f"kaito up: {exc}", err=True)
+            raise typer.Exit(2) from None
         if detach:
             pid = controlplane.running_pid(paths)
             if pid:
@@ -192,9 +207,12 @@ def register(app: typer.Typer) -> None:
                 if url:
                     typer.echo(f"kaito: dashboard: {url}")
                 raise typer.Exit(0)
-            raise typer.Exit(_detach(paths, port, autoscaler_interval))
+            code = _detach(paths, port, autoscaler_interval, vllm.python if vllm_python else None)
+            if code == 0:
+                typer.echo(f"kaito: {vllm.describe()}")
+            raise typer.Exit(code)
         table = not no_table and sys.stdout.isatty()
-        raise typer.Exit(asyncio.run(_foreground(paths.home, table, port, autoscaler_interval)))
+        raise typer.Exit(asyncio.run(_foreground(paths.home, table, port, autoscaler_interval, vllm)))
 
     @app.command("dashboard")
     def dashboard_command(

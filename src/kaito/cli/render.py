@@ -23,7 +23,7 @@ def run_render(
 ) -> tuple[int, str, list[str]]:
     """(exit code, YAML to print, messages for stderr)."""
     from kaito.api.documents import parse_documents
-    from kaito.api.validation import compute_runtime
+    from kaito.api.validation import compute_runtime, written_rules
     from kaito.manifests import images, workspace
 
     settings = workspace.RenderSettings(
@@ -53,9 +53,11 @@ def run_render(
         messages += [str(doc.place(e)) for e in verdict.errors]
         if not verdict.allowed or verdict.workspace is None:
             continue
-        engine = compute_runtime(verdict.workspace, facts, options) if verdict.workspace.inference else None
+        rules = written_rules(verdict.workspace, verdict.api_version)
+        engine = compute_runtime(verdict.workspace, facts, options, rules=rules) if verdict.workspace.inference else None
         try:
-            objects += workspace.build_workspace_objects(verdict.workspace, settings, engine=engine)
+            objects += workspace.build_workspace_objects(verdict.workspace, settings, engine=engine,
+                                                         api_version=verdict.api_version)
         except workspace.ManifestError as exc:
             messages.append(str(doc.place(exc.error)))
     if not messages and not found:

@@ -78,11 +78,12 @@ def run_validate(names: list[str], quiet: bool = False, cloud: str = "azure", al
 
 
 def check_sources(inputs: list[tuple[str, str | None]], unreadable: list[str], *, quiet: bool = False,
-                  cloud: str = "azure", allow_local_urls: bool = False) -> Checked:
+                  cloud: str = "azure", allow_local_urls: bool = False, vllm_available: bool = True) -> Checked:
     """Validate every Workspace in the texts already read (`expand_sources`); print problems.
 
     `allow_local_urls`: the Workspaces go to the local cluster, where URLs on this machine or its
-    network are the user's own (strict otherwise, as the admission webhook is)."""
+    network are the user's own (strict otherwise, as the admission webhook is). `vllm_available`:
+    False for a local cluster without vLLM, whose default runtime is then transformers."""
     from kaito.api.documents import parse_documents
 
     for line in unreadable:
@@ -98,7 +99,7 @@ def check_sources(inputs: list[tuple[str, str | None]], unreadable: list[str], *
         documents += docs
         problems += file_problems
         by_source[source] = (docs, file_problems)
-    options, reads = admission_inputs(documents, allow_local_urls)
+    options, reads = admission_inputs(documents, allow_local_urls, vllm_available=vllm_available)
     checked: dict[str, int] = {"Workspace": 0}
     for doc in documents:
         problems += doc.problems

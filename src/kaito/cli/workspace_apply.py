@@ -33,6 +33,7 @@ from kaito.cli.common import (
     local_paths,
     open_target,
     plane_problem,
+    read_local_vllm,
     run_async,
 )
 
@@ -121,8 +122,11 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
     local = kubeconfig is None and context is None
     # Read once (standard input cannot be read twice); the documents validated are the ones written.
     inputs, unreadable = expand_sources(files)
-    # To the local cluster, URLs on this machine are the user's own.
-    checked = check_sources(inputs, unreadable, quiet=True, allow_local_urls=local)
+    # To the local cluster, URLs on this machine are the user's own, and vLLM is there only if its
+    # control plane found an interpreter for it: admission answers as that plane's controller will.
+    vllm = await _local_vllm(home) if local else None
+    checked = check_sources(inputs, unreadable, quiet=True, allow_local_urls=local,
+                            vllm_available=vllm is None or vllm.available)
     if checked.code != 0:
         return 1
     docs = checked.documents
@@ -143,7 +147,7 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
         problem = controlplane.observe_plane(check_home(paths)).problem()
         if problem:
             raise CliError(f"{problem}: nothing was applied")
-    cluster, paths = open_target(kubeconfig, context, home)
+    cluster, paths = open_target(kubeconfig, context, home, vllm_available=vllm is None or vllm.available)
     try:
         befores = []
         for obj in objects:
@@ -174,6 +178,20 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
                     if code:
                         return code
         return 0
+    finally:
+        await cluster.close()
+
+
+async def _local_vllm(home):
+    """The local control plane's vLLM record (None: no store yet, or nothing recorded)."""
+    from kaito.cluster.local import LocalCluster
+
+    paths = local_paths(home)
+    if not paths.store.exists():
+        return None
+    cluster = LocalCluster(paths.store)
+    try:
+        return await read_local_vllm(cluster)
     finally:
         await cluster.close()
 

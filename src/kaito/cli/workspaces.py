@@ -34,6 +34,7 @@ from kaito.cli.common import (
     build_kind_row,
     compute_age,
     control_plane_down,
+    describe_engine,
     find_kind_commands,
     get_object,
     instance_type_of,
@@ -41,6 +42,7 @@ from kaito.cli.common import (
     open_target,
     plane_problem,
     print_table,
+    read_local_vllm,
     resolve_kind,
     run_async,
 )
@@ -120,8 +122,11 @@ async def _get(kind: CliKind, name: str | None, output: str, namespace: str, all
         if all_ns:
             headers.insert(0, "NAMESPACE")
         down = control_plane_down(paths) if output == "wide" else None
+        vllm = None
         if output == "wide":
-            headers += ["PRESET" if kind is WORKSPACE_KIND else "INFERENCE", "NODES", "ENDPOINT"]
+            headers += ["PRESET", "ENGINE"] if kind is WORKSPACE_KIND else ["INFERENCE"]
+            headers += ["NODES", "ENDPOINT"]
+            vllm = await read_local_vllm(cluster)
         if stale:
             headers.append("STALE")
         rows = []
@@ -131,10 +136,14 @@ async def _get(kind: CliKind, name: str | None, output: str, namespace: str, all
                 row.insert(0, obj["metadata"].get("namespace", ""))
             if output == "wide":
                 meta = obj["metadata"]
-                endpoint = None if down else runner.find_local_endpoint(
-                    await list_kind_pods(cluster, kind, meta["name"], meta.get("namespace", "default")))
-                row += [_preset_of(obj) if kind is WORKSPACE_KIND else _inference_url(obj),
-                        ",".join((obj.get("status") or {}).get("workerNodes") or []) or "-", endpoint or "-"]
+                pods = await list_kind_pods(cluster, kind, meta["name"], meta.get("namespace", "default"))
+                endpoint = None if down else runner.find_local_endpoint(pods)
+                if kind is WORKSPACE_KIND:
+                    engine, fallback = describe_engine(obj, pods, vllm)
+                    row += [_preset_of(obj), f"{engine} (no vLLM here)" if fallback else engine]
+                else:
+                    row.append(_inference_url(obj))
+                row += [",".join((obj.get("status") or {}).get("workerNodes") or []) or "-", endpoint or "-"]
             if stale:
                 row.append("yes")
             rows.append(row)
@@ -208,6 +217,9 @@ async def _describe(kind: CliKind, name: str, namespace: str, kubeconfig, contex
         if paths is None:
             endpoint = f"http://{meta['name']}.{meta.get('namespace', 'default')}.svc.cluster.local:80 (in the cluster)"
         lines.append(f"Endpoint:     {endpoint or '- (not ready)'}")
+        if kind is WORKSPACE_KIND:  # after its Preset line
+            engine, fallback = describe_engine(obj, pods, await read_local_vllm(cluster))
+            lines.insert(6, f"Engine:       {engine}" + (f" ({fallback})" if fallback else ""))
         names = {meta["name"]} | {p["metadata"]["name"] for p in pods}
         events = [e for e in (await cluster.list(protocol.EVENT, meta.get("namespace", "default"))).items
                   if (e.get("involvedObject") or {}).get("name") in names]

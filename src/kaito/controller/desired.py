@@ -15,7 +15,7 @@ from kaito.catalog import skus
 from kaito.catalog.presets import Preset
 from kaito.cluster.protocol import Object
 from kaito.controller.settings import Settings
-from kaito.manifests import images, inference, nodeclaim, template, tuning
+from kaito.manifests import images, inference, nodeclaim, template, tuning, vllm, vllm_workspace
 
 
 def image_settings(settings: Settings) -> images.ImageSettings:
@@ -62,18 +62,24 @@ def build_missing_nodeclaims(
 
 def build_owned_objects(
     ws: Workspace, preset: Preset | None, gpu: skus.GPUConfig | None, revision: int, settings: Settings,
-    *, engine: str | None = None,
+    *, engine: str | None = None, node_count: int | None = None, api_version: str | None = None,
 ) -> list[Object]:
     """Services, ConfigMap and workload or Job for the current revision, in apply order.
 
     `engine`: the runtime admission chose for this Workspace (the plan's re-check), so the pods run
-    what was judged."""
+    what was judged; a vLLM Workspace written in v1beta1 (`api_version`, the version recorded on it)
+    gets KAITO v0.12's StatefulSet, pod-0 Service and headless Service on `node_count` nodes
+    (`status.targetNodeCount`)."""
     ws = default_workspace(ws)
     imgs = image_settings(settings)
     if ws.tuning is not None and preset is not None:
         return tuning.build_tuning_objects(
             tuning.TuningInputs(workspace=ws, preset=preset, gpu=gpu, revision=revision, images=imgs)
         )
+    if preset is not None and vllm_workspace.serves_vllm_objects(preset, engine, api_version):
+        count = node_count or (ws.resource.count if ws.resource is not None and ws.resource.count else 1)
+        return vllm.build_vllm_objects(vllm_workspace.build_vllm_inputs(
+            ws, preset, gpu=gpu, node_count=count, revision=revision, image_settings=imgs))
     if preset is not None:
         return inference.build_inference_objects(
             inference.InferenceInputs(workspace=ws, preset=preset, gpu=gpu, revision=revision, images=imgs,

@@ -5,7 +5,8 @@ test can build an `Observed` by hand. Owned objects are found by the workspace l
 when their controller owner reference is this Workspace's uid: objects left by an earlier Workspace
 of the same name (still being garbage-collected) are never mistaken for ours. The ConfigMaps the
 Workspace names (`inference.config`, `tuning.config`) are read too: the plan re-checks them with
-admission's rules, as the webhook did.
+admission's rules, as the webhook did. So are the pods of its workloads: a model server that could
+not start leaves its reason in the pod's termination message, which the status passes on.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Observed:
     # (namespace, name) -> `data` of each ConfigMap the Workspace names; None: it does not exist.
     configmaps: Mapping[tuple[str, str], Mapping[str, str] | None] = field(
         default_factory=lambda: MappingProxyType({}))
+    pods: tuple[Object, ...] = ()  # the pods of its Deployments and StatefulSets (by owner uid)
 
     def owned_object(self, kind: ResourceKind, name: str) -> Object | None:
         return self.owned.get((kind.key, name))
@@ -116,13 +118,17 @@ async def observe_workspace(cluster: Cluster, key: WorkspaceKey, *, provisioning
             protocol.CONTROLLER_REVISION, key.namespace, {labels.LABEL_REVISION_WORKSPACE_NAME: key.name}
         ),
         *(owned_of(kind) for kind in OWNED_KINDS),
+        cluster.list(protocol.POD, key.namespace, {labels.LABEL_WORKSPACE_NAME: key.name}),
         *(read_configmap(cluster, ns, name) for ns, name in named),
     )
-    nodes, claims, revisions = results[0], results[1], results[2]
+    nodes, claims, revisions, pods = results[0], results[1], results[2], results[3 + len(OWNED_KINDS)]
     owned: dict[tuple[str, str], Object] = {}
+    workload_uids: set[str] = set()
     for kind, objs in zip(OWNED_KINDS, results[3:3 + len(OWNED_KINDS)], strict=True):
         for obj in objs:
             owned[(kind.key, obj["metadata"]["name"])] = obj
+            if kind in (protocol.DEPLOYMENT, protocol.STATEFULSET) and obj["metadata"].get("uid"):
+                workload_uids.add(obj["metadata"]["uid"])
     return Observed(
         key=key,
         workspace=workspace,
@@ -130,5 +136,6 @@ async def observe_workspace(cluster: Cluster, key: WorkspaceKey, *, provisioning
         nodeclaims=tuple(claims.items),
         revisions=tuple(r for r in revisions.items if is_owned_by(r, uid)),
         owned=MappingProxyType(owned),
-        configmaps=MappingProxyType(dict(zip(named, results[3 + len(OWNED_KINDS):], strict=True))),
+        configmaps=MappingProxyType(dict(zip(named, results[4 + len(OWNED_KINDS):], strict=True))),
+        pods=tuple(p for p in pods.items if any(is_owned_by(p, uid) for uid in workload_uids)),
     )

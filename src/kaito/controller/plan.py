@@ -31,9 +31,11 @@ from kaito.controller import desired, nodes, recheck, status
 from kaito.controller.observe import Observed
 from kaito.controller.settings import Settings
 from kaito.manifests import revision as revisions
+from kaito.manifests import vllm_workspace
 
 REASON_INVALID_WORKSPACE = ConditionReason.VALIDATION_FAILED
 REASON_INVALID_WORKLOAD = ConditionReason.WORKLOAD_REJECTED
+EVENT_RUNTIME_FALLBACK = "TransformersInsteadOfVLLM"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,7 +140,12 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
         # Warn once, when the condition is first recorded, not on every resync.
         return _with_status(plan, raw, now, events=events, on_change=[("Warning", problem[1], problem[2])])
 
-    request = _node_request(ws, raw)
+    # vLLM serves from `status.targetNodeCount` nodes (KAITO v0.12): the estimate, written once and kept.
+    vllm_nodes = None
+    if (checked.runtime == labels.RUNTIME_VLLM and ws.tuning is None and preset is not None
+            and vllm_workspace.serves_vllm_objects(preset, checked.runtime, checked.api_version)):
+        vllm_nodes = int((raw.get("status") or {}).get("targetNodeCount") or 0) or target
+    request = _node_request(ws, raw, count=vllm_nodes)
     selection = nodes.plan_nodes(
         request, observed.nodes, observed.nodeclaims, provision=settings.provisions_nodes
     )
@@ -160,7 +167,8 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
         return _with_status(plan, raw, now, events=events)
 
     gpu = desired.compute_gpu_facts(ws, observed.nodes, selection.selected, settings)
-    wanted = desired.build_owned_objects(ws, preset, gpu, rev.number, settings, engine=checked.runtime)
+    wanted = desired.build_owned_objects(ws, preset, gpu, rev.number, settings, engine=checked.runtime,
+                                         node_count=request.count, api_version=checked.api_version)
     to_apply: list[Object] = []
     requeue: float | None = None
     workload_facts: status.WorkloadFacts | None = None
@@ -174,7 +182,9 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
                 to_apply.append(obj)
                 verb = "created" if have is None else f"updated to revision {revision_no}"
                 events.append(("Normal", "WorkloadApplied", f"{okind.kind} {name} {verb}"))
-            workload_facts = status.compute_workload_facts(have, revision_no)
+                if checked.runtime_fallback:  # said where the user looks: `kaito describe`, kubectl events
+                    events.append(("Normal", EVENT_RUNTIME_FALLBACK, checked.runtime_fallback))
+            workload_facts = status.compute_workload_facts(have, revision_no, observed.pods)
         elif okind == protocol.JOB:
             if have is None:
                 to_apply.append(obj)
@@ -291,13 +301,15 @@ def _preset_of(ws: Workspace):
     return outside.resolve_preset(spec.name) if spec is not None else None
 
 
-def _node_request(ws: Workspace, raw: Mapping[str, Any]) -> nodes.NodeRequest:
+def _node_request(ws: Workspace, raw: Mapping[str, Any], count: int | None = None) -> nodes.NodeRequest:
+    """The nodes to find or make: `count` (vLLM's target) or `resource.count`."""
     resource = ws.resource
     previous = ((raw.get("status") or {}).get("workerNodes")) or []
     return nodes.NodeRequest(
         namespace=ws.namespace,
         name=ws.name,
-        count=bounds.compute_node_count(resource),  # capped even past admission: defence in depth
+        # vLLM's target or resource.count, capped even past admission: defence in depth
+        count=min(count, bounds.MAX_NODE_COUNT) if count else bounds.compute_node_count(resource),
         instance_type=resource.instance_type if resource else None,
         match_labels=dict((resource.label_selector.match_labels if resource else None) or {}),
         preferred=frozenset((resource.preferred_nodes if resource else None) or ()),

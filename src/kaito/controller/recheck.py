@@ -5,10 +5,12 @@ cluster's webhook may be down, or the catalog changed since), so every reconcile
 `kaito.api.admission.admit_workspace` again: under the rules of the version the Workspace was
 written in (annotation `workspace.kaito.sh/api-version`; v1beta1 when it has none), with the facts
 of `kaito.catalog.facts.build_catalog_facts` (the one factory every caller uses), the ConfigMaps
-observed and, with BYO nodes, the labels of the nodes found. Its answer feeds the plan: the first
-error becomes a condition, the runtime admission judged is the runtime the pods run, a gated model
-without a token is the pending reason, and `inference.config`'s context length sizes
-`status.targetNodeCount`.
+observed (a key vLLM does not have, written into the ConfigMap after the Workspace was admitted, is
+refused here) and, with BYO nodes, the labels of the nodes found. Its answer feeds the plan: the first
+error becomes a condition, the runtime admission judged is the runtime the pods run (with why, when a
+local cluster without vLLM runs a v1beta1 Workspace on transformers), a Workspace that must run on
+vLLM where none is installed gets a condition saying how to install it, a gated model without a
+token is the pending reason, and `inference.config`'s context length sizes `status.targetNodeCount`.
 
 Pure: a function of the hub Workspace, the `Observed` snapshot and the `Settings`.
 """
@@ -24,16 +26,17 @@ import yaml
 from kaito.api import conversion, hub, labels
 from kaito.api.admission import AdmissionOptions, ClusterReads, admit_workspace
 from kaito.api.conditions import ConditionReason, ConditionType
-from kaito.api.validation import compute_runtime, default_configmap_name
+from kaito.api.validation import RuleSet, compute_runtime, compute_runtime_fallback, default_configmap_name
 from kaito.api.validation.inference_config import CONFIG_KEY, MAX_MODEL_LEN
+from kaito.api.validation.preset_rules import build_vllm_not_installed_message
 from kaito.catalog import facts as catalog_facts
-from kaito.catalog import sizing, skus
+from kaito.catalog import skus
 from kaito.catalog.presets import Preset
 from kaito.controller.observe import Observed
 from kaito.controller.settings import Settings
-from kaito.manifests import tuning_config
+from kaito.manifests import tuning_config, vllm_workspace
 
-DEFAULT_MAX_MODEL_LEN = 2048  # KAITO v0.12's sizing context when inference.config sets none
+DEFAULT_MAX_MODEL_LEN = vllm_workspace.DEFAULT_MAX_MODEL_LEN  # KAITO v0.12's sizing context
 ACCESS_SECRET_FIELD = "modelAccessSecret"
 _CONDITION_OF_SECTION = {
     "resource": ConditionType.RESOURCE_READY,
@@ -50,6 +53,7 @@ class Recheck:
     problem: tuple[str, str, str] | None = None  # (condition type, reason, message) of the errors
     access_warning: str | None = None  # a gated model without modelAccessSecret: why pods may fail
     runtime: str | None = None  # the runtime the inference pods run (admission's choice)
+    runtime_fallback: str | None = None  # why it runs on transformers where KAITO v0.12 would run vLLM
     max_model_len: int = DEFAULT_MAX_MODEL_LEN
     missing_configmap: bool = False  # a named ConfigMap does not exist (yet): worth looking again
 
@@ -57,7 +61,8 @@ class Recheck:
 def build_options(ws: hub.Workspace, settings: Settings) -> AdmissionOptions:
     """The operator's settings as admission options (the webhook is built from the same flags)."""
     return AdmissionOptions(url_policy=settings.url_policy, auto_provisioning=settings.provisions_nodes,
-                            release_namespace=settings.release_namespace or ws.namespace)
+                            release_namespace=settings.release_namespace or ws.namespace,
+                            vllm_available=settings.vllm_available)
 
 
 def build_reads(ws: hub.Workspace, observed: Observed, options: AdmissionOptions) -> ClusterReads:
@@ -104,17 +109,23 @@ def recheck_workspace(ws: hub.Workspace, raw: Mapping[str, Any], observed: Obser
     verdict = admit_workspace(ws, api_version=api_version, facts=facts, options=options, reads=reads)
     missing = any(data is None for data in observed.configmaps.values())
     access = next((w.message for w in verdict.warnings if w.path.endswith(ACCESS_SECRET_FIELD)), None)
-    runtime = None
+    runtime = fallback = None
     if ws.inference is not None and ws.inference.preset is not None:
-        runtime = compute_runtime(ws, facts, options, reads.nodes)
+        rules = RuleSet(api_version) if api_version in tuple(RuleSet) else RuleSet.V1BETA1
+        runtime = compute_runtime(ws, facts, options, reads.nodes, rules=rules)
+        fallback = compute_runtime_fallback(ws, facts, runtime, rules=rules)
     common = {"api_version": api_version, "max_model_len": read_max_model_len(ws, observed),
-              "missing_configmap": missing}
+              "missing_configmap": missing, "runtime": runtime}
     if not verdict.errors:
-        return Recheck(access_warning=access, runtime=runtime, **common)
+        if runtime == labels.RUNTIME_VLLM and not settings.vllm_available:
+            message = build_vllm_not_installed_message(ws.annotations.get(labels.ANNOTATION_RUNTIME))
+            return Recheck(problem=(ConditionType.INFERENCE_READY, ConditionReason.VLLM_NOT_INSTALLED, message),
+                           **common)
+        return Recheck(access_warning=access, runtime_fallback=fallback, **common)
     first = verdict.errors[0].path.split(".", 1)[0].split("[", 1)[0]
     ctype = _CONDITION_OF_SECTION.get(first, ConditionType.WORKSPACE_SUCCEEDED)
     message = "; ".join(str(e) for e in verdict.errors)
-    return Recheck(problem=(ctype, ConditionReason.VALIDATION_FAILED, message), runtime=runtime, **common)
+    return Recheck(problem=(ctype, ConditionReason.VALIDATION_FAILED, message), **common)
 
 
 def compute_target_node_count(ws: hub.Workspace, preset: Preset | None, runtime: str | None, max_model_len: int,
@@ -129,5 +140,4 @@ def compute_target_node_count(ws: hub.Workspace, preset: Preset | None, runtime:
         return requested
     instance_type = ws.resource.instance_type if ws.resource is not None else None
     gpu = skus.lookup_sku(instance_type, settings.cloud) if instance_type else None
-    estimate = sizing.estimate_node_count(preset, gpu, max_model_len, requested)
-    return estimate.nodes if estimate.ok and estimate.nodes else requested
+    return vllm_workspace.compute_node_count(preset, gpu, requested, max_model_len)

@@ -49,6 +49,10 @@ class Settings:
     # gatewayAPIInferenceExtension gate; the local cluster has its own gateway instead.
     inferenceset_gateway: bool = False
     epp_image: str = gateway.DEFAULT_EPP_IMAGE
+    # Whether this cluster runs vLLM pods (admission's `vllm_available`): a real cluster's runtime
+    # image carries vLLM; the local control plane says False when it has no vLLM interpreter, and then
+    # v1beta1 Workspaces that name no runtime run on transformers there.
+    vllm_available: bool = True
 
     @property
     def provisions_nodes(self) -> bool:

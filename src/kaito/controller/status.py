@@ -14,7 +14,7 @@ written in the storage version (v1beta1), which holds them whichever version the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -34,6 +34,7 @@ from kaito.api.conditions import (
 )
 from kaito.api.hub import WorkspaceStatus
 from kaito.api.meta import Condition
+from kaito.controller.startfailure import StartFailure, compute_start_failure
 
 # Pending reasons: KAITO v0.3.2 had none (it blocked instead); `kaito.api.conditions` keeps them,
 # with v0.12's names where it has them. Short local names for the status rules below.
@@ -58,7 +59,6 @@ JOB_RAN_AND_FAILED_REASONS = frozenset(
 )
 
 WorkloadKind = Literal["inference", "tuning"]
-
 
 @dataclass(frozen=True, kw_only=True)
 class ResourceFacts:
@@ -85,6 +85,7 @@ class WorkloadFacts:
     ready_replicas: int = 0
     rolled_out: bool = False  # the workload controller has acted on the latest spec
     stalled: tuple[str, str] | None = None  # (reason, message) of a STALLED_WORKLOAD_CONDITIONS entry
+    start_failure: StartFailure | None = None  # a pod that is not running said why it stopped
 
     @property
     def ready(self) -> bool:
@@ -125,8 +126,9 @@ class StatusFacts:
     access_warning: str | None = None
 
 
-def compute_workload_facts(obj: Mapping[str, Any] | None, current_revision: str | None) -> WorkloadFacts:
-    """Readiness of a Deployment or StatefulSet as its controller reports it."""
+def compute_workload_facts(obj: Mapping[str, Any] | None, current_revision: str | None,
+                           pods: Iterable[Mapping[str, Any]] = ()) -> WorkloadFacts:
+    """Readiness of a Deployment or StatefulSet as its controller reports it, and why its pods stop."""
     if obj is None:
         return WorkloadFacts(exists=False, current=False)
     meta = obj.get("metadata") or {}
@@ -156,6 +158,7 @@ def compute_workload_facts(obj: Mapping[str, Any] | None, current_revision: str 
         ready_replicas=int(st.get("readyReplicas") or 0),
         rolled_out=rolled_out,
         stalled=stalled,
+        start_failure=compute_start_failure(pods),
     )
 
 
@@ -287,6 +290,15 @@ def _put_inference(put, wl: WorkloadFacts, access_warning: str | None = None) ->
         reason, message = wl.stalled
         put(ConditionType.INFERENCE_READY, "False", reason, message)
         put(ConditionType.WORKSPACE_SUCCEEDED, "False", ConditionReason.WORKSPACE_FAILED, message)
+        return
+    failure = wl.start_failure if wl.exists and wl.current else None
+    if failure is not None:
+        put(ConditionType.INFERENCE_READY, "False", failure.reason, failure.message)
+        if failure.final:
+            put(ConditionType.WORKSPACE_SUCCEEDED, "False", ConditionReason.WORKSPACE_FAILED, failure.message)
+        else:
+            put(ConditionType.WORKSPACE_SUCCEEDED, "False", ConditionReason.WORKSPACE_PENDING,
+                "workspace is waiting for inference workload readiness")
         return
     if not wl.exists or not wl.current or not wl.rolled_out:
         message = "inference workload is being rolled out"

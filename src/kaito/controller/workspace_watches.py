@@ -27,6 +27,8 @@ OWNED_WATCHES: tuple[ResourceKind, ...] = (
     protocol.JOB,
     protocol.SERVICE,
     protocol.CONTROLLER_REVISION,
+    # Pods (by the workspace labels): a model server that stops leaves why in its termination message.
+    protocol.POD,
 )
 
 # Called with every Workspace watch event (listed items arrive as ADDED), before it is mapped to keys.

@@ -20,7 +20,7 @@ from typing import Any
 from kaito.api import inferenceset
 from kaito.api.admission import AdmissionOptions
 from kaito.api.hub import Workspace
-from kaito.api.validation import compute_runtime
+from kaito.api.validation import compute_runtime, written_rules
 from kaito.api.validation.inference_config import CONFIG_KEY as INFERENCE_CONFIG_KEY
 from kaito.catalog import facts as catalog_facts
 from kaito.catalog.presets import Preset
@@ -48,19 +48,22 @@ def pod0_address(ws: Workspace) -> str:
 
 
 def choose_engine(ws: Workspace, preset: Preset, requested: str | None = None, *, cloud: str = "azure",
-                  provision_nodes: bool = True) -> str:
+                  provision_nodes: bool = True, api_version: str | None = None) -> str:
     """The runtime engine: `requested` when the caller already chose it, else admission's choice
     (`kaito.api.validation.compute_runtime`: `kaito.sh/runtime` when the preset supports it, else
-    the preset's first runtime, vLLM for a model larger than one node's GPU memory), so the pods
-    run the runtime admission judged.
+    the default of the version `ws` was written in — `api_version`, else the version recorded on it:
+    vLLM for v1beta1, the preset's first runtime for v1alpha1), so the pods run the runtime
+    admission judged.
 
-    Callers that know more (the controller: BYO nodes' GPUs; models sized from the local cache)
-    compute it with their facts and pass it as `requested`; alone, this looks up catalog facts only.
+    Callers that know more (the controller: BYO nodes' GPUs; models sized from the local cache; a
+    local cluster without vLLM) compute it with their facts and pass it as `requested`; alone, this
+    looks up catalog facts only.
     """
     if requested:
         return requested
     facts = catalog_facts.build_catalog_facts(cloud, read_local_sizes=False)
-    runtime = compute_runtime(ws, facts, AdmissionOptions(auto_provisioning=provision_nodes))
+    runtime = compute_runtime(ws, facts, AdmissionOptions(auto_provisioning=provision_nodes),
+                              rules=written_rules(ws, api_version))
     return runtime if runtime in preset.runtimes else preset.runtimes[0]
 
 

@@ -57,17 +57,22 @@ def build_owner_reference(ws: Workspace) -> dict[str, Any]:
     }
 
 
-def _set_label(ws: Workspace) -> dict[str, str]:
+def inferenceset_name(ws: Workspace) -> str | None:
+    """The InferenceSet that made `ws` (its `inferenceset.kaito.sh/created-by`), None for a Workspace."""
+    return (ws.metadata.labels or {}).get(inferenceset.LABEL_CREATED_BY) or None
+
+
+def build_set_labels(ws: Workspace) -> dict[str, str]:
     """An InferenceSet child's `inferenceset.kaito.sh/created-by`, carried down to its pods as KAITO
     does: the set's InferencePool and autoscaler find the serving pods by it."""
-    value = (ws.metadata.labels or {}).get(inferenceset.LABEL_CREATED_BY)
+    value = inferenceset_name(ws)
     return {inferenceset.LABEL_CREATED_BY: value} if value else {}
 
 
 def build_selector_labels(ws: Workspace) -> dict[str, str]:
     """Labels that select this Workspace's pods (KAITO selects on the workspace name alone, plus
     the set's label for an InferenceSet child)."""
-    return {labels.LABEL_WORKSPACE_NAME: ws.name, **_set_label(ws)}
+    return {labels.LABEL_WORKSPACE_NAME: ws.name, **build_set_labels(ws)}
 
 
 def build_workspace_labels(ws: Workspace) -> dict[str, str]:
@@ -75,7 +80,7 @@ def build_workspace_labels(ws: Workspace) -> dict[str, str]:
     return {
         labels.LABEL_WORKSPACE_NAME: ws.name,
         labels.LABEL_WORKSPACE_NAMESPACE: ws.namespace,
-        **_set_label(ws),
+        **build_set_labels(ws),
     }
 
 

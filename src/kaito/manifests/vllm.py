@@ -59,6 +59,9 @@ class VllmInputs:
     load_balancer: bool = False  # kaito.sh/enablelb: "True"
     performance_mode: str | None = None  # kaito.sh/performance-mode
     weights_storage_class: str | None = None  # e.g. kaito-local-nvme-disk when the node has NVMe
+    # More pod labels, in the StatefulSet's selector too: an InferenceSet child's
+    # `inferenceset.kaito.sh/created-by`, by which the set's gateway and autoscaler find its pods.
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -88,6 +91,10 @@ def _labels(inputs: VllmInputs) -> dict[str, str]:
 
 def _selector(inputs: VllmInputs) -> dict[str, str]:
     return {labels.LABEL_WORKSPACE_NAME: inputs.name}
+
+
+def _pod_labels(inputs: VllmInputs) -> dict[str, str]:
+    return {**_labels(inputs), **inputs.pod_labels}
 
 
 def _metadata(inputs: VllmInputs, name: str, annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -189,11 +196,11 @@ def build_pod_spec(inputs: VllmInputs) -> dict[str, Any]:
 def build_statefulset(inputs: VllmInputs) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "replicas": inputs.node_count,
-        "selector": {"matchLabels": _selector(inputs)},
+        "selector": {"matchLabels": {**_selector(inputs), **inputs.pod_labels}},
         "serviceName": f"{inputs.name}-headless",
         "podManagementPolicy": "Parallel",
         "persistentVolumeClaimRetentionPolicy": {"whenScaled": "Retain", "whenDeleted": "Delete"},
-        "template": {"metadata": {"labels": _labels(inputs)}, "spec": build_pod_spec(inputs)},
+        "template": {"metadata": {"labels": _pod_labels(inputs)}, "spec": build_pod_spec(inputs)},
     }
     if inputs.weights_storage_class is not None:
         spec["volumeClaimTemplates"] = [{

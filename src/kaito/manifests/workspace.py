@@ -13,10 +13,21 @@ from typing import Any
 
 import yaml
 
+from kaito.api import labels
 from kaito.api.errors import FieldError
 from kaito.api.hub import Workspace, default_workspace
 from kaito.catalog import outside, presets, skus
-from kaito.manifests import images, inference, inference_command, nodeclaim, revision, template, tuning
+from kaito.manifests import (
+    images,
+    inference,
+    inference_command,
+    nodeclaim,
+    revision,
+    template,
+    tuning,
+    vllm,
+    vllm_workspace,
+)
 
 
 class _BlockDumper(yaml.SafeDumper):
@@ -70,12 +81,14 @@ def resolve_preset(ws: Workspace) -> presets.Preset | None:
 
 
 def build_workspace_objects(ws: Workspace, settings: RenderSettings | None = None, *,
-                            engine: str | None = None) -> list[dict[str, Any]]:
+                            engine: str | None = None, api_version: str | None = None) -> list[dict[str, Any]]:
     """NodeClaims, ControllerRevision, then the inference or tuning objects of `ws` (a hub Workspace
     of any served version: both forms of one Workspace render the same objects).
 
     `engine`: the runtime admission chose (`kaito.api.validation.compute_runtime` with the caller's
-    facts); None: chosen here from catalog facts.
+    facts); None: chosen here from catalog facts, by the rules of `api_version` (the version `ws`
+    was written in; None: the one recorded on it, else v1beta1). A vLLM Workspace gets KAITO
+    v0.12's objects (`vllm_workspace`) on the estimator's node count, NodeClaims included.
     """
     settings = settings or RenderSettings()
     ws = default_workspace(ws)  # builders never mutate their input; work on a defaulted copy
@@ -86,7 +99,19 @@ def build_workspace_objects(ws: Workspace, settings: RenderSettings | None = Non
     preset = resolve_preset(ws)
     gpu = skus.lookup_sku(ws.resource.instance_type or "", settings.cloud)
     plan = revision.plan_revision(ws, [])
+    if ws.inference is not None and preset is not None:
+        engine = inference_command.choose_engine(ws, preset, engine, cloud=settings.cloud,
+                                                 provision_nodes=settings.provision_nodes, api_version=api_version)
     objects: list[dict[str, Any]] = []
+    written = api_version or ws.annotations.get(labels.ANNOTATION_API_VERSION)
+    if ws.inference is not None and preset is not None and vllm_workspace.serves_vllm_objects(preset, engine, written):
+        nodes = vllm_workspace.compute_node_count(preset, gpu, ws.resource.count or 1)
+        if settings.provision_nodes:
+            objects += nodeclaim.build_nodeclaims(ws, preset, count=nodes, cloud=settings.cloud)
+        if plan.create is not None:
+            objects.append(plan.create)
+        return objects + vllm.build_vllm_objects(vllm_workspace.build_vllm_inputs(
+            ws, preset, gpu=gpu, node_count=nodes, revision=plan.number, image_settings=settings.images))
     if settings.provision_nodes:
         objects += nodeclaim.build_nodeclaims(ws, preset, cloud=settings.cloud)
     if plan.create is not None:
@@ -96,8 +121,6 @@ def build_workspace_objects(ws: Workspace, settings: RenderSettings | None = Non
             tuning.TuningInputs(workspace=ws, preset=preset, gpu=gpu, revision=plan.number, images=settings.images)
         )
     elif preset is not None:
-        engine = inference_command.choose_engine(ws, preset, engine, cloud=settings.cloud,
-                                                 provision_nodes=settings.provision_nodes)
         objects += inference.build_inference_objects(inference.InferenceInputs(
             workspace=ws, preset=preset, gpu=gpu, revision=plan.number, images=settings.images, engine=engine))
     else:

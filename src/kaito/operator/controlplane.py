@@ -9,7 +9,9 @@ It says "Ready" (`planestate`) only once its store opened, checked in full, and 
 started, and keeps a heartbeat while it runs; a start that fails records its one-line reason there.
 `start_detached` and `stop` are what `kaito up --detach` and `kaito down` do to that process.
 As the chart does in a cluster, the plane keeps KAITO's `inference-params-template` ConfigMap (from
-`kaito.api`'s package data) in its release namespace, `kaito-workspace`.
+`kaito.api`'s package data) in its release namespace, `kaito-workspace`, beside `kaito-local-cluster`,
+which records the interpreter its vLLM pods run (`kaito.cluster.local.vllm_runtime`; none: no vLLM
+here, and its controller runs v1beta1 Workspaces that name no runtime on transformers).
 """
 
 from __future__ import annotations
@@ -56,17 +58,20 @@ def build_inference_template() -> dict:
             "data": {CONFIG_KEY: text}}
 
 
-def build_local_admission():
+def build_local_admission(vllm_available: bool = True):
     """What the local cluster's API server judges every Workspace write with (`LocalCluster(admission=)`):
     the one entry point, the catalog's facts, and this plane's settings (URLs on this machine are
-    the user's own, nodes are provisioned). The CLI opens the store with the same."""
+    the user's own, nodes are provisioned; `vllm_available`: whether it runs vLLM pods, which decides
+    the runtime, and so the option names, a v1beta1 Workspace is judged for). The CLI opens the store
+    with the same, passing what the plane recorded."""
     import functools
 
     from kaito.api.admission import AdmissionOptions, admit
     from kaito.api.validation import UrlPolicy
     from kaito.catalog.facts import build_catalog_facts
 
-    options = AdmissionOptions(url_policy=UrlPolicy.ALLOW_LOCAL, release_namespace=RELEASE_NAMESPACE)
+    options = AdmissionOptions(url_policy=UrlPolicy.ALLOW_LOCAL, release_namespace=RELEASE_NAMESPACE,
+                               vllm_available=vllm_available)
     return functools.partial(admit, facts=build_catalog_facts("azure"), options=options)
 
 
@@ -177,14 +182,17 @@ def read_set_endpoints(paths: Paths) -> dict[str, str]:
 
 class ControlPlane:
     def __init__(self, home: Path, *, requeue_s: float = 1.0, dashboard_port: int | None = None,
-                 autoscaler_interval_s: float = 15.0) -> None:
+                 autoscaler_interval_s: float = 15.0, vllm=None) -> None:
         """`dashboard_port`: serve the dashboard on 127.0.0.1 at this port (0: any free one; taken:
         any free one too); None: no dashboard. `autoscaler_interval_s`: how often InferenceSet
-        autoscalers look (KEDA's pollingInterval, 15 s as keda-kaito-scaler sets it)."""
+        autoscalers look (KEDA's pollingInterval, 15 s as keda-kaito-scaler sets it). `vllm`: the
+        `VllmRuntime` chosen for vLLM pods (None: chosen here from the environment,
+        `vllm_runtime.find_vllm_runtime`)."""
         self.paths = Paths(Path(home).resolve())
         self.requeue_s = requeue_s
         self.dashboard_port = dashboard_port
         self.autoscaler_interval_s = autoscaler_interval_s
+        self.vllm = vllm
         self.sets = None
         self.dashboard_url: str | None = None
         self.cluster = None
@@ -258,7 +266,7 @@ class ControlPlane:
         """Open the store (checked in full), start provisioner, runner, snapshots, dashboard and
         controller; (manager, tasks, dashboard). Whatever started is stopped again if a step fails."""
         from kaito.api.validation import UrlPolicy
-        from kaito.cluster.local import LocalCluster, snapshots
+        from kaito.cluster.local import LocalCluster, snapshots, vllm_runtime
         from kaito.cluster.local.provisioner import LocalProvisioner, read_machine_facts
         from kaito.cluster.local.runner import LocalRunner
         from kaito.cluster.local.services import LocalServiceEndpoints
@@ -267,20 +275,25 @@ class ControlPlane:
         from kaito.manifests import images
         from kaito.operator.local_sets import LocalInferenceSets
 
-        self.cluster = LocalCluster(self.paths.store, check="full", admission=build_local_admission())
+        vllm = self.vllm or vllm_runtime.find_vllm_runtime(None, os.environ)
+        self.cluster = LocalCluster(self.paths.store, check="full",
+                                    admission=build_local_admission(vllm_available=vllm.available))
         tasks: list[asyncio.Task] = []
         dashboard = None
         try:
             self.machine = read_machine_facts()
             await self.cluster.apply(build_inference_template(), field_manager="kaito")
+            await self.cluster.apply(vllm_runtime.build_configmap(vllm), field_manager="kaito")
             # This machine is the cluster: a dataset it serves on 127.0.0.1 is the user's own.
             settings = Settings(provisioner="karpenter", pending_requeue_s=self.requeue_s,
-                                url_policy=UrlPolicy.ALLOW_LOCAL, release_namespace=RELEASE_NAMESPACE)
+                                url_policy=UrlPolicy.ALLOW_LOCAL, release_namespace=RELEASE_NAMESPACE,
+                                vllm_available=vllm.available)
             controllers = build_default_controllers(self.cluster, settings, endpoints=LocalServiceEndpoints())
             manager = Manager(self.cluster, settings, controllers=controllers, resync_period=30.0)
             provisioner = LocalProvisioner(self.cluster, self.machine, resync_s=5.0)
             self.runner = LocalRunner(self.cluster, self.paths.home, is_runtime_image=images.is_runtime_image,
-                                      has_gpu=bool(self.machine.gpus))
+                                      has_gpu=bool(self.machine.gpus), vllm_python=vllm.python)
+            log.info("vLLM: %s", vllm.describe())
             with contextlib.suppress(OSError):
                 self.paths.endpoints.unlink()  # a previous plane's gateways are gone
             self.sets = LocalInferenceSets(self.cluster, interval_s=self.autoscaler_interval_s,
@@ -354,17 +367,19 @@ class Started:
 
 
 def start_detached(paths: Paths, timeout_s: float = 60.0, dashboard_port: int | None = None,
-                   autoscaler_interval_s: float | None = None) -> Started:
+                   autoscaler_interval_s: float | None = None, vllm_python: str | None = None) -> Started:
     """`kaito up --detach`: the control plane in its own session, logging to `paths.log`; waits until
     it says Ready (its store opened and checked, its controller started: `planestate`), or exits
     (with the reason it recorded), or `timeout_s` passes. `StateNotAccessible` when `paths.home` or
-    its log folder cannot be made."""
+    its log folder cannot be made. `vllm_python`: passed on as `--vllm-python`."""
     from kaito.cluster.local import storefile
 
     storefile.ensure_dir(paths.home)
     storefile.ensure_dir(paths.log.parent)
     env = {**os.environ, "KAITO_HOME": str(paths.home)}
     dashboard = ["--no-dashboard"] if dashboard_port is None else ["--dashboard-port", str(dashboard_port)]
+    if vllm_python:
+        dashboard += ["--vllm-python", vllm_python]
     if autoscaler_interval_s is not None:
         dashboard += ["--autoscaler-interval", str(autoscaler_interval_s)]
     try:

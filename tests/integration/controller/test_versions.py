@@ -31,10 +31,13 @@ def _comparable(obj: dict) -> dict:
 
 
 async def test_a_v1alpha1_workspace_and_its_v1beta1_conversion_get_the_same_objects(cluster, kubelet, make_reconciler):
+    """Lossless conversion, one runtime: the two forms differ only in their default runtime (vLLM for
+    v1beta1, see the next test), so the v1beta1 form names the v1alpha1 default, transformers."""
     rec = make_reconciler()
     alpha = make_workspace("ws", "ns-alpha")
     beta = conversion.convert_object(make_workspace("ws", "ns-beta"), "kaito.sh/v1beta1")
     assert beta["apiVersion"] == "kaito.sh/v1beta1" and beta["resource"]["instanceType"]
+    beta["metadata"]["annotations"] = {**beta["metadata"].get("annotations", {}), "kaito.sh/runtime": "transformers"}
     await cluster.inner.apply(alpha, field_manager="kubectl")
     await cluster.inner.apply(beta, field_manager="kubectl")
     keys = [WorkspaceKey("ns-alpha", "ws"), WorkspaceKey("ns-beta", "ws")]
@@ -53,6 +56,29 @@ async def test_a_v1alpha1_workspace_and_its_v1beta1_conversion_get_the_same_obje
     # The v1alpha1 client reads its Workspace back without v1beta1's status fields in the way.
     legacy = await cluster.get(protocol.WORKSPACE_V1ALPHA1, "ws", "ns-alpha")
     assert "state" not in legacy["status"] and "conversion.kaito.sh/hub-fields" in legacy["metadata"]["annotations"]
+
+
+async def test_the_default_runtime_is_the_written_versions(cluster, kubelet, make_reconciler):
+    """KAITO v0.12 runs vLLM by default: a v1beta1 Workspace that names no runtime gets its StatefulSet,
+    pod-0 Service and headless Service; the same Workspace written in v1alpha1 keeps v0.3.2's Deployment."""
+    rec = make_reconciler()
+    alpha = make_workspace("ws", "ns-alpha")
+    beta = conversion.convert_object(make_workspace("ws", "ns-beta"), "kaito.sh/v1beta1")
+    await cluster.inner.apply(alpha, field_manager="kubectl")
+    await cluster.inner.apply(beta, field_manager="kubectl")
+    await converge(rec, kubelet, [WorkspaceKey("ns-alpha", "ws"), WorkspaceKey("ns-beta", "ws")])
+    kinds: dict[str, list[str]] = {}
+    for ns in ("ns-alpha", "ns-beta"):
+        for kind in (protocol.DEPLOYMENT, protocol.STATEFULSET, protocol.SERVICE):
+            kinds.setdefault(ns, []).extend(f"{kind.kind}/{o['metadata']['name']}"
+                                            for o in (await cluster.list(kind, ns)).items)
+        kinds[ns].sort()
+    assert kinds == {"ns-alpha": ["Deployment/ws", "Service/ws"],
+                     "ns-beta": ["Service/ws", "Service/ws-headless", "StatefulSet/ws"]}
+    sts = await cluster.get(protocol.STATEFULSET, "ws", "ns-beta")
+    assert "--engine=vllm" in sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    stored = await cluster.get(protocol.WORKSPACE, "ws", "ns-beta")
+    assert stored["status"]["state"] == "Ready" and sts["spec"]["replicas"] == stored["status"]["targetNodeCount"]
 
 
 async def test_a_v1alpha1_workspace_keeps_v1alpha1_rules(cluster, kubelet, make_reconciler):

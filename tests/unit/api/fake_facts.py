@@ -58,6 +58,9 @@ class FakeFacts:
         sku = SKUS.get(name)
         return GpuFacts(name, sku[0], sku[1]) if sku else None
 
+    def vllm_options(self) -> frozenset[str] | None:
+        return None  # option names are the catalog's data; these tables do not check them
+
     def check_instance_type(self, name: str) -> list[FieldError]:
         if not name or name in SKUS or name.startswith(("Standard_N", "Standard_D")):
             return []

@@ -26,6 +26,12 @@ PLACEHOLDERS = {
     "fine-tuning/kaito_workspace_tuning_falcon_7b_oai.yaml": ("tuning.output.image", "ACR_REPO_HERE"),
     "fine-tuning/kaito_workspace_tuning_phi_3.yaml": ("tuning.output.image", "ACR_REPO_HERE"),
     "inference/kaito_workspace_phi_3_with_adapters.yaml": ("inference.adapters[0].source.image", "ACR_REPO_HERE"),
+    # Refused on purpose (README `vllm-options-checked`): their ConfigMaps name vLLM options that the
+    # vLLM we pin no longer has (`swap-space`; `max-seq-len-to-capture`, `num-scheduler-steps`), so
+    # their pods could never start; admission names them instead of a crash loop.
+    **{f"inference/{f}": ("inference.config", "vllm.swap-space: vLLM has no option")
+       for f in ("kaito_workspace_custom_config.yaml", "kaito_workspace_llama-3.3_70b_instruct.yaml",
+                 "kaito_workspace_tool_calling.yaml")},
 }
 # The accelerator example says what it needs: BYO nodes and the enableAccelerator gate.
 OPTIONS = {
@@ -64,10 +70,17 @@ def test_example_is_admitted_unless_it_carries_a_placeholder(name):
 
 
 def test_custom_config_configmaps_are_really_checked():
-    """The examples' ConfigMaps pass because they are right, not because nobody looked."""
+    """The examples' ConfigMaps are judged, not waved through: each removed vLLM option is named, and
+    without them the rest is admitted (and a context over the model's is refused)."""
     ws, configmaps = _documents("inference/kaito_workspace_custom_config.yaml")
     facts = build_catalog_facts()
     (key,) = configmaps
+    refused = admit(ws[0], facts=facts, reads=ClusterReads(configmaps=configmaps))
+    assert [e.message.split(":", 1)[0] for e in refused.errors] == [
+        "vllm.swap-space", "vllm.max-seq-len-to-capture", "vllm.num-scheduler-steps"]
+    kept = "\n".join(line for line in configmaps[key]["inference_config.yaml"].splitlines()
+                     if not line.strip().startswith(("swap-space", "max-seq-len-to-capture", "num-scheduler-steps")))
+    assert admit(ws[0], facts=facts, reads=ClusterReads(configmaps={key: {"inference_config.yaml": kept}})).allowed
     too_long = {key: {"inference_config.yaml": "vllm:\n  max-model-len: 200000\n"}}
     verdict = admit(ws[0], facts=facts, reads=ClusterReads(configmaps=too_long))
     assert [e.path for e in verdict.errors] == ["inference.config"] and "131072" in verdict.errors[0].message

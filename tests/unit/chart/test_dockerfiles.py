@@ -103,7 +103,9 @@ def test_runtime_image_pins_match_the_project():
     assert "VLLM_VERSION" in {rest.split("=")[0] for word, rest in ins if word == "ARG"}
     runs = " ".join(rest for word, rest in ins if word == "RUN")
     assert '".[runtime,qlora,rag]"' in runs and "-c /tmp/runtime-constraints.txt" in runs
-    assert '"vllm==${VLLM_VERSION}"' in runs
+    assert '"vllm==${VLLM_VERSION}" "ray[default]==${RAY_VERSION}"' in runs  # multi-node vLLM pods run Ray
+    assert args["RAY_VERSION"] == "2.55.0"  # KAITO v0.12's image (kaito-base 0.5.0)
+    assert 'import vllm, ray' in runs
     final = final_stage(ins)
     assert ("WORKDIR", "/workspace") in final
     assert [rest for word, rest in final if word == "ENTRYPOINT"][-1] == '["python", "-m", "kaito.runtime.inference"]'

@@ -237,3 +237,62 @@ def test_local_endpoint_and_logs_are_read_from_the_runners_annotations(tmp_path)
     pods_ = [pod(False, {"5000": 1}, str(log)), pod(True, {"5000": 2}, str(tmp_path / "gone.log")), pod(True, {})]
     assert runner.find_local_endpoint(pods_) == "http://127.0.0.1:2"
     assert runner.find_pod_logs(pods_) == [log]  # the missing file and the pod without one are skipped
+
+
+def _vllm_container() -> dict:
+    """The container of a KAITO v0.12 vLLM pod, as the controller builds it."""
+    from kaito.manifests import vllm
+    from tests.unit.manifests import vllm_cases
+
+    return vllm.build_container(vllm_cases.CASES["vllm-single-gpu"])
+
+
+def test_a_vllm_pod_runs_in_the_vllm_interpreter_with_local_cache_and_ports():
+    container = _vllm_container()
+    assert pods.is_vllm_container(container)
+    mapping = {"/mnt/config": "/state/config", "/workspace/weights": "/state/pod/weights"}
+    argv = pods.build_argv(container, mapping, ports={5000: 41000, 5557: 41001}, has_gpu=False,
+                           python="/venvs/vllm/bin/python", model_cache="/cache/hub")
+    assert argv[:3] == ["/venvs/vllm/bin/python", "-m", "kaito.runtime.inference"]
+    assert {"--port=41000", "--host=127.0.0.1", "--download-dir=/cache/hub",
+            "--kaito-config-file=/state/config/inference_config.yaml",
+            '--kv-events-config={"enable_kv_cache_events":true,"endpoint":"tcp://127.0.0.1:41001"}'} <= set(argv)
+
+
+def test_only_vllm_model_servers_are_vllm_containers():
+    transformers = {"command": ["python", "-m", "kaito.runtime.inference"], "args": ["--engine=transformers"]}
+    spaced = {"command": ["python3", "-m", "kaito.runtime.inference", "--engine", "vllm"]}
+    multinode = {"command": ["python", "-m", "kaito.runtime.inference.multinode"], "args": ["run", "--",
+                                                                                            "--engine=vllm"]}
+    tuning = {"command": ["python", "-m", "kaito.runtime.tuning"], "args": ["--engine=vllm"]}
+    assert [pods.is_vllm_container(c) for c in (transformers, spaced, multinode, tuning, {"command": ["sh"]})] == [
+        False, True, True, False, False]
+
+
+def test_kv_events_endpoint_is_left_alone_when_it_names_no_container_port():
+    container = {"command": ["python", "-m", "x"], "args": [
+        '--kv-events-config={"enable_kv_cache_events":true,"endpoint":"tcp://*:7000"}',
+        '--kv-events-config={"enable_kv_cache_events":false}', "--kv-events-config", "not json"]}
+    argv = pods.build_argv(container, {}, ports={5557: 41001}, has_gpu=False)
+    assert argv[3:] == container["args"]
+
+
+def test_the_vllm_interpreter_is_chosen_in_order_and_checked(tmp_path, monkeypatch):
+    from kaito.cluster.local import vllm_runtime
+
+    with pytest.raises(vllm_runtime.VllmPythonError, match="--vllm-python /nowhere/python: no such file"):
+        vllm_runtime.find_vllm_runtime("/nowhere/python", {})
+    # This interpreter (the test suite's .venv) has no vLLM: named, it is refused saying so.
+    with pytest.raises(vllm_runtime.VllmPythonError, match="vLLM is not installed in it"):
+        vllm_runtime.find_vllm_runtime(None, {vllm_runtime.ENV_VLLM_PYTHON: sys.executable})
+    chosen = vllm_runtime.find_vllm_runtime(None, {})
+    assert chosen == vllm_runtime.NO_VLLM and not chosen.available  # nothing guessed from the folders
+    fake = tmp_path / "python"  # an interpreter whose vLLM check passes
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    found = vllm_runtime.find_vllm_runtime(str(fake), {vllm_runtime.ENV_VLLM_PYTHON: "/ignored"})
+    assert (found.python, found.source, found.available) == (str(fake), "--vllm-python", True)
+    assert vllm_runtime.find_vllm_runtime(None, {vllm_runtime.ENV_VLLM_PYTHON: str(fake)}).source == "KAITO_VLLM_PYTHON"
+    record = vllm_runtime.build_configmap(found)
+    assert vllm_runtime.parse_configmap(record) == found
+    assert vllm_runtime.parse_configmap(vllm_runtime.build_configmap(chosen)) == chosen

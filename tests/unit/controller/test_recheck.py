@@ -137,7 +137,13 @@ def test_target_node_count_is_the_estimators_for_vllm_and_the_count_otherwise() 
     estimate = sizing.estimate_node_count(presets.get_preset("gpt-oss-120b"),
                                           skus.lookup_sku("Standard_NC24ads_A100_v4", "azure"), 2048, 1)
     assert estimate.nodes > 1 and plan(big).status["targetNodeCount"] == estimate.nodes
-    assert plan(stored("phi-4-mini-instruct")).status["targetNodeCount"] == 1  # transformers: resource.count
-    two = stored("phi-4-mini-instruct")
-    two["resource"]["count"] = 3
-    assert plan(two).status["targetNodeCount"] == 3
+    assert plan(stored("phi-4-mini-instruct")).status["targetNodeCount"] == 1
+    # v1beta1 runs vLLM by default: the estimate (one node), whatever count says, as in KAITO v0.12 ...
+    three = stored("phi-4-mini-instruct")
+    three["resource"]["count"] = 3
+    assert plan(three).status["targetNodeCount"] == 1
+    # ... transformers serves from the nodes asked for: resource.count (explicitly, or as v1alpha1's default).
+    three["metadata"]["annotations"] = {labels.ANNOTATION_RUNTIME: "transformers"}
+    assert plan(three).status["targetNodeCount"] == 3
+    three["metadata"]["annotations"] = {labels.ANNOTATION_API_VERSION: "kaito.sh/v1alpha1"}
+    assert plan(three).status["targetNodeCount"] == 3

@@ -193,6 +193,11 @@ def wire(case: str, version: str = V1ALPHA1) -> dict:
     return data if data["apiVersion"] == version else conversion.convert_object(data, version)
 
 
+def written_version(case: str) -> str:
+    """The version the case is written in (its rules decide the default runtime)."""
+    return V1BETA1 if case in V1BETA1_CASES else V1ALPHA1
+
+
 def workspace(case: str, version: str = V1ALPHA1) -> Workspace:
     return conversion.parse_workspace(wire(case, version))[0]
 

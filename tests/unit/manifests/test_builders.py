@@ -28,7 +28,8 @@ CLUSTER_SCOPED = {"NodeClaim"}
 
 def _render(case: str) -> list[dict]:
     cloud = "aws" if case in cases.AWS_CASES else "azure"
-    return workspace.build_workspace_objects(cases.workspace(case), workspace.RenderSettings(cloud=cloud))
+    return workspace.build_workspace_objects(cases.workspace(case), workspace.RenderSettings(cloud=cloud),
+                                             api_version=cases.written_version(case))
 
 
 @pytest.mark.parametrize("case", ALL_CASES)
@@ -244,11 +245,21 @@ def test_chosen_nodes_pin_pods_and_match_labels_become_affinity() -> None:
 
 
 def test_engine_from_annotation_only_when_the_preset_supports_it() -> None:
+    """An unknown runtime is the default of the version the Workspace was written in (recorded on it):
+    the preset's first (transformers) for v1alpha1, vLLM for v1beta1."""
     ws = cases.workspace("inference-falcon-7b")
-    ws.metadata.annotations = {labels.ANNOTATION_RUNTIME: "vllm"}
-    assert "--engine=vllm" in inference.build_container(inference.InferenceInputs(workspace=ws, preset=get_preset("falcon-7b")))["args"]
-    ws.metadata.annotations = {labels.ANNOTATION_RUNTIME: "tensorrt"}
-    assert "--engine=transformers" in inference.build_container(inference.InferenceInputs(workspace=ws, preset=get_preset("falcon-7b")))["args"]
+
+    def engine(annotations: dict) -> list[str]:
+        ws.metadata.annotations = annotations
+        args = inference.build_container(inference.InferenceInputs(workspace=ws, preset=get_preset("falcon-7b")))["args"]
+        return [a for a in args if a.startswith("--engine=")]
+
+    alpha = {labels.ANNOTATION_API_VERSION: cases.V1ALPHA1}
+    assert engine({**alpha, labels.ANNOTATION_RUNTIME: "vllm"}) == ["--engine=vllm"]
+    assert engine({**alpha, labels.ANNOTATION_RUNTIME: "tensorrt"}) == ["--engine=transformers"]
+    assert engine({**alpha}) == ["--engine=transformers"]
+    assert engine({labels.ANNOTATION_RUNTIME: "tensorrt"}) == ["--engine=vllm"]  # no record: v1beta1
+    assert engine({labels.ANNOTATION_RUNTIME: "transformers"}) == ["--engine=transformers"]
 
 
 def test_trust_remote_code_and_kaito_run_params_reach_the_runtime() -> None:
@@ -453,8 +464,39 @@ metadata: {name: w}
 resource: {instanceType: Standard_NC24ads_A100_v4, labelSelector: {matchLabels: {a: b}}}
 inference: {preset: {name: example-org/tiny-chat}}
 """)
-    deploy = next(o for o in workspace.build_workspace_objects(ws) if o["kind"] == "Deployment")
+    deploy = next(o for o in workspace.build_workspace_objects(ws, api_version=cases.V1ALPHA1)
+                  if o["kind"] == "Deployment")
     args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--model=example-org/tiny-chat" in args
     assert "--served-model-name=example-org/tiny-chat" in args
     assert not any(a.startswith("--revision=") for a in args)
+
+
+def test_the_same_hub_id_written_in_v1beta1_runs_kaito_v012s_vllm_pods() -> None:
+    ws = cases.make_workspace("""
+metadata: {name: w}
+resource: {instanceType: Standard_NC24ads_A100_v4, labelSelector: {matchLabels: {a: b}}}
+inference: {preset: {name: example-org/tiny-chat}}
+""")
+    objects = workspace.build_workspace_objects(ws, api_version=cases.V1BETA1)
+    assert [o["kind"] for o in objects] == ["NodeClaim", "ControllerRevision", "Service", "Service", "StatefulSet"]
+    (sts,) = [o for o in objects if o["kind"] == "StatefulSet"]
+    args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert {"--engine=vllm", "--model=example-org/tiny-chat", "--served-model-name=tiny-chat"} <= set(args)
+    assert sts["spec"]["replicas"] == 1 and sts["spec"]["serviceName"] == "w-headless"
+
+
+def test_an_inferenceset_childs_vllm_pods_serve_the_sets_name_and_carry_its_label() -> None:
+    from kaito.api import inferenceset
+
+    ws = cases.make_workspace("""
+metadata: {name: chat-0, namespace: team-a, labels: {inferenceset.kaito.sh/created-by: chat}}
+resource: {instanceType: Standard_NC24ads_A100_v4, labelSelector: {matchLabels: {a: b}}}
+inference: {preset: {name: phi-4-mini-instruct}}
+""")
+    objects = workspace.build_workspace_objects(ws, api_version=cases.V1BETA1)
+    (sts,) = [o for o in objects if o["kind"] == "StatefulSet"]
+    assert "--served-model-name=chat" in sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert sts["spec"]["template"]["metadata"]["labels"][inferenceset.LABEL_CREATED_BY] == "chat"
+    assert sts["spec"]["selector"]["matchLabels"] == {labels.LABEL_WORKSPACE_NAME: "chat-0",
+                                                      inferenceset.LABEL_CREATED_BY: "chat"}

@@ -24,8 +24,11 @@ ALL = [*cases.CASES, *cases.AWS_CASES, *cases.V1BETA1_CASES]
 
 
 def render(case: str, version: str = cases.V1ALPHA1) -> str:
+    """The case read as `version`, rendered by the rules of the version it was written in (as the
+    controller does, from the version recorded on it): the runtime default depends on that."""
     settings = AWS_SETTINGS if case in cases.AWS_CASES else SETTINGS
-    objects = workspace.build_workspace_objects(cases.workspace(case, version), settings)
+    objects = workspace.build_workspace_objects(cases.workspace(case, version), settings,
+                                                api_version=cases.written_version(case))
     return workspace.dump_yaml(objects)
 
 

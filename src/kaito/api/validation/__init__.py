@@ -14,7 +14,12 @@ from kaito.api.validation.tuning_config import (
     default_configmap_name,
     validate_tuning_config,
 )
-from kaito.api.validation.workspace import compute_runtime, validate_hub
+from kaito.api.validation.workspace import (
+    compute_runtime,
+    compute_runtime_fallback,
+    validate_hub,
+    written_rules,
+)
 
 __all__ = [
     "CONFIG_KEY",
@@ -24,8 +29,10 @@ __all__ = [
     "RuleSet",
     "UrlPolicy",
     "compute_runtime",
+    "compute_runtime_fallback",
     "default_configmap_name",
     "validate_hub",
     "validate_inference_config",
     "validate_tuning_config",
+    "written_rules",
 ]

@@ -49,7 +49,10 @@ def needed(ws: Workspace, old: Workspace | None, options: AdmissionOptions) -> l
 
 
 def validate_configmaps(ws: Workspace, old: Workspace | None, *, options: AdmissionOptions,
-                        reads: ClusterReads, found: PresetFacts | None) -> list[FieldError]:
+                        reads: ClusterReads, found: PresetFacts | None, runtime: str | None = None,
+                        vllm_options: frozenset[str] | None = None) -> list[FieldError]:
+    """What the ConfigMaps `needed` names say, judged for the runtime the pods run (`runtime`); the
+    `inference.config` keys are checked against `vllm_options` when given."""
     errs: list[FieldError] = []
     tun = ws.tuning
     if (reads.complete and tun is not None and not tun.config and options.release_namespace is None
@@ -76,5 +79,6 @@ def validate_configmaps(ws: Workspace, old: Workspace | None, *, options: Admiss
             errs += tuning_config.validate_tuning_config(ref.name, data, tun.method if tun else None, ref.namespace)
         else:
             limit = found.token_limit if found is not None else None
-            errs += inference_config.validate_inference_config(ref.name, data, ref.namespace, limit)
+            errs += inference_config.validate_inference_config(ref.name, data, ref.namespace, limit,
+                                                               vllm_options=vllm_options, runtime=runtime)
     return errs

@@ -35,6 +35,10 @@ class AdmissionOptions:
     enable_accelerator: bool = False  # KAITO feature gate enableAccelerator
     node_classes: tuple[str, ...] | None = None  # Karpenter NodeClasses allowed; None: not checked
     release_namespace: str | None = None  # where the default tuning ConfigMaps live
+    # Whether this cluster can run vLLM pods. True for a Kubernetes cluster (its runtime image carries
+    # vLLM, as KAITO's does); the local cluster says False when no vLLM interpreter is installed for
+    # it, and then a v1beta1 Workspace that names no runtime runs on transformers there.
+    vllm_available: bool = True
 
 
 ConfigMapKey = tuple[str, str]  # (namespace, name)

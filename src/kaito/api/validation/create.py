@@ -127,7 +127,7 @@ def validate_resource_create(
             return errs  # an unknown preset is reported on inference.preset.name; nothing to size
     if rules is RuleSet.V1ALPHA1:
         return errs + _v1alpha1_fit(res, count, name, facts, bypass)
-    runtime = runtime or preset_rules.compute_runtime(annotations, found)
+    runtime = runtime or preset_rules.compute_runtime(annotations, found, rules=rules)
     return errs + capacity.validate_resource_for_inference(
         res, found, facts=facts, options=options, nodes=nodes, runtime=runtime, bypass=bypass)
 
@@ -179,7 +179,7 @@ def validate_inference_create(inf: InferenceSpec, facts: ModelFacts, rules: Rule
             elif found is not None:
                 errs += validate_preset_access(inf.preset, found, "inference.preset", rules)
                 errs += preset_rules.validate_runtime_choice(annotations, found)
-                chosen = runtime or preset_rules.compute_runtime(annotations, found)
+                chosen = runtime or preset_rules.compute_runtime(annotations, found, rules=rules)
                 errs += preset_rules.validate_adapters_on_runtime(inf, chosen, rules)
     if inf.adapters:
         errs += sources.validate_adapters(inf.adapters, "inference.adapters", rules)

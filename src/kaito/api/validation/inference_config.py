@@ -3,15 +3,19 @@
 A pure function of the ConfigMap's `data` (None when it does not exist): whoever admits reads it.
 The key `inference_config.yaml` holds a `vllm:` map of runtime flags (names without `--`) whose values
 become `--flag value` on the command line, so each value must be a scalar; `max-model-len`, when
-set, must be a whole number no larger than the model's context window.
+set, must be a whole number no larger than the model's context window; and each key must name an
+option of the vLLM the pods run (the names the catalog ships), an error for the vLLM runtime and a
+warning for transformers, which reads only the few keys it knows.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 
 import yaml
 
+from kaito.api import labels
 from kaito.api.errors import FieldError
 
 CONFIG_KEY = "inference_config.yaml"
@@ -22,8 +26,10 @@ MAX_MODEL_LEN = "max-model-len"
 
 
 def validate_inference_config(name: str, data: Mapping[str, str] | None, namespace: str,
-                              token_limit: int | None = None) -> list[FieldError]:
-    """Problems with ConfigMap `name`'s data for a Workspace whose model reads `token_limit` tokens."""
+                              token_limit: int | None = None, *, vllm_options: frozenset[str] | None = None,
+                              runtime: str | None = None) -> list[FieldError]:
+    """Problems with ConfigMap `name`'s data for a Workspace whose model reads `token_limit` tokens and
+    runs on `runtime`; `vllm_options`: the `--option` names keys may take (None: not checked)."""
     if data is None:
         return [FieldError(PATH, f"ConfigMap {name!r} named in inference.config does not exist in namespace "
                                  f"{namespace!r}")]
@@ -50,7 +56,28 @@ def validate_inference_config(name: str, data: Mapping[str, str] | None, namespa
         if isinstance(value, Mapping | list)
     ]
     errs += _check_max_model_len(flags.get(MAX_MODEL_LEN), name, token_limit)
+    if vllm_options:
+        severity = "warning" if runtime == labels.RUNTIME_TRANSFORMERS else "error"
+        errs += [FieldError(PATH, f"{problem} (ConfigMap {name!r})", severity)
+                 for key in flags if (problem := find_unknown_option(key, vllm_options))]
     return errs
+
+
+def option_of(key: object) -> str:
+    """The option a `vllm:` key names, as the runtime reads it: `max_num_seqs` and `max-num-seqs` are
+    `--max-num-seqs`; a dotted key (`compilation-config.level`) sets a field of `--compilation-config`."""
+    head = str(key).strip().removeprefix("--").split(".", 1)[0]
+    return "--" + head.replace("_", "-")
+
+
+def find_unknown_option(key: object, vllm_options: frozenset[str]) -> str | None:
+    """`vllm.<key>: vLLM has no option --x (did you mean y?)`, or None when vLLM has that option."""
+    option = option_of(key)
+    if option in vllm_options:
+        return None
+    close = difflib.get_close_matches(option, sorted(vllm_options), n=1)
+    hint = f" (did you mean {close[0].removeprefix('--')}?)" if close else ""
+    return f"vllm.{key}: vLLM has no option {option}{hint}"
 
 
 def _check_max_model_len(value: object, name: str, token_limit: int | None) -> list[FieldError]:

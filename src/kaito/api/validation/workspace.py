@@ -7,7 +7,7 @@ rules judge, which the pod builders use too (one answer for admission and the po
 
 from __future__ import annotations
 
-from kaito.api import hub
+from kaito.api import hub, labels
 from kaito.api.errors import FieldError
 from kaito.api.facts import ModelFacts
 from kaito.api.validation import annotation_rules, bounds, configmaps, create, names, preset_rules, update
@@ -32,15 +32,35 @@ def validate_metadata(ws: hub.Workspace) -> list[FieldError]:
 
 
 def compute_runtime(ws: hub.Workspace, facts: ModelFacts, options: AdmissionOptions | None = None,
-                    nodes=None) -> str:
-    """The runtime the Workspace's pods will run (see `preset_rules.compute_runtime`)."""
+                    nodes=None, *, rules: RuleSet) -> str:
+    """The runtime the Workspace's pods will run (see `preset_rules.compute_runtime`), for the rules
+    of the version it was written in (`written_rules`)."""
     options = options or AdmissionOptions()
-    preset = ws.inference.preset if ws.inference is not None else None
-    found = None
-    if preset is not None and preset.name:
-        found, _ = create.lookup_preset(facts, preset.name, "inference.preset.name")
+    found = _found(ws, facts)
     node_gib = create.compute_node_gpus(ws.resource, facts, options, nodes)
-    return preset_rules.compute_runtime(ws.annotations, found, node_gib)
+    return preset_rules.compute_runtime(ws.annotations, found, node_gib, rules=rules,
+                                        vllm_available=options.vllm_available)
+
+
+def compute_runtime_fallback(ws: hub.Workspace, facts: ModelFacts, runtime: str, *, rules: RuleSet) -> str | None:
+    """Why `ws` runs on `runtime` (transformers) where KAITO v0.12 would run vLLM; None when it does not."""
+    return preset_rules.compute_runtime_fallback(ws.annotations, _found(ws, facts), runtime, rules=rules)
+
+
+def written_rules(ws: hub.Workspace, api_version: str | None = None) -> RuleSet:
+    """The rules of the version `ws` was written in: `api_version` when the caller parsed it, else the
+    version recorded on it (`workspace.kaito.sh/api-version`, stamped where it is stored), else the
+    storage version's (v1beta1), as the controller's re-check does."""
+    written = api_version or ws.annotations.get(labels.ANNOTATION_API_VERSION)
+    return RuleSet(written) if written in tuple(RuleSet) else RuleSet.V1BETA1
+
+
+def _found(ws: hub.Workspace, facts: ModelFacts):
+    preset = ws.inference.preset if ws.inference is not None else None
+    if preset is None or not preset.name:
+        return None
+    found, _ = create.lookup_preset(facts, preset.name, "inference.preset.name")
+    return found
 
 
 def validate_create(
@@ -60,7 +80,7 @@ def validate_create(
         errs.append(FieldError("tuning", "either inference or tuning must be specified, but not both"))
     errs += annotation_rules.validate_annotations(ws.annotations, options)
     nodes = reads.nodes if reads is not None else None
-    runtime = compute_runtime(ws, facts, options, nodes)
+    runtime = compute_runtime(ws, facts, options, nodes, rules=rules)
     if ws.resource is None:
         errs.append(FieldError("resource.labelSelector", "resource with a labelSelector is required"))
     else:
@@ -104,11 +124,10 @@ def validate_hub(
     else:
         errs += update.validate_update(ws, old, options.url_policy, rules, options)
     if reads is not None:
-        preset = ws.inference.preset if ws.inference is not None else None
-        found = None
-        if preset is not None and preset.name:
-            found, _ = create.lookup_preset(facts, preset.name, "inference.preset.name")
-        errs += configmaps.validate_configmaps(ws, old, options=options, reads=reads, found=found)
+        found = _found(ws, facts)
+        runtime = compute_runtime(ws, facts, options, reads.nodes, rules=rules) if ws.inference is not None else None
+        errs += configmaps.validate_configmaps(ws, old, options=options, reads=reads, found=found, runtime=runtime,
+                                               vllm_options=facts.vllm_options())
     return _dedupe(errs)
 
 
@@ -122,4 +141,5 @@ def _dedupe(errs: list[FieldError]) -> list[FieldError]:
     return out
 
 
-__all__ = ["compute_runtime", "validate_create", "validate_hub", "validate_metadata"]
+__all__ = ["compute_runtime", "compute_runtime_fallback", "validate_create", "validate_hub", "validate_metadata",
+           "written_rules"]

@@ -1,10 +1,14 @@
 """How the local runner turns a pod template into processes on this machine (pure translation).
 
-A container becomes a command line: `python`/`python3` becomes this interpreter, `/bin/sh -c`
-runs through the system shell. Paths the container would see (volume mount paths, an image's own
-files) are rewritten to folders under `$KAITO_HOME` (hostPath and PVC volumes never outside it),
-container port 5000 becomes a free local port (`--port=5000` or `--port 5000`), `--host=0.0.0.0`
-becomes 127.0.0.1 and `--device`/`--device_map cuda` becomes `cpu` on a machine without GPUs.
+A container becomes a command line: `python`/`python3` becomes this interpreter (a vLLM model
+server's, the interpreter vLLM is installed in), `/bin/sh -c` runs through the system shell. Paths
+the container would see (volume mount paths, an image's own files) are rewritten to folders under
+`$KAITO_HOME` (hostPath and PVC volumes never outside it), container port 5000 becomes a free local
+port (`--port=5000` or `--port 5000`), `--host=0.0.0.0` becomes 127.0.0.1 and `--device`/
+`--device_map cuda` becomes `cpu` on a machine without GPUs. For vLLM: `--download-dir` becomes the
+machine's one model cache (every pod here shares it, instead of a download per pod into its
+emptyDir), and the KV-cache events publisher of `--kv-events-config` binds its container port's
+local port on 127.0.0.1 instead of 5557 on every interface.
 Which containers can run here at all is `classify_container`'s answer.
 """
 
@@ -252,28 +256,46 @@ def rewrite_paths(text: str, mapping: Mapping[str, str]) -> str:
     return pattern.sub(lambda m: mapping[m.group(1)], text)
 
 
+VLLM_MODULES = ("kaito.runtime.inference", "kaito.runtime.inference.multinode")
+KV_EVENTS_PORT = 5557  # vLLM's default KV-cache events endpoint, tcp://*:5557
+
+
+def is_vllm_container(container: Mapping[str, Any]) -> bool:
+    """Whether a container runs kaito's model server with the vLLM engine (KAITO v0.12's vLLM pods)."""
+    argv = [str(c) for c in container.get("command") or []] + [str(a) for a in container.get("args") or []]
+    if not argv or argv[0] not in PYTHONS or "-m" not in argv:
+        return False
+    module = argv[argv.index("-m") + 1] if argv.index("-m") + 1 < len(argv) else ""
+    engine = any(a == "--engine=vllm" or (a == "--engine" and b == "vllm") for a, b in zip(argv, [*argv[1:], ""], strict=True))
+    return module in VLLM_MODULES and engine
+
+
 def build_argv(container: Mapping[str, Any], mapping: Mapping[str, str], *, ports: Mapping[int, int],
-               has_gpu: bool) -> list[str]:
-    """The local command line of a container (see the module docstring for the rewrites)."""
+               has_gpu: bool, python: str | None = None, model_cache: str | None = None) -> list[str]:
+    """The local command line of a container (see the module docstring for the rewrites).
+
+    `python`: the interpreter of `python` commands (default: this one); `model_cache`: the model
+    cache `--download-dir` is pointed at (None: kept)."""
     command = [str(c) for c in container.get("command") or []]
     args = [str(a) for a in container.get("args") or []]
     if not command:
         raise PodConfigError(f"container {container.get('name')}: no command (an image entrypoint needs a cluster)")
     if command[0] in PYTHONS:
-        command[0] = sys.executable
+        command[0] = python or sys.executable
     elif command[0] in SHELLS:
         command[0] = "/bin/sh"
     argv = [rewrite_paths(part, mapping) for part in command + args]
+    local = _LocalValues(ports=ports, has_gpu=has_gpu, model_cache=model_cache)
     out: list[str] = []
     pending: str | None = None  # a flag written as `--port 5000` whose value is the next part
     for part in argv:
         if pending is not None and not part.startswith("-"):
-            out.append(_rewrite_flag_value(pending, part, ports=ports, has_gpu=has_gpu) or part)
+            out.append(local.rewrite(pending, part) or part)
             pending = None
             continue
         flag, eq, value = part.partition("=")
         if eq:
-            new = _rewrite_flag_value(flag, value, ports=ports, has_gpu=has_gpu)
+            new = local.rewrite(flag, value)
             out.append(f"{flag}={new}" if new is not None else part)
         else:
             pending = part if part in _REWRITTEN_FLAGS else None
@@ -281,18 +303,44 @@ def build_argv(container: Mapping[str, Any], mapping: Mapping[str, str], *, port
     return out
 
 
-_REWRITTEN_FLAGS = ("--port", "--host", "--device", "--device_map", "--device-map")
+_REWRITTEN_FLAGS = ("--port", "--host", "--device", "--device_map", "--device-map", "--download-dir",
+                    "--kv-events-config")
 
 
-def _rewrite_flag_value(flag: str, value: str, *, ports: Mapping[int, int], has_gpu: bool) -> str | None:
-    """The local value of one flag (`--port=N` and `--port N` alike), or None to keep it."""
-    if flag == "--port" and value.isdigit() and int(value) in ports:
-        return str(ports[int(value)])
-    if flag == "--host" and value in ("0.0.0.0", "::"):
-        return LOCAL_HOST
-    if flag in ("--device", "--device_map", "--device-map") and value == "cuda" and not has_gpu:
-        return "cpu"
-    return None
+@dataclass(frozen=True)
+class _LocalValues:
+    ports: Mapping[int, int]
+    has_gpu: bool
+    model_cache: str | None
+
+    def rewrite(self, flag: str, value: str) -> str | None:
+        """The local value of one flag (`--port=N` and `--port N` alike), or None to keep it."""
+        if flag == "--port" and value.isdigit() and int(value) in self.ports:
+            return str(self.ports[int(value)])
+        if flag == "--host" and value in ("0.0.0.0", "::"):
+            return LOCAL_HOST
+        if flag in ("--device", "--device_map", "--device-map") and value == "cuda" and not self.has_gpu:
+            return "cpu"
+        if flag == "--download-dir" and self.model_cache:
+            return self.model_cache
+        if flag == "--kv-events-config":
+            return self._kv_events(value)
+        return None
+
+    def _kv_events(self, value: str) -> str | None:
+        try:
+            config = json.loads(value)
+        except ValueError:
+            return None
+        if not isinstance(config, dict) or not config.get("enable_kv_cache_events"):
+            return None
+        endpoint = str(config.get("endpoint") or f"tcp://*:{KV_EVENTS_PORT}")
+        scheme, _, address = endpoint.partition("://")
+        port = address.rpartition(":")[2]
+        if scheme != "tcp" or not port.isdigit() or int(port) not in self.ports:
+            return None
+        return json.dumps({**config, "endpoint": f"tcp://{LOCAL_HOST}:{self.ports[int(port)]}"},
+                          separators=(",", ":"))
 
 
 def container_ports(containers: Sequence[Mapping[str, Any]]) -> list[int]:

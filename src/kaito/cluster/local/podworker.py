@@ -9,6 +9,13 @@ SIGKILL. It never writes to the store itself: it updates its `PodState` (events 
 included) and wakes the runner, which writes the Pod, its Events and the workload status in one
 place.
 
+Each container gets a termination-message file (`KAITO_TERMINATION_LOG`, where kaito's model server
+writes why it could not start, as a kubelet reads `/dev/termination-log`); after the container
+exits its content — or, with `terminationMessagePolicy: FallbackToLogsOnError` and nothing written,
+the log's tail — becomes `lastState.terminated.message`. A vLLM container runs in the interpreter
+vLLM is installed in (`PodContext.vllm_python`) with downloads in the shared model cache; its engine
+core and workers are children in its process group, so stopping the pod stops them all.
+
 The local runner restarts a pod's containers together: a liveness failure of one stops them all
 (a Kubernetes kubelet restarts that container alone; KAITO's pods have one).
 """
@@ -35,6 +42,9 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0
 BACKOFF_RESET_S = 2 * MAX_BACKOFF_S  # a run this long starts the back-off over (the kubelet's rule)
 DEFAULT_GRACE_S = 30.0  # Kubernetes' default terminationGracePeriodSeconds
+TERMINATION_LOG_ENV = "KAITO_TERMINATION_LOG"  # where kaito's runtime writes its termination message
+MAX_MESSAGE_BYTES = 4096  # the kubelet keeps at most this much of a termination message
+LOG_TAIL_LINES, LOG_TAIL_BYTES = 80, 2048  # FallbackToLogsOnError: the kubelet's tail of the log
 
 
 @dataclass
@@ -67,6 +77,7 @@ class PodContext:
     lookup: Callable[[str, str, str], Mapping[str, str] | None]  # (kind, namespace, name) → data
     push_target: Callable[[], Any]  # awaitable → the image a Job's push sidecar publishes, or None
     changed: Callable[[], None]
+    vllm_python: str | None = None  # the interpreter of vLLM model servers (None: this one)
 
     @property
     def images_root(self) -> Path:
@@ -217,7 +228,9 @@ class PodWorker:
         self._procs = []
         code = next((c for c in codes if c != 0), 0)
         reason = "Completed" if code == 0 else "Error"
-        message = "" if code == 0 else f"exited with code {code}; see {self.log_path}"
+        failed = next((c for c, k in zip(mains, codes, strict=True) if k != 0), None)
+        told = self._termination_message(failed) if failed is not None else ""
+        message = told or ("" if code == 0 else f"exited with code {code}; see {self.log_path}")
         self._set(ready=False, exit_code=code, pid=None, reason=reason, message=message, container_ready={},
                   last_state={"terminated": {"exitCode": code, "reason": reason, "message": message,
                                              "startedAt": started_at, "finishedAt": now_rfc3339()}})
@@ -229,16 +242,46 @@ class PodWorker:
             env["HF_HOME"] = str(self.ctx.home / "huggingface")  # the shared model cache
         env.update(pods.build_env(container, self.namespace, self.name, self.ctx.lookup))
         env.update({processes.ENV_HOME: str(self.ctx.home.resolve()), processes.ENV_POD: f"{self.namespace}/{self.name}",
-                    "PYTHONUNBUFFERED": "1", "HOSTNAME": self.name})
+                    "PYTHONUNBUFFERED": "1", "HOSTNAME": self.name,
+                    TERMINATION_LOG_ENV: str(self._termination_path(container))})
         return env
+
+    def _termination_path(self, container: Mapping[str, Any]) -> Path:
+        return self.ctx.volumes_root / "pods" / self.namespace / self.name / f".termination-{container.get('name')}"
+
+    def _termination_message(self, container: Mapping[str, Any]) -> str:
+        """What the container wrote to its termination-message file, else (FallbackToLogsOnError) the
+        tail of the log, as the kubelet reports it."""
+        try:
+            told = self._termination_path(container).read_bytes()[:MAX_MESSAGE_BYTES].decode("utf-8", "replace")
+        except OSError:
+            told = ""
+        if told.strip() or container.get("terminationMessagePolicy") != "FallbackToLogsOnError":
+            return told.strip()
+        try:
+            lines = self.log_path.read_bytes().decode("utf-8", "replace").splitlines()[-LOG_TAIL_LINES:]
+        except OSError:
+            return ""
+        return "\n".join(lines).encode()[-LOG_TAIL_BYTES:].decode("utf-8", "replace").strip()
+
+    @staticmethod
+    def _model_cache(env: Mapping[str, str]) -> str | None:
+        """The Hugging Face hub cache the pod's environment names (where vLLM's downloads go here)."""
+        if env.get("HF_HUB_CACHE"):
+            return env["HF_HUB_CACHE"]
+        return str(Path(env["HF_HOME"]) / "hub") if env.get("HF_HOME") else None
 
     async def _spawn(self, container: Mapping[str, Any], way: str, plan: pods.VolumePlan) -> asyncio.subprocess.Process:
         image_dir = pods.build_image_dir(self.ctx.images_root, container.get("image") or "") if way == "local-image" else None
         mapping = pods.build_path_map(container, plan, image_dir)
-        argv = pods.build_argv(container, mapping, ports=self.state.ports, has_gpu=self.ctx.has_gpu)
         env = {k: pods.rewrite_paths(v, mapping) for k, v in self._env(container).items()}
+        vllm = pods.is_vllm_container(container)
+        argv = pods.build_argv(container, mapping, ports=self.state.ports, has_gpu=self.ctx.has_gpu,
+                               python=self.ctx.vllm_python if vllm else None,
+                               model_cache=self._model_cache(env) if vllm else None)
         cwd = self.ctx.volumes_root / "pods" / self.namespace / self.name
         cwd.mkdir(parents=True, exist_ok=True)
+        self._termination_path(container).unlink(missing_ok=True)  # a message is this run's, never the last
         proc = await processes.spawn(argv, env, cwd, self.log_path)
         self._procs.append(proc)
         return proc

@@ -113,11 +113,13 @@ def _owner_ref(workload: Mapping[str, Any]) -> dict[str, Any]:
 
 class LocalRunner:
     def __init__(self, cluster: Cluster, home: Path, *, is_runtime_image: Callable[[str], bool],
-                 has_gpu: bool = False, resync_s: float = 2.0) -> None:
+                 has_gpu: bool = False, resync_s: float = 2.0, vllm_python: str | None = None) -> None:
+        """`vllm_python`: the interpreter vLLM model servers run in (`vllm_runtime`); None: this one."""
         self.cluster = cluster
         self.home = Path(home)
         self.is_runtime_image = is_runtime_image
         self.has_gpu = has_gpu
+        self.vllm_python = vllm_python
         self.resync_s = resync_s
         self.workers: dict[tuple[str, str], PodWorker] = {}
         self._owners: dict[tuple[str, str], PodWant] = {}
@@ -157,7 +159,8 @@ class LocalRunner:
             return ((ws.get("tuning") or {}).get("output") or {}).get("image")
 
         return PodContext(home=self.home, has_gpu=self.has_gpu, is_runtime_image=self.is_runtime_image,
-                          lookup=self._lookup, push_target=push_target, changed=self.changed)
+                          lookup=self._lookup, push_target=push_target, changed=self.changed,
+                          vllm_python=self.vllm_python)
 
     # -- one pass ----------------------------------------------------------------------------------
 

@@ -84,6 +84,12 @@ def build_vllm_parser(v: SimpleNamespace):
     return v.make_arg_parser(RaisingParser(prog="kaito-inference --engine vllm", exit_on_error=False))
 
 
+def list_option_names(parser) -> list[str]:
+    """Every `--option` vLLM's serve parser takes, sorted: what `inference.config`'s `vllm:` keys may
+    name (`scripts/gen-vllm-options` ships this list in `kaito.catalog` for admission)."""
+    return sorted(name for name in parser._option_string_actions if name.startswith("--"))
+
+
 def main(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
     """Serve until stopped; the exit code names the kind of failure (`startup_errors`)."""
     env = os.environ if env is None else env
