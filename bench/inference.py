@@ -9,6 +9,9 @@ At each concurrency level (default 1, 4, 16) it measures, over streamed `/v1/com
       route calling a transformers `pipeline` per request (no batching).
 and prints output tokens/s, p50 time to first token (TTFT), and the ratios a/c and a/v. Targets:
 a/c >= 1.0 at 4 and 16, a/v >= 1.0 at every level, TTFT p50 at 16 <= 3x the single-stream TTFT.
+It also prints the CPU time each one spent per generated token (every process of a server, every
+thread) and how many cores it kept busy: on a shared machine, where the wall-clock ratios follow
+whoever else is running, that is the number that says which one does less work per token.
 
 Fair on a shared machine: the servers run side by side, the measurements interleave (ours, vLLM,
 raw, then again) for `--repeats` rounds, and medians are reported. vLLM's CPU build busy-polls a
@@ -163,7 +166,23 @@ async def drive_kaito(url: str, bodies: list[dict], concurrency: int, tokens: in
         return len(bodies) * tokens / (time.perf_counter() - started)
 
 
-def measure_raw(model_dir: Path, batch: int, tokens: int, rounds: int) -> float:
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds used so far by the live processes of a process group (all threads; Linux /proc)."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ..., utime (11), stime (12)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measure_raw(model_dir: Path, batch: int, tokens: int, rounds: int) -> tuple[float, float, float]:
+    """(tokens/s, CPU seconds per token, cores busy) of `generate` on a batch, in this process."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -173,10 +192,11 @@ def measure_raw(model_dir: Path, batch: int, tokens: int, rounds: int) -> float:
     inputs = tokenizer(prompts, return_tensors="pt", padding=True)
     with torch.inference_mode():
         model.generate(**inputs, max_new_tokens=2, do_sample=False)  # warm-up
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in range(rounds):
             model.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
-    return batch * tokens * rounds / (time.perf_counter() - started)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return batch * tokens * rounds / wall, cpu / (batch * tokens * rounds), cpu / wall
 
 
 def signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -260,6 +280,7 @@ def main() -> None:
                                       port, "/healthz"), port)
         results: dict[tuple[str, int], list[float]] = {}
         ttfts: dict[tuple[str, int], list[float]] = {}
+        costs: dict[tuple[str, int], list[tuple[float, float]]] = {}  # (CPU s per token, cores busy)
         for name in ("ours", "before", "vllm"):  # warm-up: first-call costs do not count
             if name in servers:
                 asyncio.run(drive_streams(f"http://127.0.0.1:{servers[name][1]}/v1/completions",
@@ -276,14 +297,19 @@ def main() -> None:
                         time.sleep(2)
                         asyncio.run(drive_streams(f"http://127.0.0.1:{servers[name][1]}/v1/completions",
                                                   stream_bodies(2, 8), 2))
+                    bodies = stream_bodies(level, args.tokens)
+                    cpu, started = group_cpu_seconds(servers[name][0].pid), time.perf_counter()
                     rate, firsts = asyncio.run(drive_streams(
-                        f"http://127.0.0.1:{servers[name][1]}/v1/completions", stream_bodies(level, args.tokens),
-                        level))
+                        f"http://127.0.0.1:{servers[name][1]}/v1/completions", bodies, level))
+                    cpu, wall = group_cpu_seconds(servers[name][0].pid) - cpu, time.perf_counter() - started
+                    costs.setdefault((name, level), []).append((cpu / (len(bodies) * args.tokens), cpu / wall))
                     if name == "vllm":
                         signal_group(servers["vllm"][0], signal.SIGSTOP)
                     results.setdefault((name, level), []).append(rate)
                     ttfts.setdefault((name, level), []).extend(firsts)
-                results.setdefault(("raw", level), []).append(measure_raw(model_dir, level, args.tokens, rounds=2))
+                rate, per_token, busy = measure_raw(model_dir, level, args.tokens, rounds=2)
+                results.setdefault(("raw", level), []).append(rate)
+                costs.setdefault(("raw", level), []).append((per_token, busy))
                 if "kaito" in servers:
                     bodies = [{"prompt": PROMPTS[i % len(PROMPTS)], "generate_kwargs": {
                         "max_new_tokens": args.tokens, "min_new_tokens": args.tokens, "do_sample": False}}
@@ -294,6 +320,7 @@ def main() -> None:
                     f"{n} {results[(n, level)][-1]:.1f} tok/s" for n in ("ours", "before", "vllm", "raw", "kaito")
                     if (n, level) in results), flush=True)
         report(results, ttfts, levels, args)
+        report_costs(costs, levels)
     finally:
         for proc, _ in servers.values():
             signal_group(proc, signal.SIGCONT)
@@ -335,6 +362,19 @@ def report(results, ttfts, levels: list[int], args) -> None:
                 print(f"TTFT p50 at 16 / at 1 ({name}): {busy / single:.2f}" + (" (target: <= 3)" if name == "ours" else ""))
     if "vllm" not in {n for n, _ in results}:
         print("vLLM: ABSENT - no ratio to vLLM's server was measured")
+
+
+def report_costs(costs, levels: list[int]) -> None:
+    names = [n for n in ("ours", "before", "vllm", "raw") if (n, levels[0]) in costs]
+    print("\nCPU ms per generated token (every process and thread of each; lower is better) / cores kept busy")
+    print("concurrency" + "".join(f"{n:>18}" for n in names))
+    for level in levels:
+        cells = []
+        for name in names:
+            per_token = statistics.median(c for c, _ in costs[(name, level)]) * 1000
+            busy = statistics.median(b for _, b in costs[(name, level)])
+            cells.append(f"{per_token:9.2f} / {busy:4.2f}")
+        print(f"{level:>11}" + "".join(f"{c:>18}" for c in cells))
 
 
 if __name__ == "__main__":
