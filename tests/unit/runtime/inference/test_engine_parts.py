@@ -117,17 +117,27 @@ def test_logprobs_are_the_models_log_softmax():
     assert [t for t, _ in logprob.top] == [2, 1]
 
 
-def test_text_stream_decodes_incrementally_as_a_full_decode_would(tiny_model):
+@pytest.mark.parametrize("backend", [True, False], ids=["decode-stream", "windows"])
+def test_text_stream_decodes_incrementally_as_a_full_decode_would(tiny_model, backend):
     import random
 
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model.path)
+
+    class WithoutBackend:  # a tokenizer with no Rust backend: decoded in windows
+        decode = tokenizer.decode
+
     rng = random.Random(5)
-    ids = [rng.randrange(3, len(tokenizer)) for _ in range(80)]
-    stream = TextStream(tokenizer=tokenizer)
-    text = "".join(stream.push(t)[0] for t in ids) + stream.flush()
-    assert text == tokenizer.decode(ids, skip_special_tokens=True)
+    for length in (1, 7, 80):
+        ids = [rng.randrange(3, len(tokenizer)) for _ in range(length)]
+        stream = TextStream(tokenizer=tokenizer if backend else WithoutBackend())
+        assert (stream._stream is not None) == backend
+        text = "".join(stream.push(t)[0] for t in ids) + stream.flush()
+        assert text == tokenizer.decode(ids, skip_special_tokens=True)
+    incomplete = tokenizer("é", add_special_tokens=False).input_ids
+    stream = TextStream(tokenizer=tokenizer if backend else WithoutBackend())
+    assert "".join(stream.push(t)[0] for t in incomplete) + stream.flush() == "é"
 
 
 def test_batching_matches_one_at_a_time(tiny_model):

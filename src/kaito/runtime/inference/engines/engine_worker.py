@@ -62,6 +62,9 @@ def serve(channel: Channel, settings) -> int:
     from kaito.runtime.inference import engine as api
     from kaito.runtime.inference.engines.transformers_engine import TransformersEngine
 
+    # the command reader must get the GIL soon while the batch loop runs Python: a request read late
+    # misses the next prefill step and waits a whole decode step more
+    sys.setswitchinterval(0.001)
     steps: list[int] = []
     gone = threading.Event()
 

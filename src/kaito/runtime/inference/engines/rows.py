@@ -67,7 +67,40 @@ class Chunked:
     done: int = 0  # prompt tokens already in `cache`
 
 
-def deliver(items: list[tuple[asyncio.Queue, object]]) -> None:
-    """Put one step's events into their queues (runs on the event loop that owns them)."""
+def _deliver(items: list[tuple[asyncio.Queue, object]]) -> None:
     for queue, item in items:
         queue.put_nowait(item)
+
+
+class Outbox:
+    """One engine step's events, handed over together: one call per asyncio loop, or one `publish`.
+
+    In the engine process, `publish` also carries the stats, sent whenever they changed, even in a
+    step with no events (a cancelled row leaves, the server's gauges must see it).
+    """
+
+    def __init__(self, publish: Publish | None) -> None:
+        self._publish = publish
+        self._items: list[tuple[Row, object]] = []
+        self._published: tuple | None = None
+
+    def add(self, row: Row, item: object) -> None:
+        self._items.append((row, item))
+
+    def flush(self, stats: Callable[[], api.EngineStats]) -> None:
+        items, self._items = self._items, []
+        if self._publish is not None:
+            now = stats()
+            key = (now.running, now.waiting, now.prefills, now.prefilled_rows, now.aborted)
+            if items or key != self._published:
+                self._published = key
+                self._publish([(row.request.request_id, item) for row, item in items], now)
+            return
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for row, item in items:
+            by_loop.setdefault(row.loop, []).append((row.events, item))
+        for loop, batch in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, batch)
+            except RuntimeError:  # that loop has closed: nobody is listening any more
+                pass

@@ -25,12 +25,12 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 
+from kaito.runtime.inference import adapters
 from kaito.runtime.inference import engine as api
-from kaito.runtime.inference.adapters import COMBINED_ADAPTER
 from kaito.runtime.inference.engines import batching, limits, loading, sampling, structured
 from kaito.runtime.inference.engines.detokenize import TextStream
 from kaito.runtime.inference.engines.loading import LoadedModel
-from kaito.runtime.inference.engines.rows import Chunked, Publish, Row, deliver
+from kaito.runtime.inference.engines.rows import Chunked, Outbox, Publish, Row
 from kaito.runtime.inference.settings import ServerSettings
 
 log = logging.getLogger("kaito.runtime.inference")
@@ -41,8 +41,7 @@ class TransformersEngine:
 
     def __init__(self, settings: ServerSettings, publish: Publish | None = None) -> None:
         self.settings = settings
-        self._publish = publish  # set in the engine process: events leave through it, not asyncio
-        self._published: tuple | None = None
+        self._outbox = Outbox(publish)  # `publish`: set in the engine process, events leave through it
         self._on_step: Callable[[int], None] | None = None
         self._load = api.ModelLoad()
         self._loaded: LoadedModel | None = None
@@ -55,7 +54,6 @@ class TransformersEngine:
         self._thread: threading.Thread | None = None
         self._facts: limits.ModelFacts | None = None
         self._cache_kwarg = "cache"
-        self._outbox: list[tuple[Row, object]] = []
         self._admitting: list[Row] = []
         self._chunked: Chunked | None = None
         self._grammars = limits.GrammarCache()
@@ -211,29 +209,10 @@ class TransformersEngine:
                     self._flush()
 
     def _emit(self, seq: Row, item) -> None:
-        self._outbox.append((seq, item))
+        self._outbox.add(seq, item)
 
     def _flush(self) -> None:
-        """Hand this step's events to the event loop(s) in one call each (or to `publish`, in one call)."""
-        if self._publish is not None:
-            stats = self.stats()
-            now = (stats.running, stats.waiting, stats.prefills, stats.prefilled_rows, stats.aborted)
-            if self._outbox or now != self._published:
-                items = [(seq.request.request_id, item) for seq, item in self._outbox]
-                self._outbox, self._published = [], now
-                self._publish(items, stats)
-            return
-        if not self._outbox:
-            return
-        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
-        for seq, item in self._outbox:
-            by_loop.setdefault(seq.loop, []).append((seq.events, item))
-        self._outbox = []
-        for loop, items in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(deliver, items)
-            except RuntimeError:  # that loop has closed: nobody is listening any more
-                pass
+        self._outbox.flush(self.stats)
 
     def _fail(self, seq: Row, exc: BaseException) -> None:
         log.error("request %s failed: %s", seq.request.request_id, exc)
@@ -318,7 +297,8 @@ class TransformersEngine:
         """One forward pass of the model over rows `seqs` (a seam tests use to inject failures)."""
         return self._loaded.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                                   logits_to_keep=keep, **{self._cache_kwarg: cache},
-                                  **self._adapter_kwargs(seqs))
+                                  **adapters.route_rows(self._loaded.model, self._loaded.adapters,
+                                                        [s.request.adapter for s in seqs]))
 
     def _prefill_chunk(self, batch):
         """Feed the long prompt its next chunk; once complete, sample its first token and merge it in."""
@@ -334,7 +314,7 @@ class TransformersEngine:
         ids, mask, positions = batching.build_chunk_inputs(tokens, chunk.done, end, self._loaded.device)
         try:
             self._prefills += 1
-            out = self._forward(ids, mask, positions, chunk.cache, [seq], 1)
+            out = self._forward(ids, None, positions, chunk.cache, [seq], 1)
         except Exception as exc:
             self._chunked = None
             self._fail(seq, exc)
@@ -358,7 +338,8 @@ class TransformersEngine:
         wants_prompt = [s.request.params.prompt_logprobs is not None and not s.sampler.generated for s in seqs]
         cache = batching.build_cache(getattr(loaded.model, "config", None))
         self._prefills += 1
-        out = self._forward(ids, mask, positions, cache, seqs, 0 if any(wants_prompt) else 1)
+        unpadded = len({len(r) for r in rows}) == 1
+        out = self._forward(ids, None if unpadded else mask, positions, cache, seqs, 0 if any(wants_prompt) else 1)
         self._prefilled_rows += len(seqs)
         logits = out.logits
         prompt_logprobs = {}
@@ -399,8 +380,10 @@ class TransformersEngine:
             self._on_step(batch.size)
         last = [s.sampler.generated[-1] for s in self._running]
         ids, mask, positions = batching.build_decode_inputs(batch, last)
+        # no row padded (one row, or rows of one length): the model needs no mask to build
+        unpadded = min(batch.positions) == batch.attention_mask.shape[1]
         try:
-            out = self._forward(ids, mask, positions, batch.cache, self._running, 1)
+            out = self._forward(ids, None if unpadded else mask, positions, batch.cache, self._running, 1)
         except Exception as exc:
             log.warning("a decode step failed (%s); re-running its %d rows one by one", exc, batch.size)
             return self._rebuild(self._running)
@@ -415,18 +398,6 @@ class TransformersEngine:
         self._forget([s for s in seqs if s not in survivors])
         self._running = survivors
         return batch
-
-    def _adapter_kwargs(self, seqs: list[Row]) -> dict:
-        if not self._loaded.adapters:
-            return {}
-        names = [s.request.adapter or COMBINED_ADAPTER for s in seqs]
-        if len(set(names)) == 1:
-            # one adapter for the whole batch: switch to it rather than pay PEFT's per-row split
-            model = self._loaded.model
-            if model.active_adapter != names[0]:
-                model.set_adapter(names[0])
-            return {}
-        return {"adapter_names": names}
 
     def _sample_and_emit(self, seqs: list[Row], logits, prompt_logprobs: dict | None = None) -> None:
         eos = self._facts.eos
