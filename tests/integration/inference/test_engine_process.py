@@ -20,6 +20,7 @@ from kaito.runtime.inference.engines.engine_process import ProcessEngine
 from kaito.runtime.inference.engines.transformers_engine import TransformersEngine
 from kaito.runtime.inference.settings import ServerSettings
 from tests.integration.inference.conftest import SERVED
+from tests.integration.inference.test_server_behaviour import scrape, total
 
 
 def _settings(tiny_model, **overrides) -> ServerSettings:
@@ -61,6 +62,8 @@ def test_requests_cross_the_engine_process_and_answer_as_in_process(process_serv
                           json={**body, "prompt": [5] * 10, "max_tokens": 100_000})
     assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "context_length_exceeded"
     assert engine.stats().prefilled_rows == 1
+    metrics = scrape(process_server.base_url)
+    assert total(metrics, "kaito:prefill_rows_total") == 1 and total(metrics, "kaito:prefill_batches_total") == 1
 
 
 def test_a_client_that_leaves_stops_its_row_in_the_engine_process(process_server):

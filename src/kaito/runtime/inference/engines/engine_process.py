@@ -173,7 +173,7 @@ class ProcessEngine:
                 self._send(("cancel", request_id))  # a client that went away stops its row in the engine
 
     async def cancel(self, request_id: str) -> None:
-        if request_id in self._streams:
+        if self._streams.pop(request_id, None) is not None:  # also a stream that was never read
             self._send(("cancel", request_id))
 
     def _send(self, message: object) -> None:
