@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1.7
-# The runtime image: what Workspace pods run — the model server (`python -m kaito.runtime.inference`)
-# and the trainer (`python -m kaito.runtime.tuning`), on NVIDIA GPUs.
+# The runtime image: what Workspace and RAGEngine pods run — the model server (`python -m kaito.runtime.inference`),
+# the trainer (`python -m kaito.runtime.tuning`) and the RAG service (`python -m kaito.runtime.rag`), on NVIDIA GPUs.
 #   docker build -f docker/runtime.Dockerfile -t kaito-runtime:0.1.0 .
 #   docker build -f docker/runtime.Dockerfile --build-arg VLLM_VERSION=<version> -t kaito-runtime-vllm:0.1.0 .
 # torch comes as PyTorch's CUDA wheel, which carries its CUDA libraries; the host supplies only the
@@ -26,8 +26,8 @@ RUN grep -v -i -E '^(torch|vllm)==' constraints/ci.txt > /tmp/runtime-constraint
     fi
 COPY pyproject.toml README.md ./
 COPY src/ src/
-RUN /opt/kaito/bin/pip install -c /tmp/runtime-constraints.txt ".[runtime,qlora]" \
- && /opt/kaito/bin/python -c "import kaito.runtime.inference, kaito.runtime.tuning, peft, bitsandbytes" \
+RUN /opt/kaito/bin/pip install -c /tmp/runtime-constraints.txt ".[runtime,qlora,rag]" \
+ && /opt/kaito/bin/python -c "import kaito.runtime.inference, kaito.runtime.tuning, kaito.runtime.rag.server, faiss, qdrant_client, peft, bitsandbytes" \
  && rm -rf /opt/src
 
 RUN useradd --uid 1000 --create-home --home-dir /workspace --shell /usr/sbin/nologin kaito

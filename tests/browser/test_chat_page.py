@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kaito.runtime.inference.embedded import start_server
 from kaito.runtime.inference.settings import ServerSettings
-from tests.integration.inference.conftest import build_lora_adapter
 from tests.support.browser import browser_context, save_screenshot
+from tests.support.lora import build_lora_adapter
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,10 @@ This subclass therefore serves the object endpoints itself with API-server seman
 * fault injection for tests: `fail_next(status, times)` answers the next requests with an error
   (429/503) before touching state; `drop_watches()` ends every open watch stream cleanly.
 
+* served versions: a Workspace written as `kaito.sh/v1alpha1` or `v1beta1` is stored once, as
+  v1beta1, and read back in the version of the URL, with annotation `workspace.kaito.sh/api-version`
+  stamped — what the API server does with the CRD's conversion webhook and the chart's mutating
+  webhook, done here with the same functions (`kaito.cluster.served`);
 * ownerReference garbage collection, done at once when an owner is removed (a real cluster's
   GC controller does it a moment later), so controller scenarios behave as on a cluster;
   `gc=False` turns it off. As on a real API server, a `batch/v1` Job deleted without a
@@ -47,10 +51,11 @@ import attrs
 import kmock
 from lightkube import KubeConfig
 
+from kaito.cluster import errors, served
 from kaito.cluster.events import now_rfc3339
 from kaito.cluster.kube import KubeCluster
 from kaito.cluster.local import fields
-from kaito.cluster.protocol import ResourceKind, registered_kinds
+from kaito.cluster.protocol import ResourceKind, registered_kinds, storage_kind
 
 _APPLY = "application/apply-patch+yaml"
 
@@ -133,8 +138,8 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
         return list(self._requests)
 
     def get_object(self, kind: ResourceKind, name: str, namespace: str = "") -> dict[str, Any] | None:
-        entry = self.store.get((kind.key, namespace if kind.namespaced else "", name))
-        return copy.deepcopy(entry[0]) if entry else None
+        entry = self.store.get((storage_kind(kind).key, namespace if kind.namespaced else "", name))
+        return served.to_served(copy.deepcopy(entry[0]), kind) if entry else None
 
     # ---- request dispatch --------------------------------------------------------------------
 
@@ -181,7 +186,7 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
     # ---- state -------------------------------------------------------------------------------
 
     def _key(self, kind: ResourceKind, namespace: str | None, name: str) -> tuple[str, str, str]:
-        return kind.key, (namespace or "default") if kind.namespaced else "", name
+        return storage_kind(kind).key, (namespace or "default") if kind.namespaced else "", name
 
     def _wake(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
@@ -192,26 +197,36 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
         self.writes += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         ns = obj["metadata"].get("namespace", "")
-        self.history.append((self.rv, kind.key, ns, typ, copy.deepcopy(obj)))
+        self.history.append((self.rv, storage_kind(kind).key, ns, typ, copy.deepcopy(obj)))
         self._wake()
 
     def _fetch(self, kind: ResourceKind, request: kmock.Request) -> dict[str, Any]:
         entry = self.store.get(self._key(kind, request.namespace, request.name or ""))
         if entry is None:
             raise _Reject(404, "NotFound", f"{kind.plural} {request.name!r} not found")
-        return entry[0]
+        return served.to_served(entry[0], kind)
 
     def _list(self, request: kmock.Request, kind: ResourceKind) -> dict[str, Any]:
         selector = request.params.get("labelSelector")
         items = [
-            obj for (key, ns, _), (obj, _) in sorted(self.store.items())
-            if key == kind.key and (request.namespace is None or ns == request.namespace) and _labels_match(obj, selector)
+            served.to_served(obj, kind) for (key, ns, _), (obj, _) in sorted(self.store.items())
+            if key == storage_kind(kind).key and (request.namespace is None or ns == request.namespace)
+            and _labels_match(obj, selector)
         ]
         return {"apiVersion": kind.api_version, "kind": f"{kind.kind}List",
                 "metadata": {"resourceVersion": str(self.rv)}, "items": items}
 
     def _apply(self, kind: ResourceKind, key: tuple[str, str, str], body: dict[str, Any],
                manager: str, force: bool, status: bool) -> dict[str, Any]:
+        try:
+            body, written = served.to_storage(body, kind)
+        except errors.Invalid as exc:
+            raise _Reject(422, "Invalid", str(exc)) from exc
+        return served.to_served(self._apply_stored(storage_kind(kind), key, body, manager, force, status,
+                                                   None if status else written), kind)
+
+    def _apply_stored(self, kind: ResourceKind, key: tuple[str, str, str], body: dict[str, Any],
+                      manager: str, force: bool, status: bool, written: str | None) -> dict[str, Any]:
         entry = self.store.get(key)
         expected = (body.get("metadata") or {}).get("resourceVersion")
         if entry is None:
@@ -228,6 +243,8 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
             new, new_managed = fields.compute_apply(current, managed, body, manager, force=force, status=status)
         except Exception as exc:  # Conflict from a contested field without force
             raise _Reject(409, "Conflict", str(exc)) from exc
+        if written is not None:  # the chart's mutating webhook: the version the spec was written in
+            new = served.stamp(written)(new, None if entry is None else current)
         if entry is not None and new == current and new_managed == managed:
             return current
         if entry is None:
@@ -277,7 +294,7 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
                 obj["metadata"]["deletionTimestamp"] = now_rfc3339()
                 self.store[key] = (obj, managed)
                 self._record(kind, "MODIFIED", obj)
-            return obj
+            return served.to_served(obj, kind)
         # As the API server does: a Job deleted without a policy (or with Orphan) leaves its pods.
         orphan = policy == "Orphan" or (policy is None and kind.kind == "Job" and kind.api_version == "batch/v1")
         self._remove(kind, key, copy.deepcopy(obj), orphan=orphan)
@@ -315,10 +332,11 @@ class KaitoKubeEmulator(kmock.KubernetesEmulator):
         deadline, epoch = loop.time() + timeout, self._drop_epoch
 
         def matches(key: str, ns: str, obj: dict[str, Any]) -> bool:
-            return key == kind.key and (request.namespace is None or ns == request.namespace) and _labels_match(obj, selector)
+            return (key == storage_kind(kind).key and (request.namespace is None or ns == request.namespace)
+                    and _labels_match(obj, selector))
 
         async def send(typ: str, obj: dict[str, Any]) -> None:
-            await response.write(json.dumps({"type": typ, "object": obj}).encode() + b"\n")
+            await response.write(json.dumps({"type": typ, "object": served.to_served(obj, kind)}).encode() + b"\n")
 
         try:
             if since in (None, "", "0"):

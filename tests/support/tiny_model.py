@@ -13,6 +13,7 @@ from pathlib import Path
 
 TINY_REPO = "kaito-test/tiny-llama"
 TINY_REVISION = "0123456789abcdef0123456789abcdef01234567"
+VLLM_TINY_REPO = "kaito-test/tiny-llama-vllm"  # the same tiny Llama with head size 32 (vLLM on CPU)
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -49,8 +50,13 @@ def _corpus() -> str:
 
 
 def build_tiny_model(root: Path, repo_id: str = TINY_REPO, revision: str = TINY_REVISION,
-                     seed: int = 0, vocab_size: int = 1000) -> TinyModel:
-    """Write the tiny model under `root` (a hub cache dir) and return where it is."""
+                     seed: int = 0, vocab_size: int = 1000, *, hidden_size: int = 64, num_heads: int = 4,
+                     num_layers: int = 2) -> TinyModel:
+    """Write the tiny model under `root` (a hub cache dir) and return where it is.
+
+    vLLM's CPU attention needs a head size of at least 32: its lane uses `num_heads=2` (see
+    `VLLM_TINY_REPO`); the default shape (head size 16) is the one the other tests were written for.
+    """
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -76,8 +82,9 @@ def build_tiny_model(root: Path, repo_id: str = TINY_REPO, revision: str = TINY_
 
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
+        vocab_size=len(fast), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=num_heads,
+        max_position_embeddings=512,
         bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
         tie_word_embeddings=False,
     )

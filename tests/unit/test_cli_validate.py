@@ -69,13 +69,16 @@ def runner() -> CliRunner:
 
 
 def test_examples_all_validate(runner: CliRunner) -> None:
-    # The v1alpha1 examples; `kaito validate` reads examples/v1beta1 once it speaks the hub (issue 10
-    # phase 2); until then tests/unit/api/test_examples_v1beta1.py admits them through kaito.api.
-    folders = [EXAMPLES / "inference", EXAMPLES / "tuning"]
-    result = runner.invoke(app, ["validate", "-f", str(folders[0]), "-f", str(folders[1])])
+    # Every example: Workspaces v1alpha1 (examples/inference, examples/tuning) and v1beta1
+    # (examples/v1beta1), InferenceSets and RAGEngines.
+    result = runner.invoke(app, ["validate", "-f", str(EXAMPLES)])
     assert result.exit_code == 0, result.output
-    count = sum(len(list(f.rglob("*.yaml"))) for f in folders)
-    assert f"{count} workspace(s) in {count} file(s): valid" in result.output
+    files = list(EXAMPLES.rglob("*.yaml"))
+    count = {kind: sum(f"\nkind: {kind}\n" in p.read_text() for p in files)
+             for kind in ("Workspace", "InferenceSet", "RAGEngine")}
+    assert len(list((EXAMPLES / "v1beta1").rglob("*.yaml"))) >= 8
+    assert (f"{count['Workspace']} workspace(s), {count['InferenceSet']} inferenceset(s), "
+            f"{count['RAGEngine']} ragengine(s) in {len(files)} file(s): valid") in result.output
 
 
 def test_examples_cover_every_preset() -> None:

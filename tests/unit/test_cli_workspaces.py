@@ -105,7 +105,8 @@ def _seed_ready_pod(home, port: int) -> None:
         try:
             await cluster.apply({"apiVersion": "kaito.sh/v1alpha1", "kind": "Workspace",
                                  "metadata": {"name": "phi", "namespace": "default"},
-                                 "resource": {"instanceType": "Standard_NC6s_v3"}})
+                                 "resource": {"instanceType": "Standard_NC6s_v3",
+                                              "labelSelector": {"matchLabels": {"a": "b"}}}})
             await cluster.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {
                 "name": "phi-0", "namespace": "default", "labels": {"kaito.sh/workspace": "phi"},
                 "annotations": {"kaito.sh/local-ports": json.dumps({"5000": port})}},
@@ -146,3 +147,61 @@ def test_chat_with_an_unreachable_server_is_one_line_not_a_traceback(tmp_path, m
     assert result.exit_code == 1
     assert f"model server at http://127.0.0.1:{port} is not reachable" in result.output
     assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def _seed_both_versions(home) -> None:
+    """A store holding a Workspace written in each served version (as `kaito apply` writes them)."""
+    import asyncio
+
+    import yaml
+
+    from kaito.cluster.local import LocalCluster
+
+    beta = yaml.safe_load(WORKSPACE.replace("v1alpha1", "v1beta1").replace("name: phi}", "name: beta}"))
+    beta["inference"]["preset"]["presetOptions"] = {"modelAccessSecret": "hf-token"}
+
+    async def seed():
+        cluster = LocalCluster(home / "store.db")
+        try:
+            await cluster.apply(yaml.safe_load(WORKSPACE), field_manager="kaito-cli")
+            await cluster.apply(beta, field_manager="kaito-cli")
+        finally:
+            await cluster.close()
+
+    asyncio.run(seed())
+
+
+def test_get_shows_each_workspace_in_the_version_it_was_applied_with(tmp_path):
+    import yaml
+
+    home = tmp_path / "home"
+    _seed_both_versions(home)
+    alpha = yaml.safe_load(_invoke("get", "workspace", "phi", "-o", "yaml", "--home", str(home)).stdout)
+    assert alpha["apiVersion"] == "kaito.sh/v1alpha1" and alpha["resource"]["instanceType"] == "Standard_NC6s_v3"
+    beta = yaml.safe_load(_invoke("get", "workspace", "beta", "-o", "yaml", "--home", str(home)).stdout)
+    assert beta["apiVersion"] == "kaito.sh/v1beta1"
+    assert beta["inference"]["preset"]["presetOptions"] == {"modelAccessSecret": "hf-token"}
+    listed = json.loads(_invoke("get", "workspaces", "-o", "json", "--home", str(home)).stdout)
+    assert {w["metadata"]["name"]: w["apiVersion"] for w in listed["items"]} == {
+        "beta": "kaito.sh/v1beta1", "phi": "kaito.sh/v1alpha1"}
+    # --api-version: the other version, losslessly (v1alpha1 carries the secret in an annotation).
+    down = yaml.safe_load(_invoke("get", "workspace", "beta", "-o", "yaml", "--api-version", "v1alpha1",
+                                  "--home", str(home)).stdout)
+    assert down["apiVersion"] == "kaito.sh/v1alpha1" and not down["inference"]["preset"].get("presetOptions")
+    assert "hf-token" in down["metadata"]["annotations"]["conversion.kaito.sh/hub-fields"]
+    up = yaml.safe_load(_invoke("get", "workspace", "phi", "-o", "yaml", "--api-version", "kaito.sh/v1beta1",
+                                "--home", str(home)).stdout)
+    assert up["apiVersion"] == "kaito.sh/v1beta1"
+    bad = _invoke("get", "workspace", "phi", "-o", "yaml", "--api-version", "v2", "--home", str(home))
+    assert bad.exit_code == 2 and "--api-version" in bad.output
+    table = _invoke("get", "workspaces", "--home", str(home))
+    assert table.exit_code == 0 and "beta" in table.stdout and "phi" in table.stdout
+
+
+def test_describe_names_the_version_written(tmp_path):
+    home = tmp_path / "home"
+    _seed_both_versions(home)
+    out = _invoke("describe", "workspace", "phi", "--home", str(home)).stdout
+    assert "API version:  kaito.sh/v1alpha1 (as written; stored as kaito.sh/v1beta1)" in out
+    assert "Preset:       phi-3-mini-4k-instruct" in out
+    assert "kaito.sh/v1beta1 (as written" in _invoke("describe", "workspace", "beta", "--home", str(home)).stdout

@@ -52,3 +52,19 @@ def test_import_contracts_hold() -> None:
     result = subprocess.run([tool, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "broken" in result.stdout and " 0 broken" in result.stdout
+
+
+def test_only_the_api_imports_a_served_version_with_no_exceptions() -> None:
+    """ARCHITECTURE.md rule 8 with no `ignore_imports`: every room outside `kaito.api` speaks the hub."""
+    (wire,) = [c for c in _contracts() if c.get("protected_modules") == ["kaito.api.v1alpha1", "kaito.api.v1beta1"]]
+    assert wire["allowed_importers"] == ["kaito.api"]
+    assert not wire.get("ignore_imports"), wire.get("ignore_imports")
+    # And the import graph agrees (lint-imports checks the same from the contract, in CI).
+    offenders = []
+    for path in (ROOT / "src" / "kaito").rglob("*.py"):
+        if (ROOT / "src" / "kaito" / "api") in path.parents:
+            continue
+        text = path.read_text()
+        if "kaito.api.v1alpha1" in text or "kaito.api.v1beta1" in text or "from kaito.api import v1" in text:
+            offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == [], offenders

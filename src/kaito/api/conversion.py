@@ -1,7 +1,10 @@
 """The one way in and out of the served versions: wire dict ↔ hub Workspace, and version ↔ version.
 
 `parse_workspace` reads a Workspace of any served version into the hub; `to_wire` writes a hub in the
-version asked for; `convert_object` is what the conversion webhook does for the API server. Every
+version asked for; `convert_object` is what the conversion webhook does for the API server (and the
+local store, which stores one version and answers in any). `compute_written_version` says which
+version a write was made in, for annotation `workspace.kaito.sh/api-version` (stamped by the
+mutating webhook and by the local store; `recorded_version` reads it back). Every
 other room calls these and never imports `kaito.api.v1alpha1` or `kaito.api.v1beta1` itself, so a new
 served version is a new module plus one line in `SERVED` (ARCHITECTURE.md rule 8).
 """
@@ -14,7 +17,7 @@ from typing import Any
 
 import pydantic
 
-from kaito.api import hub, v1alpha1, v1beta1
+from kaito.api import hub, labels, v1alpha1, v1beta1
 from kaito.api.errors import FieldError, validation_errors
 
 SERVED: dict[str, ModuleType] = {v1alpha1.API_VERSION: v1alpha1, v1beta1.API_VERSION: v1beta1}
@@ -97,5 +100,59 @@ def convert_object(obj: Mapping[str, Any], desired_api_version: str) -> dict[str
         meta["annotations"] = annotations
     elif meta.get("annotations"):  # it held only the carried fields, now back in place
         del meta["annotations"]
+    out["metadata"] = meta
+    return out
+
+
+_SPEC_SECTIONS = ("resource", "inference", "tuning")
+
+
+def _spec_of(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The hub's spec sections of a Workspace of any served version; None when it does not parse."""
+    try:
+        ws, _ = parse_workspace(obj or {})
+    except ParseError:
+        return None
+    return ws.model_dump(mode="json", by_alias=True, exclude_none=True, include=set(_SPEC_SECTIONS))
+
+
+def recorded_version(obj: Mapping[str, Any] | None) -> str:
+    """The served version a stored Workspace was written in (its `workspace.kaito.sh/api-version`);
+    the storage version when it carries no (or no valid) record."""
+    meta = (obj or {}).get("metadata") if isinstance(obj, Mapping) else None
+    annotations = (meta or {}).get("annotations") if isinstance(meta, Mapping) else None
+    value = (annotations or {}).get(labels.ANNOTATION_API_VERSION) if isinstance(annotations, Mapping) else None
+    return value if value in SERVED else STORAGE_VERSION
+
+
+def compute_written_version(obj: Mapping[str, Any], old: Mapping[str, Any] | None,
+                            api_version: str | None = None) -> str | None:
+    """What `workspace.kaito.sh/api-version` should say once `obj` (written in `api_version`, default its
+    own `apiVersion`) replaces the stored `old` (None: a create). Both may be in any served version.
+
+    A create, or an update that changes the spec (`resource`, `inference`, `tuning`), records the
+    version it was written in. An update that leaves the spec alone (the controller's finalizer and
+    revision annotations, a label) keeps the record `old` has, or None when it has none: the version
+    describes how the spec was written, and kaito's own bookkeeping writes never change that.
+    """
+    written = api_version if api_version is not None else obj.get("apiVersion")
+    written = written if written in SERVED else None
+    if old is None:
+        return written
+    spec = _spec_of(obj)
+    if spec is None or spec != _spec_of(old):
+        return written
+    meta = old.get("metadata") if isinstance(old.get("metadata"), Mapping) else {}
+    value = (meta.get("annotations") or {}).get(labels.ANNOTATION_API_VERSION)
+    return value if value in SERVED else None
+
+
+def with_written_version(obj: Mapping[str, Any], version: str | None) -> dict[str, Any]:
+    """A copy of `obj` whose `workspace.kaito.sh/api-version` says `version` (None: left as it is)."""
+    out = dict(obj)
+    if version is None:
+        return out
+    meta = dict(out.get("metadata") or {})
+    meta["annotations"] = {**(meta.get("annotations") or {}), labels.ANNOTATION_API_VERSION: version}
     out["metadata"] = meta
     return out

@@ -30,7 +30,9 @@ SHORT_NAMES = ["wk", "wks"]
 CATEGORIES = ["workspace"]
 # KAITO's CRD marks these required; the models leave them optional so that validation can report
 # them with KAITO's own words (rules 16 and 17) instead of a bare "field required".
-_EXTRA_REQUIRED = {"TuningSpec": ["input", "output"]}
+# The same for the RAGEngine (its rules report a missing embedding or volume claim in their own words).
+_EXTRA_REQUIRED = {"TuningSpec": ["input", "output"], "RAGEngineSpec": ["embedding"],
+                   "PersistentVolumeConfig": ["persistentVolumeClaim"]}
 _SCHEMALESS = {"x-kubernetes-preserve-unknown-fields": True, "type": "object"}
 # Value constraints a field declares (metav1.Condition's reason pattern and lengths, say) go into the
 # CRD as they are, so the API server refuses what the model refuses.

@@ -2,10 +2,9 @@
 
 Pure: it takes text and a source name (a file path, or "<stdin>"), so the CLI and tests share it.
 The YAML node tree is kept so that a field path found later (by validation) can be mapped back to
-the line the user wrote it on. Each Workspace becomes a hub (`Document.hub`, through
-`kaito.api.conversion`); which served versions are read is the caller's choice (`versions`): the
-callers that still hold v1alpha1 objects (`Document.workspace`) read only v1alpha1 until they speak
-the hub.
+the line the user wrote it on. Each Workspace of any served version becomes a hub (`Document.hub`,
+through `kaito.api.conversion`), with the version it was written in beside it; InferenceSets and
+RAGEngines of either served version become their own hub types (`kaito.api.kinds`).
 """
 
 from __future__ import annotations
@@ -14,20 +13,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import pydantic
 import yaml
 
-from kaito.api import conversion, hub
+from kaito.api import conversion, kinds
 from kaito.api.errors import FieldError, validation_errors
-from kaito.api.v1alpha1 import API_VERSION, Workspace
 
 GROUP, KIND = conversion.GROUP, conversion.KIND
-LEGACY_ONLY = (API_VERSION,)
 SERVED_VERSIONS = conversion.SERVED_VERSIONS
 
-__all__ = ["LEGACY_ONLY", "SERVED_VERSIONS", "Document", "Problem", "parse_documents", "validation_errors"]
+__all__ = ["SERVED_VERSIONS", "Document", "Problem", "parse_documents", "validation_errors"]
 
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+# A name, a list index, or a bracketed map key (`metadata.annotations[kaito.sh/runtime]`).
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]|\[([^\]]+)\]")
 
 
 @dataclass(frozen=True)
@@ -51,8 +48,7 @@ class Document:
     index: int
     node: yaml.Node | None
     data: Any = None
-    workspace: Workspace | None = None  # the v1alpha1 object (phase-1 callers); None for other versions
-    hub: hub.Workspace | None = None  # the Workspace of any version read, as the hub type
+    hub: Any = None  # the object of any version read, as its kind's hub type (hub.Workspace for Workspaces)
     api_version: str | None = None  # the served version it was written in
     problems: list[Problem] = field(default_factory=list)
 
@@ -61,7 +57,8 @@ class Document:
         if self.node is None:
             return None
         parts: list[str | int] = [
-            m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _PATH_PART.finditer(path)
+            m.group(1) if m.group(1) is not None else int(m.group(2)) if m.group(2) is not None else m.group(3)
+            for m in _PATH_PART.finditer(path)
         ]
         return line_of_path(self.node, parts)
 
@@ -104,11 +101,15 @@ def _parse_one(doc: Document, versions: tuple[str, ...]) -> None:
             doc.place(FieldError(missing, f"{missing} is required (expected {expected} {KIND})"))
         )
         return
-    if kind == "ConfigMap" and api_version == "v1":
-        return  # kept as data: a Workspace in the same files may name it in `tuning.config`/`inference.config`
+    if kind in kinds.KINDS:
+        _parse_kind(doc, data)
+        return
+    if kind in ("ConfigMap", "Secret") and api_version == "v1":
+        return  # kept as data: a Workspace in the same files may name it (`tuning.config`, `inference.config`,
+        # `presetOptions.modelAccessSecret`), and `kaito apply` writes it beside the Workspace
     if kind != KIND or not str(api_version).startswith(f"{GROUP}/"):
         doc.problems.append(
-            doc.place(FieldError("kind", f"skipped {api_version} {kind}: only {KIND} is checked", "warning"))
+            doc.place(FieldError("kind", f"skipped {api_version} {kind}: only {', '.join(kinds.ADMITTED_KINDS)} are checked", "warning"))
         )
         return
     if api_version not in versions:
@@ -118,20 +119,24 @@ def _parse_one(doc: Document, versions: tuple[str, ...]) -> None:
         return
     try:
         doc.hub, doc.api_version = conversion.parse_workspace(data)
-        if api_version == API_VERSION:
-            doc.workspace = Workspace.from_dict(data)
     except conversion.ParseError as exc:
         doc.problems.extend(doc.place(err) for err in exc.errors)
-    except pydantic.ValidationError as exc:  # cannot happen after parse_workspace; never a traceback
-        doc.problems.extend(doc.place(err) for err in validation_errors(exc))
+
+
+def _parse_kind(doc: Document, data: dict[str, Any]) -> None:
+    """An InferenceSet or a RAGEngine: its hub, or its parse problems placed in the file."""
+    try:
+        doc.hub, doc.api_version = kinds.parse_object(data)
+    except conversion.ParseError as exc:
+        doc.problems.extend(doc.place(err) for err in exc.errors)
 
 
 def parse_documents(
-    text: str, source: str, *, versions: tuple[str, ...] = LEGACY_ONLY
+    text: str, source: str, *, versions: tuple[str, ...] = SERVED_VERSIONS
 ) -> tuple[list[Document], list[Problem]]:
     """Parse every document of `text`; file-level problems (YAML syntax) come back separately.
 
-    `versions`: the served versions to read (`SERVED_VERSIONS` for all); others are reported.
+    `versions`: the served versions to read (all of them unless told); others are reported.
     """
     docs: list[Document] = []
     problems: list[Problem] = []

@@ -28,6 +28,10 @@ ANNOTATION_NODE_IMAGE_FAMILY = "kaito.sh/node-image-family"
 NODE_IMAGE_FAMILIES = ("ubuntu", "azurelinux")
 ANNOTATION_NODE_CLASS_NAME = "kaito.sh/node-class-name"
 ANNOTATION_MODEL_STREAMING = "kaito.sh/model-streaming"
+# Ours: the served version a Workspace was last written in (its spec, not the controller's bookkeeping),
+# stamped by the mutating webhook in clusters and by the local store, so the controller re-checks a
+# stored Workspace under the rules of the version its author wrote.
+ANNOTATION_API_VERSION = "workspace.kaito.sh/api-version"
 RUNTIME_VLLM = "vllm"
 RUNTIME_TRANSFORMERS = "transformers"
 

@@ -63,6 +63,43 @@ def expand_sources(names: list[str]) -> tuple[list[tuple[str, str | None]], list
     return out, bad
 
 
+# -- admission as the commands that read files do it (validate, render, apply) ---------------------
+
+
+def build_facts(cloud: str):
+    """The catalog's facts (the one factory every admission caller uses); ValueError: unknown cloud."""
+    from kaito.catalog.facts import build_catalog_facts
+
+    return build_catalog_facts(cloud)
+
+
+def admission_inputs(documents: list, allow_local_urls: bool = False, provision_nodes: bool = True):
+    """(AdmissionOptions, ClusterReads) for Workspaces read from files: the URL policy and node
+    provisioning asked for, and the ConfigMaps found in the same files as what was "read" (not
+    complete: a ConfigMap in no file may exist in the cluster, so it is only warned about)."""
+    from kaito.api.admission import AdmissionOptions, ClusterReads
+    from kaito.api.validation import UrlPolicy
+
+    configmaps = {}
+    for doc in documents:
+        data = doc.data
+        if (isinstance(data, dict) and data.get("kind") == "ConfigMap" and data.get("apiVersion") == "v1"
+                and isinstance(data.get("metadata"), dict)):
+            meta = data["metadata"]
+            content = data.get("data") if isinstance(data.get("data"), dict) else {}
+            configmaps[(meta.get("namespace") or "default", meta.get("name"))] = content
+    policy = UrlPolicy.ALLOW_LOCAL if allow_local_urls else UrlPolicy.PUBLIC_ONLY
+    return (AdmissionOptions(url_policy=policy, auto_provisioning=provision_nodes),
+            ClusterReads(configmaps=configmaps))
+
+
+def admit_document(doc, facts, options, reads):
+    """`kaito.api.admission.admit` of one parsed document (a Workspace of any served version)."""
+    from kaito.api.admission import admit
+
+    return admit(doc.data, facts=facts, options=options, reads=reads)
+
+
 # -- the table of `kaito get` and of `kaito up` ----------------------------------------------------
 
 

@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
         webhook_service: str | None = typer.Option(None, "--webhook-service", envvar="WEBHOOK_SERVICE",
                                                    help="Service in front of the webhook (certificate name)"),
         webhook_configuration: str = typer.Option("", "--webhook-configuration",
-                                                  help="ValidatingWebhookConfiguration whose caBundle to keep"),
+                                                  help="Validating- and MutatingWebhookConfiguration whose caBundles to keep"),
         cert_dir: Path = typer.Option(Path("/tmp/k8s-webhook-server/serving-certs"), "--cert-dir",
                                       help="directory with tls.crt and tls.key"),
         self_managed_certs: bool = typer.Option(
@@ -163,11 +163,12 @@ def register(app: typer.Typer) -> None:
         who = identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
         hook = _webhook_settings(cloud=cloud, port=webhook_port, cert_dir=cert_dir, self_managed=self_managed_certs,
                                  service=webhook_service, namespace=namespace, secret=cert_secret,
-                                 configuration=webhook_configuration, identity=who) if webhook else None
+                                 configuration=webhook_configuration, identity=who,
+                                 provisioner=provisioner) if webhook else None
         logs.configure_logging(log_level)
         cluster = _cluster(kubeconfig, context)
         settings = Settings(provisioner=provisioner, cloud=cloud, image_registry=runtime_image_registry,  # type: ignore[arg-type]
-                            image_tag=runtime_image_tag, workers=workers)
+                            image_tag=runtime_image_tag, workers=workers, release_namespace=namespace)
         cfg = op.OperatorConfig(
             settings=settings, leader_elect=leader_elect,
             lease=LeaseConfig(name=lease_name, namespace=namespace or "", identity=who,
@@ -183,12 +184,14 @@ def register(app: typer.Typer) -> None:
         kubeconfig: Path | None = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG", help="kubeconfig file"),
         context: str | None = typer.Option(None, "--context", help="kubeconfig context to use"),
         cloud: str = typer.Option("azure", "--cloud", envvar="CLOUD_PROVIDER", help="SKU table: azure | aws"),
+        provisioner: str = typer.Option("karpenter", "--provisioner", envvar="KAITO_NODE_PROVISIONER",
+                                        help="karpenter or byo: how v1beta1 Workspaces are admitted (instanceType)"),
         host: str = typer.Option("0.0.0.0", "--host", help="address to listen on"),
         webhook_port: int = typer.Option(9443, "--webhook-port", envvar="WEBHOOK_PORT", help="HTTPS port of the admission webhook"),
         webhook_service: str | None = typer.Option(None, "--webhook-service", envvar="WEBHOOK_SERVICE",
                                                    help="Service in front of the webhook (certificate name)"),
         webhook_configuration: str = typer.Option("", "--webhook-configuration",
-                                                  help="ValidatingWebhookConfiguration whose caBundle to keep"),
+                                                  help="Validating- and MutatingWebhookConfiguration whose caBundles to keep"),
         namespace: str | None = typer.Option(None, "--namespace", help="release namespace (tuning templates, Secret)"),
         cert_dir: Path = typer.Option(Path("/tmp/k8s-webhook-server/serving-certs"), "--cert-dir",
                                       help="directory with tls.crt and tls.key"),
@@ -203,7 +206,9 @@ def register(app: typer.Typer) -> None:
 
         if cloud not in ("azure", "aws"):
             raise _fail(f"--cloud must be azure or aws, not {cloud!r}")
-        settings = _webhook_settings(cloud=cloud, host=host, port=webhook_port, cert_dir=cert_dir,
+        if provisioner not in ("karpenter", "byo"):
+            raise _fail(f"--provisioner must be karpenter or byo, not {provisioner!r}")
+        settings = _webhook_settings(cloud=cloud, host=host, provisioner=provisioner, port=webhook_port, cert_dir=cert_dir,
                                      self_managed=self_managed_certs, service=webhook_service,
                                      namespace=release_namespace(namespace), secret=cert_secret,
                                      configuration=webhook_configuration, identity=uuid.uuid4().hex[:8])

@@ -1,15 +1,16 @@
 """`kaito render -f FILE`: every object the controller would create for the Workspaces in FILE.
 
-Thin: parsing and admission rules are `kaito.api`, the objects are `kaito.manifests`. Output is
-multi-document YAML on stdout, written only when every Workspace in the input is valid, so a
-pipeline (`kaito render -f ws.yaml | kubectl apply -f -`) never receives half a rendering.
+Thin: parsing and admission are `kaito.api` (`admit`, either served version, the catalog's one
+facts factory, ConfigMaps from the given files, exactly as `kaito validate`), the objects are
+`kaito.manifests`, built from the admitted hub Workspace. Output is multi-document YAML on stdout,
+written only when every Workspace in the input is valid, so a pipeline (`kaito render -f ws.yaml | kubectl apply -f -`) never receives half a rendering.
 """
 
 from __future__ import annotations
 
 import typer
 
-from kaito.cli.common import expand_sources
+from kaito.cli.common import admission_inputs, admit_document, build_facts, expand_sources
 
 HEADER = (
     "# Rendered by `kaito render`: what the controller creates for this Workspace, with NodeClaims\n"
@@ -22,9 +23,7 @@ def run_render(
 ) -> tuple[int, str, list[str]]:
     """(exit code, YAML to print, messages for stderr)."""
     from kaito.api.documents import parse_documents
-    from kaito.api.errors import errors_only
-    from kaito.api.validation import validate_workspace
-    from kaito.catalog.facts import CatalogFacts
+    from kaito.api.validation import compute_runtime
     from kaito.manifests import images, workspace
 
     settings = workspace.RenderSettings(
@@ -32,30 +31,35 @@ def run_render(
         cloud=cloud,  # type: ignore[arg-type]
         provision_nodes=not byo,
     )
-    facts = CatalogFacts(cloud=cloud)
+    facts = build_facts(cloud)
     messages: list[str] = []
-    objects: list[dict] = []
-    found = 0
+    documents = []
     inputs, unreadable = expand_sources(names)
     messages += unreadable
     for source, text in inputs:
         docs, problems = parse_documents(text or "", source)
         messages += [str(p) for p in problems if p.error.severity == "error"]
-        for doc in docs:
-            messages += [str(p) for p in doc.problems if p.error.severity == "error"]
-            if doc.workspace is None:
-                continue
-            found += 1
-            errors = errors_only(validate_workspace(doc.workspace, facts=facts))
-            messages += [str(doc.place(e)) for e in errors]
-            if errors:
-                continue
-            try:
-                objects += workspace.build_workspace_objects(doc.workspace, settings)
-            except workspace.ManifestError as exc:
-                messages.append(str(doc.place(exc.error)))
+        documents += docs
+    # ConfigMaps of every given file count, as for `kaito validate`.
+    options, reads = admission_inputs(documents, provision_nodes=not byo)
+    objects: list[dict] = []
+    found = 0
+    for doc in documents:
+        messages += [str(p) for p in doc.problems if p.error.severity == "error"]
+        if doc.hub is None:
+            continue
+        found += 1
+        verdict = admit_document(doc, facts, options, reads)
+        messages += [str(doc.place(e)) for e in verdict.errors]
+        if not verdict.allowed or verdict.workspace is None:
+            continue
+        engine = compute_runtime(verdict.workspace, facts, options) if verdict.workspace.inference else None
+        try:
+            objects += workspace.build_workspace_objects(verdict.workspace, settings, engine=engine)
+        except workspace.ManifestError as exc:
+            messages.append(str(doc.place(exc.error)))
     if not messages and not found:
-        messages.append("no kaito.sh/v1alpha1 Workspace in the input")
+        messages.append("no kaito.sh Workspace (v1alpha1 or v1beta1) in the input")
     if messages:
         return 1, "", messages
     return 0, HEADER + workspace.dump_yaml(objects), []

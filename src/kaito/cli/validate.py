@@ -1,6 +1,8 @@
-"""`kaito validate -f FILE…`: KAITO's admission answer for Workspace YAML, without a cluster.
+"""`kaito validate -f FILE…`: KAITO's admission answer for Workspace, InferenceSet and RAGEngine YAML,
+without a cluster.
 
-Thin: reading files is here; parsing and the rules are `kaito.api`, model facts are the catalog's.
+Thin: reading files is here; parsing and the rules are `kaito.api` (`admit`: either served version,
+with the ConfigMaps found in the given files), model facts come from the catalog's one factory.
 Every problem is printed as `file:line: severity: field: message`; any error exits 1; no traceback.
 """
 
@@ -10,15 +12,7 @@ from dataclasses import dataclass, field
 
 import typer
 
-from kaito.cli.common import expand_sources
-
-
-def _facts(cloud: str):
-    from kaito.catalog import hub_cache
-    from kaito.catalog.facts import CatalogFacts
-
-    # Models outside the catalog are sized from the local Hugging Face cache when they are there.
-    return CatalogFacts(cloud=cloud, local_model_size=hub_cache.read_model_size)
+from kaito.cli.common import admission_inputs, admit_document, build_facts, expand_sources
 
 
 def _kind(doc) -> str | None:
@@ -30,22 +24,26 @@ def _group(doc) -> str:
     return str(api_version).split("/")[0] if api_version and "/" in str(api_version) else ""
 
 
+def _summary_order(item: tuple[str, int]) -> tuple[bool, str]:
+    return (item[0] != "Workspace", item[0])  # Workspaces first, then the other kinds by name
+
+
 def _without_workspace(by_source: dict) -> list:
     """An error for each file that holds no Workspace, so an empty or mistyped file fails CI.
 
     A ConfigMap-only file is fine beside a Workspace (it may be that Workspace's `tuning.config`);
     a file that already has an error (YAML syntax, a bad Workspace) is not told twice.
     """
+    from kaito.api.admission import ADMITTED_KINDS
     from kaito.api.documents import Problem
     from kaito.api.errors import FieldError
-    from kaito.api.v1alpha1 import KIND
 
-    any_workspace = any(_kind(d) == KIND for docs, _ in by_source.values() for d in docs)
+    any_workspace = any(_kind(d) in ADMITTED_KINDS for docs, _ in by_source.values() for d in docs)
     out = []
     for source, (docs, file_problems) in by_source.items():
         kinds = [str(_kind(d)) for d in docs]
         own = [*file_problems, *(p for d in docs for p in d.problems)]
-        if KIND in kinds or any(p.error.severity == "error" for p in own):
+        if set(kinds) & set(ADMITTED_KINDS) or any(p.error.severity == "error" for p in own):
             continue
         if any_workspace and set(kinds) == {"ConfigMap"}:
             continue
@@ -83,18 +81,11 @@ def check_sources(inputs: list[tuple[str, str | None]], unreadable: list[str], *
     `allow_local_urls`: the Workspaces go to the local cluster, where URLs on this machine or its
     network are the user's own (strict otherwise, as the admission webhook is)."""
     from kaito.api.documents import parse_documents
-    from kaito.api.errors import FieldError
-    from kaito.api.validation import (
-        UrlPolicy,
-        default_configmap_name,
-        validate_tuning_config,
-        validate_workspace,
-    )
 
     for line in unreadable:
         typer.echo(f"{line}", err=True)
     try:
-        facts = _facts(cloud)
+        facts = build_facts(cloud)
     except ValueError as exc:  # an unknown --cloud
         typer.echo(f"kaito validate: {exc}", err=True)
         return Checked(code=2)
@@ -104,40 +95,15 @@ def check_sources(inputs: list[tuple[str, str | None]], unreadable: list[str], *
         documents += docs
         problems += file_problems
         by_source[source] = (docs, file_problems)
-    configmaps = {
-        (
-            (d.data.get("metadata") or {}).get("namespace") or "default",
-            (d.data.get("metadata") or {}).get("name"),
-        ): d.data
-        for d in documents
-        if isinstance(d.data, dict)
-        and d.data.get("kind") == "ConfigMap"
-        and isinstance(d.data.get("metadata"), dict)
-    }
-    checked = 0
+    options, reads = admission_inputs(documents, allow_local_urls)
+    checked: dict[str, int] = {"Workspace": 0}
     for doc in documents:
         problems += doc.problems
-        ws = doc.workspace
-        if ws is None:
+        if doc.hub is None:
             continue
-        checked += 1
-        policy = UrlPolicy.ALLOW_LOCAL if allow_local_urls else UrlPolicy.PUBLIC_ONLY
-        errs = validate_workspace(ws, facts=facts, url_policy=policy)
-        if ws.tuning is not None:
-            name = ws.tuning.config or default_configmap_name(ws.tuning.method)
-            cm = configmaps.get((ws.namespace, name))
-            if cm is not None:
-                data = cm.get("data") if isinstance(cm.get("data"), dict) else {}
-                errs += validate_tuning_config(name, data, ws.tuning.method, ws.namespace)
-            elif ws.tuning.config:
-                errs.append(
-                    FieldError(
-                        "tuning.config",
-                        f"ConfigMap {name!r} is not in the given files: not checked",
-                        "warning",
-                    )
-                )
-        problems += [doc.place(e) for e in errs]
+        checked[_kind(doc)] = checked.get(_kind(doc), 0) + 1
+        verdict = admit_document(doc, facts, options, reads)  # any admitted kind, one entry point
+        problems += [doc.place(e) for e in verdict.problems]
     problems += _without_workspace(by_source)
     n_errors = sum(p.error.severity == "error" for p in problems) + len(unreadable)
     for problem in problems:
@@ -147,7 +113,8 @@ def check_sources(inputs: list[tuple[str, str | None]], unreadable: list[str], *
     bad_sources = {p.source for p in problems if p.error.severity == "error"}
     verdict = "invalid" if n_errors else "valid"
     typer.echo(
-        f"{checked} workspace(s) in {len(inputs)} file(s): {verdict}"
+        f"{', '.join(f'{n} {kind.lower()}(s)' for kind, n in sorted(checked.items(), key=_summary_order))} "
+        f"in {len(inputs)} file(s): {verdict}"
         + (f" ({n_errors} error(s) in {len(bad_sources) + len(unreadable)} file(s))" if n_errors else ""),
         err=bool(n_errors),
     )

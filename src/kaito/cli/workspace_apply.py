@@ -31,7 +31,8 @@ from kaito.cli.common import (
     run_async,
 )
 
-APPLIED_KINDS = {("Workspace", "kaito.sh/v1alpha1"), ("ConfigMap", "v1"), ("Secret", "v1")}
+APPLIED_KINDS = {("Workspace", "kaito.sh/v1alpha1"), ("Workspace", "kaito.sh/v1beta1"), ("ConfigMap", "v1"),
+                 ("Secret", "v1")}
 
 
 def plan_applied(documents: list[Any]) -> tuple[list[dict], list[str]]:
@@ -51,7 +52,7 @@ def plan_applied(documents: list[Any]) -> tuple[list[dict], list[str]]:
 
 
 def check_local_images(workspaces: list, images_root: Path) -> list[str]:
-    """Containers of these Workspaces that the local cluster cannot run (their images need a cluster)."""
+    """Containers of these (hub) Workspaces that the local cluster cannot run (their images need a cluster)."""
     from kaito.cluster.local import runner
     from kaito.manifests import images
     from kaito.manifests.workspace import ManifestError, RenderSettings, build_workspace_objects
@@ -93,7 +94,7 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
         raise CliError("nothing to apply: no Workspace, ConfigMap or Secret in " + ", ".join(files))
     if local:
         paths = local_paths(home)
-        problems = check_local_images([d.workspace for d in docs if d.workspace is not None], paths.home / "images")
+        problems = check_local_images([d.hub for d in docs if d.hub is not None], paths.home / "images")
         if problems:
             for p in problems:
                 typer.echo(f"kaito apply: {p}", err=True)

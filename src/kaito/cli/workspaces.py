@@ -4,6 +4,10 @@ Without `--kubeconfig`/`--context` the target is the local cluster of `$KAITO_HO
 the control plane of `kaito up` acts on what is written there). With them, they go to that cluster
 through `KubeCluster`. Writing Workspaces is `workspace_apply.py`; reaching their pods (logs,
 endpoint, chat) is `workspace_access.py`; what they share is `common.py`.
+
+Workspaces are read in the storage version and shown (`-o yaml|json`) in the version each was
+written in (annotation `workspace.kaito.sh/api-version`), or in the one `--api-version` names,
+converted through `kaito.api.conversion`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,29 @@ from kaito.cli.common import (
 )
 
 RESOURCE_NAMES = ("workspace", "workspaces", "ws", "wk", "workspace.kaito.sh", "workspaces.kaito.sh")
+API_VERSIONS = ("kaito.sh/v1alpha1", "kaito.sh/v1beta1")
+
+
+def resolve_api_version(value: str | None) -> str | None:
+    """`v1alpha1` or `kaito.sh/v1alpha1` (and v1beta1) → the full apiVersion; None: as written."""
+    if not value:
+        return None
+    full = value if "/" in value else f"kaito.sh/{value}"
+    if full not in API_VERSIONS:
+        typer.echo(f"kaito: unknown --api-version {value!r} (v1alpha1 or v1beta1)", err=True)
+        raise typer.Exit(2)
+    return full
+
+
+def show_in_version(ws: Mapping[str, Any], api_version: str | None) -> dict:
+    """A stored Workspace in `api_version`, else in the version it was written in."""
+    from kaito.api import conversion
+
+    wanted = api_version or conversion.recorded_version(ws)
+    try:
+        return conversion.convert_object(ws, wanted)
+    except conversion.ParseError as exc:
+        raise CliError(f"workspace {(ws.get('metadata') or {}).get('name')}: cannot show it as {wanted}: {exc}") from None
 
 
 def _preset_of(ws: Mapping[str, Any]) -> str:
@@ -47,7 +74,8 @@ def _preset_of(ws: Mapping[str, Any]) -> str:
 # -- get / describe / delete ----------------------------------------------------------------------
 
 
-async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kubeconfig, context, home) -> int:
+async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kubeconfig, context, home,
+               api_version: str | None = None) -> int:
     import yaml
 
     from kaito.cluster import protocol
@@ -60,7 +88,8 @@ async def _get(name: str | None, output: str, namespace: str, all_ns: bool, kube
         else:
             items = (await cluster.list(protocol.WORKSPACE, None if all_ns else namespace)).items
         if output in ("yaml", "json"):
-            doc: Any = items[0] if name else {"apiVersion": "v1", "kind": "List", "items": items}
+            shown = [show_in_version(item, api_version) for item in items]
+            doc: Any = shown[0] if name else {"apiVersion": "v1", "kind": "List", "items": shown}
             typer.echo(yaml.safe_dump(doc, sort_keys=False) if output == "yaml" else json.dumps(doc, indent=2))
             return 0
         if output == "name":
@@ -102,13 +131,18 @@ async def _describe(name: str, namespace: str, kubeconfig, context, home) -> int
 
     cluster, paths = open_target(kubeconfig, context, home)
     try:
+        from kaito.api import conversion
+
         ws = await get_workspace(cluster, name, namespace)
         meta, st = ws["metadata"], ws.get("status") or {}
         lines = [f"Name:         {meta['name']}", f"Namespace:    {meta.get('namespace', 'default')}",
+                 f"API version:  {conversion.recorded_version(ws)} (as written; stored as {ws.get('apiVersion')})",
                  f"Created:      {meta.get('creationTimestamp', '')} ({compute_age(meta.get('creationTimestamp'))} ago)",
                  f"Preset:       {_preset_of(ws) or '-'}",
                  f"Instance:     {(ws.get('resource') or {}).get('instanceType') or '-'}",
-                 f"Worker nodes: {', '.join(st.get('workerNodes') or []) or '-'}", "Conditions:"]
+                 f"Worker nodes: {', '.join(st.get('workerNodes') or []) or '-'}",
+                 f"State:        {st.get('state') or '-'} (target nodes: {st.get('targetNodeCount') or '-'})",
+                 "Conditions:"]
         for c in st.get("conditions") or []:
             lines.append(f"  {c.get('type', ''):<20} {c.get('status', ''):<6} {c.get('reason', ''):<32} {c.get('message', '')}")
         if not st.get("conditions"):
@@ -185,14 +219,17 @@ def register(app: typer.Typer) -> None:
         output: str = typer.Option("", "-o", "--output", help="yaml, json, wide or name"),
         namespace: str = NamespaceOption,
         all_namespaces: bool = typer.Option(False, "-A", "--all-namespaces"),
+        api_version: str = typer.Option(None, "--api-version",
+                                        help="show -o yaml/json as v1alpha1 or v1beta1 (default: as written)"),
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """List Workspaces with KAITO's columns (or one, as YAML/JSON)."""
+        """List Workspaces with KAITO's columns (or one, as YAML/JSON in the version it was written in)."""
         _check_resource(resource)
         if output not in ("", "yaml", "json", "wide", "name"):
             typer.echo(f"kaito get: unknown output format {output!r} (yaml, json, wide or name)", err=True)
             raise typer.Exit(2)
-        run_async(_get, name, output, namespace, all_namespaces, kubeconfig, context, home)
+        version = resolve_api_version(api_version)
+        run_async(_get, name, output, namespace, all_namespaces, kubeconfig, context, home, version)
 
     @app.command("describe")
     def describe(

@@ -46,6 +46,13 @@ Semantics every backend honours (the contract suite in `tests/integration/cluste
   or `close()`; a backend resumes its own dropped connections internally. If the given
   resourceVersion is too old to resume from, iteration raises `Gone`: re-list and watch from the
   list's `resource_version`.
+* **Versions.** A kind served in several versions (the Workspace: `kaito.sh/v1beta1`, stored, and
+  `kaito.sh/v1alpha1`) is one object: written in any served version, it is stored in the storage
+  version, and `get`/`list`/`watch` answer in the version of the `ResourceKind` asked with
+  (`WORKSPACE` or `WORKSPACE_V1ALPHA1`), converted losslessly (`kaito.api.conversion`) — by the
+  conversion webhook on a real cluster, by the local store itself. Annotation
+  `workspace.kaito.sh/api-version` records the version the spec was last written in (the mutating
+  webhook's stamp on a real cluster, the local store's own).
 * **Errors** are the typed ones of `kaito.cluster.errors`; a backend retries `Unavailable` a few
   times internally before raising it (each backend documents where), so callers only requeue.
 """
@@ -89,7 +96,8 @@ class ResourceKind:
         return f"{self.api_version}/{self.kind}"
 
 
-WORKSPACE = ResourceKind("kaito.sh/v1alpha1", "Workspace", "workspaces")
+WORKSPACE = ResourceKind("kaito.sh/v1beta1", "Workspace", "workspaces")  # the storage version
+WORKSPACE_V1ALPHA1 = ResourceKind("kaito.sh/v1alpha1", "Workspace", "workspaces")  # served beside it
 DEPLOYMENT = ResourceKind("apps/v1", "Deployment", "deployments")
 STATEFULSET = ResourceKind("apps/v1", "StatefulSet", "statefulsets")
 CONTROLLER_REVISION = ResourceKind("apps/v1", "ControllerRevision", "controllerrevisions")
@@ -106,6 +114,7 @@ NODECLAIM = ResourceKind("karpenter.sh/v1", "NodeClaim", "nodeclaims", namespace
 
 KNOWN_KINDS: tuple[ResourceKind, ...] = (
     WORKSPACE,
+    WORKSPACE_V1ALPHA1,
     DEPLOYMENT,
     STATEFULSET,
     CONTROLLER_REVISION,
@@ -135,6 +144,11 @@ def kind_of(obj: Mapping[str, Any]) -> ResourceKind:
     if found is None:
         raise Invalid(f"unknown resource type apiVersion={api_version!r} kind={kind!r}")
     return found
+
+
+def storage_kind(kind: ResourceKind) -> ResourceKind:
+    """The kind an object of `kind` is stored as: the storage version for every Workspace version."""
+    return WORKSPACE if (kind.group, kind.kind) == (WORKSPACE.group, WORKSPACE.kind) else kind
 
 
 def register_kind(kind: ResourceKind) -> ResourceKind:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kaito.api.v1alpha1 import Workspace, default_workspace
+from kaito.api.hub import Workspace, default_workspace
 from kaito.catalog import skus
 from kaito.catalog.presets import Preset
 from kaito.cluster.protocol import Object
@@ -61,9 +61,13 @@ def build_missing_nodeclaims(
 
 
 def build_owned_objects(
-    ws: Workspace, preset: Preset | None, gpu: skus.GPUConfig | None, revision: int, settings: Settings
+    ws: Workspace, preset: Preset | None, gpu: skus.GPUConfig | None, revision: int, settings: Settings,
+    *, engine: str | None = None,
 ) -> list[Object]:
-    """Services, ConfigMap and workload or Job for the current revision, in apply order."""
+    """Services, ConfigMap and workload or Job for the current revision, in apply order.
+
+    `engine`: the runtime admission chose for this Workspace (the plan's re-check), so the pods run
+    what was judged."""
     ws = default_workspace(ws)
     imgs = image_settings(settings)
     if ws.tuning is not None and preset is not None:
@@ -72,6 +76,7 @@ def build_owned_objects(
         )
     if preset is not None:
         return inference.build_inference_objects(
-            inference.InferenceInputs(workspace=ws, preset=preset, gpu=gpu, revision=revision, images=imgs)
+            inference.InferenceInputs(workspace=ws, preset=preset, gpu=gpu, revision=revision, images=imgs,
+                                      engine=engine)
         )
     return [template.build_template_deployment(ws, revision=revision)]

@@ -3,7 +3,9 @@
 The reads run concurrently and the result is frozen, so planning is a pure function of it and a
 test can build an `Observed` by hand. Owned objects are found by the workspace labels and kept only
 when their controller owner reference is this Workspace's uid: objects left by an earlier Workspace
-of the same name (still being garbage-collected) are never mistaken for ours.
+of the same name (still being garbage-collected) are never mistaken for ours. The ConfigMaps the
+Workspace names (`inference.config`, `tuning.config`) are read too: the plan re-checks them with
+admission's rules, as the webhook did.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class Observed:
     nodeclaims: tuple[Object, ...] = ()
     revisions: tuple[Object, ...] = ()
     owned: Mapping[tuple[str, str], Object] = field(default_factory=lambda: MappingProxyType({}))
+    # (namespace, name) -> `data` of each ConfigMap the Workspace names; None: it does not exist.
+    configmaps: Mapping[tuple[str, str], Mapping[str, str] | None] = field(
+        default_factory=lambda: MappingProxyType({}))
 
     def owned_object(self, kind: ResourceKind, name: str) -> Object | None:
         return self.owned.get((kind.key, name))
@@ -62,6 +67,24 @@ def node_list_labels(workspace: Mapping[str, Any]) -> dict[str, str]:
     return dict(selector.get("matchLabels") or {})
 
 
+def named_configmaps(workspace: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(namespace, name) of the ConfigMaps a stored Workspace names in `inference.config` and
+    `tuning.config` (the default tuning template is the controller's own copy, never read)."""
+    namespace = (workspace.get("metadata") or {}).get("namespace") or protocol.DEFAULT_NAMESPACE
+    names = [(workspace.get(section) or {}).get("config") for section in ("inference", "tuning")]
+    return [(namespace, name) for name in names if isinstance(name, str) and name]
+
+
+async def read_configmap(cluster: Cluster, namespace: str, name: str) -> Mapping[str, str] | None:
+    """A ConfigMap's `data` ({} when it has none), None when it does not exist."""
+    try:
+        found = await cluster.get(protocol.CONFIGMAP, name, namespace)
+    except errors.NotFound:
+        return None
+    data = found.get("data")
+    return dict(data) if isinstance(data, Mapping) else {}
+
+
 def is_owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
     for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
         if ref.get("controller") and ref.get("uid") == uid:
@@ -77,6 +100,7 @@ async def observe_workspace(cluster: Cluster, key: WorkspaceKey, *, provisioning
         return Observed(key=key, workspace=None)
     uid = (workspace.get("metadata") or {}).get("uid")
     ws_labels = workspace_labels(key)
+    named = named_configmaps(workspace)
 
     async def owned_of(kind: ResourceKind) -> list[Object]:
         found = await cluster.list(kind, key.namespace, ws_labels)
@@ -92,10 +116,11 @@ async def observe_workspace(cluster: Cluster, key: WorkspaceKey, *, provisioning
             protocol.CONTROLLER_REVISION, key.namespace, {labels.LABEL_REVISION_WORKSPACE_NAME: key.name}
         ),
         *(owned_of(kind) for kind in OWNED_KINDS),
+        *(read_configmap(cluster, ns, name) for ns, name in named),
     )
     nodes, claims, revisions = results[0], results[1], results[2]
     owned: dict[tuple[str, str], Object] = {}
-    for kind, objs in zip(OWNED_KINDS, results[3:], strict=True):
+    for kind, objs in zip(OWNED_KINDS, results[3:3 + len(OWNED_KINDS)], strict=True):
         for obj in objs:
             owned[(kind.key, obj["metadata"]["name"])] = obj
     return Observed(
@@ -105,4 +130,5 @@ async def observe_workspace(cluster: Cluster, key: WorkspaceKey, *, provisioning
         nodeclaims=tuple(claims.items),
         revisions=tuple(r for r in revisions.items if is_owned_by(r, uid)),
         owned=MappingProxyType(owned),
+        configmaps=MappingProxyType(dict(zip(named, results[3 + len(OWNED_KINDS):], strict=True))),
     )

@@ -20,17 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pydantic
-
-from kaito.api import labels
+from kaito.api import conversion, labels
 from kaito.api.conditions import ConditionReason, ConditionType
-from kaito.api.v1alpha1 import Workspace
-from kaito.api.validation.workspace import validate_workspace
-from kaito.catalog import facts as catalog_facts
+from kaito.api.hub import Workspace
 from kaito.catalog import outside
 from kaito.cluster import protocol
 from kaito.cluster.protocol import Object, ResourceKind
-from kaito.controller import desired, nodes, status
+from kaito.controller import desired, nodes, recheck, status
 from kaito.controller.observe import Observed
 from kaito.controller.settings import Settings
 from kaito.manifests import revision as revisions
@@ -110,10 +106,10 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
     meta = raw.get("metadata") or {}
     generation = meta.get("generation")
     try:
-        ws = Workspace.from_dict(raw)
-    except pydantic.ValidationError as exc:
-        problem = (ConditionType.WORKSPACE_SUCCEEDED, REASON_INVALID_WORKSPACE, _pydantic_message(exc))
-        facts = status.StatusFacts(kind="inference", generation=generation, problem=problem)
+        ws, _ = conversion.parse_workspace(raw)
+    except conversion.ParseError as exc:
+        problem = (ConditionType.WORKSPACE_SUCCEEDED, REASON_INVALID_WORKSPACE, str(exc))
+        facts = status.StatusFacts(kind=compute_kind_of_raw(raw), generation=generation, problem=problem)
         return _with_status(Plan(status_facts=facts), raw, now)
 
     if meta.get("deletionTimestamp"):
@@ -121,7 +117,10 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
 
     events: list[tuple[str, str, str]] = []
     kind = compute_kind(ws)
-    problem = _find_problem(ws, settings)
+    checked = recheck.recheck_workspace(ws, raw, observed, settings)
+    problem = checked.problem
+    preset = _preset_of(ws) if problem is None else None
+    target = recheck.compute_target_node_count(ws, preset, checked.runtime, checked.max_model_len, settings)
     existing = list(observed.revisions)
     rev = revisions.plan_revision(ws, existing)
     revision_no = str(rev.number)
@@ -130,8 +129,11 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
     if rev.create is not None:
         events.append(("Normal", "RevisionCreated", f"spec revision {revision_no} ({rev.spec_hash[:10]})"))
     if problem is not None:
-        facts = status.StatusFacts(kind=kind, generation=generation, problem=problem)
-        plan = Plan(workspace_patch=workspace_patch, revision=rev.create, delete=tuple(deletions), status_facts=facts)
+        facts = status.StatusFacts(kind=kind, generation=generation, problem=problem, target_node_count=target)
+        # A ConfigMap it names may be created next: look again (no watch maps ConfigMaps to Workspaces).
+        requeue = settings.pending_requeue_s if checked.missing_configmap else None
+        plan = Plan(workspace_patch=workspace_patch, revision=rev.create, delete=tuple(deletions), status_facts=facts,
+                    requeue_after=requeue)
         # Warn once, when the condition is first recorded, not on every resync.
         return _with_status(plan, raw, now, events=events, on_change=[("Warning", problem[1], problem[2])])
 
@@ -139,7 +141,6 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
     selection = nodes.plan_nodes(
         request, observed.nodes, observed.nodeclaims, provision=settings.provisions_nodes
     )
-    preset = _preset_of(ws)
     claims = tuple(desired.build_missing_nodeclaims(ws, preset, selection.claims_to_create, settings))
     for claim in claims:
         events.append(("Normal", "NodeClaimCreated", f"creating NodeClaim {claim['metadata']['name']}"))
@@ -150,14 +151,15 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
         claims_pending=len(selection.claims_in_flight) + len(claims),
         claim_failures=tuple(f"NodeClaim {n}: {m}" for n, m in selection.claims_failed),
     )
+    pending = {"target_node_count": target, "access_warning": checked.access_warning}
     if not resource.ready:
-        facts = status.StatusFacts(kind=kind, generation=generation, resource=resource)
+        facts = status.StatusFacts(kind=kind, generation=generation, resource=resource, **pending)
         plan = Plan(workspace_patch=workspace_patch, revision=rev.create, nodeclaims=claims, delete=tuple(deletions),
                     status_facts=facts, requeue_after=settings.pending_requeue_s)
         return _with_status(plan, raw, now, events=events)
 
     gpu = desired.compute_gpu_facts(ws, observed.nodes, selection.selected, settings)
-    wanted = desired.build_owned_objects(ws, preset, gpu, rev.number, settings)
+    wanted = desired.build_owned_objects(ws, preset, gpu, rev.number, settings, engine=checked.runtime)
     to_apply: list[Object] = []
     requeue: float | None = None
     workload_facts: status.WorkloadFacts | None = None
@@ -193,7 +195,7 @@ def plan_workspace(observed: Observed, settings: Settings, now: datetime) -> Pla
             to_apply.append(obj)
     deletions.extend(_stale_workloads(observed, wanted))
     facts = status.StatusFacts(
-        kind=kind, generation=generation, resource=resource, workload=workload_facts, job=job_facts
+        kind=kind, generation=generation, resource=resource, workload=workload_facts, job=job_facts, **pending
     )
     plan = Plan(workspace_patch=workspace_patch, revision=rev.create, nodeclaims=claims, apply=tuple(to_apply),
                 delete=tuple(deletions), status_facts=facts, requeue_after=requeue)
@@ -281,35 +283,6 @@ def _stale_workloads(observed: Observed, wanted: list[Object]) -> list[Deletion]
 def _comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
     # `status` is never applied (the API server ignores it), so it is never a reason to apply.
     return {k: v for k, v in obj.items() if k != "status"}
-
-
-def _find_problem(ws: Workspace, settings: Settings) -> tuple[str, str, str] | None:
-    """The first user error: what the admission webhook would reject, seen again by the controller
-    (a Workspace may have been stored without the webhook, or the catalog changed since)."""
-    problems = [
-        p
-        for p in validate_workspace(
-            ws, facts=catalog_facts.CatalogFacts(settings.cloud), url_policy=settings.url_policy
-        )
-        if p.severity == "error"
-    ]
-    if not problems:
-        return None
-    first = problems[0].path.split(".", 1)[0].split("[", 1)[0]
-    ctype = {
-        "resource": ConditionType.RESOURCE_READY,
-        "inference": ConditionType.INFERENCE_READY,
-        "tuning": ConditionType.JOB_STARTED,
-    }.get(first, ConditionType.WORKSPACE_SUCCEEDED)
-    return (ctype, REASON_INVALID_WORKSPACE, "; ".join(str(p) for p in problems))
-
-
-def _pydantic_message(exc: pydantic.ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        path = ".".join(str(p) for p in err.get("loc", ()))
-        parts.append(f"{path}: {err.get('msg')}" if path else str(err.get("msg")))
-    return "; ".join(parts)
 
 
 def _preset_of(ws: Workspace):

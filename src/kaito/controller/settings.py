@@ -40,6 +40,10 @@ class Settings:
     # Hosts `tuning.input.urls` may name. Strict (the SSRF guard) on a real cluster; the local
     # control plane of `kaito up` relaxes it, since there the user's machine is the cluster.
     url_policy: UrlPolicy = UrlPolicy.PUBLIC_ONLY
+    # The operator's namespace, where the chart puts KAITO's default ConfigMaps; None: unknown (the
+    # local control plane, tests). The controller mounts its own copy of the default tuning template,
+    # so it only names where admission would have looked.
+    release_namespace: str | None = None
 
     @property
     def provisions_nodes(self) -> bool:

@@ -6,6 +6,10 @@ not an error (KAITO blocked, then failed; here a node or pod that is still comin
 pending reason and the reconcile requeues), and the status is rebuilt from the observed world
 every time, so it is the same dict whenever the world is the same: the reconciler compares it
 with the stored one and writes only when they differ.
+
+Beside the conditions, KAITO v0.12's `state` (a one-word summary of them) and `targetNodeCount`
+(written once, when it is still 0, then kept as v0.12 keeps it) are written: the status is always
+written in the storage version (v1beta1), which holds them whichever version the user wrote in.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from kaito.api.conditions import (
     MESSAGE_WORKSPACE_SUCCEEDED,
     ConditionReason,
     ConditionType,
+    WorkspaceState,
+    find_condition,
     set_condition,
 )
+from kaito.api.hub import WorkspaceStatus
 from kaito.api.meta import Condition
-from kaito.api.v1alpha1 import WorkspaceStatus
 
 # Pending reasons: KAITO v0.3.2 had none (it blocked instead); `kaito.api.conditions` keeps them,
 # with v0.12's names where it has them. Short local names for the status rules below.
@@ -37,7 +43,7 @@ REASON_TUNING_JOB_PENDING = ConditionReason.TUNING_JOB_STATUS_PENDING
 REASON_NODE_CLAIM_NOT_READY = ConditionReason.NODE_CLAIM_NOT_READY
 MESSAGE_NODE_CLAIM_READY = "nodeClaim plugins have been installed successfully"
 
-_OWNED_STATUS_FIELDS = ("workerNodes", "conditions")
+_OWNED_STATUS_FIELDS = ("workerNodes", "conditions", "state", "targetNodeCount")
 
 # Workload conditions that waiting will not fix: a Deployment whose rollout stalled
 # (`Progressing=False`: ProgressDeadlineExceeded, or the local runner's ImageNeedsCluster, which it
@@ -113,6 +119,10 @@ class StatusFacts:
     workload: WorkloadFacts | None = None
     job: JobFacts | None = None
     problem: tuple[str, str, str] | None = None  # (condition type, reason, message) of a user error
+    target_node_count: int | None = None  # the node estimator's answer (written once, when still 0)
+    # Why the model pods may fail to download (a gated model without modelAccessSecret): while
+    # inference is not ready, InferenceReady says so (reason modelAccessSecretMissing).
+    access_warning: str | None = None
 
 
 def compute_workload_facts(obj: Mapping[str, Any] | None, current_revision: str | None) -> WorkloadFacts:
@@ -196,20 +206,20 @@ def compute_status(old: Mapping[str, Any] | None, facts: StatusFacts, now: datet
             ConditionReason.WORKSPACE_DELETED,
             MESSAGE_WORKSPACE_DELETING,
         )
-        return _assemble(old, worker_nodes, conds)
+        return _assemble(old, worker_nodes, conds, facts)
 
     if facts.problem is not None:
         ctype, reason, message = facts.problem
         put(ctype, "False", reason, message)
         put(ConditionType.WORKSPACE_SUCCEEDED, "False", ConditionReason.WORKSPACE_FAILED, message)
-        return _assemble(old, worker_nodes, conds)
+        return _assemble(old, worker_nodes, conds, facts)
 
     res = facts.resource
     if res is not None:
         worker_nodes = sorted(res.selected) or None
         if not res.ready:
             _put_resource_pending(put, res)
-            return _assemble(old, worker_nodes, conds)
+            return _assemble(old, worker_nodes, conds, facts)
         if res.provisioning:
             put(
                 ConditionType.NODE_CLAIM_READY,
@@ -225,10 +235,10 @@ def compute_status(old: Mapping[str, Any] | None, facts: StatusFacts, now: datet
         )
 
     if facts.kind == "inference":
-        _put_inference(put, facts.workload or WorkloadFacts(exists=False, current=False))
+        _put_inference(put, facts.workload or WorkloadFacts(exists=False, current=False), facts.access_warning)
     else:
         _put_tuning(put, facts.job or JobFacts(exists=False, current=False))
-    return _assemble(old, worker_nodes, conds)
+    return _assemble(old, worker_nodes, conds, facts)
 
 
 def _put_resource_pending(put, res: ResourceFacts) -> None:
@@ -258,7 +268,7 @@ def _put_resource_pending(put, res: ResourceFacts) -> None:
     put(ConditionType.WORKSPACE_SUCCEEDED, "False", ConditionReason.WORKSPACE_PENDING, message)
 
 
-def _put_inference(put, wl: WorkloadFacts) -> None:
+def _put_inference(put, wl: WorkloadFacts, access_warning: str | None = None) -> None:
     if wl.ready:
         put(
             ConditionType.INFERENCE_READY,
@@ -282,7 +292,11 @@ def _put_inference(put, wl: WorkloadFacts) -> None:
         message = "inference workload is being rolled out"
     else:
         message = f"{wl.ready_replicas} of {wl.replicas} inference replicas are ready"
-    put(ConditionType.INFERENCE_READY, "False", REASON_INFERENCE_PENDING, message)
+    if access_warning:
+        put(ConditionType.INFERENCE_READY, "False", ConditionReason.MODEL_ACCESS_SECRET_MISSING,
+            f"{message}; {access_warning}")
+    else:
+        put(ConditionType.INFERENCE_READY, "False", REASON_INFERENCE_PENDING, message)
     put(
         ConditionType.WORKSPACE_SUCCEEDED,
         "False",
@@ -325,10 +339,31 @@ def _put_tuning(put, job: JobFacts) -> None:
     )
 
 
+def compute_state(kind: WorkloadKind, conds: list[Condition], old_state: str | None) -> str:
+    """v1beta1 `status.state` from the conditions: inference Pending → Ready (→ NotReady when it stops
+    being ready), tuning Pending → Running → Succeeded; a Workspace that failed is Failed."""
+    done = find_condition(conds, ConditionType.WORKSPACE_SUCCEEDED)
+    if done is not None and done.status == "True":
+        return WorkspaceState.READY if kind == "inference" else WorkspaceState.SUCCEEDED
+    if done is not None and done.reason == ConditionReason.WORKSPACE_FAILED:
+        return WorkspaceState.FAILED
+    if kind == "inference":
+        was_ready = old_state in (WorkspaceState.READY, WorkspaceState.NOT_READY)
+        return WorkspaceState.NOT_READY if was_ready else WorkspaceState.PENDING
+    started = find_condition(conds, ConditionType.JOB_STARTED)
+    return WorkspaceState.RUNNING if started is not None and started.status == "True" else WorkspaceState.PENDING
+
+
 def _assemble(
-    old: Mapping[str, Any] | None, worker_nodes: list[str] | None, conds: list[Condition]
+    old: Mapping[str, Any] | None, worker_nodes: list[str] | None, conds: list[Condition], facts: StatusFacts
 ) -> dict[str, Any]:
-    status = WorkspaceStatus(worker_nodes=worker_nodes, conditions=conds or None).to_dict()
+    old_state = (old or {}).get("state")
+    state = old_state if facts.deleting and old_state else compute_state(facts.kind, conds, old_state)
+    target = (old or {}).get("targetNodeCount")
+    if not target:  # KAITO v0.12 writes it once, when it is still 0, and keeps it
+        target = facts.target_node_count
+    status = WorkspaceStatus(worker_nodes=worker_nodes, conditions=conds or None, state=state or None,
+                             target_node_count=target or None).to_dict()
     # Keep fields this controller does not own (a newer API version's, another tool's) as they were.
     for key, value in (old or {}).items():
         if key not in _OWNED_STATUS_FIELDS:

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from kaito.api.v1alpha1 import DEFAULT_ADAPTER_STRENGTH, AdapterSpec
+from kaito.api.hub import DEFAULT_ADAPTER_STRENGTH, AdapterSpec
 
 ADAPTER_VOLUME = "adapter-volume"
 ADAPTERS_DIR = "/mnt/adapter"

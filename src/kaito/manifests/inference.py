@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kaito.api.v1alpha1 import Workspace
+from kaito.api import labels
+from kaito.api.hub import Workspace
 from kaito.catalog.presets import Preset
 from kaito.manifests import adapters, images, inference_command, ownership, placement, service
 
@@ -35,7 +36,7 @@ class InferenceInputs:
     node_names: tuple[str, ...] = ()  # nodes chosen for the workspace, empty when rendering
     revision: int | None = None
     images: images.ImageSettings = field(default_factory=images.ImageSettings)
-    engine: str | None = None  # None: annotation kaito.sh/runtime or the preset's first runtime
+    engine: str | None = None  # None: admission's choice from catalog facts (`inference_command.choose_engine`)
     max_model_len: int | None = None
 
     @property
@@ -94,6 +95,23 @@ def _build_rank_env(inputs: InferenceInputs) -> list[dict[str, Any]]:
     ]
 
 
+def build_model_access_env(ws: Workspace) -> list[dict[str, Any]]:
+    """`HF_TOKEN` from `presetOptions.modelAccessSecret` (KAITO v0.12 §1.4): optional, so a Secret
+    that is missing or lacks the key leaves the variable unset rather than blocking the pod."""
+    preset = ws.inference.preset if ws.inference is not None else None
+    secret = preset.preset_options.model_access_secret if preset and preset.preset_options else None
+    if not secret:
+        return []
+    ref = {"name": secret, "key": labels.HF_TOKEN_KEY, "optional": True}
+    return [{"name": labels.HF_TOKEN_KEY, "valueFrom": {"secretKeyRef": ref}}]
+
+
+def build_config_volume(ws: Workspace) -> list[dict[str, Any]]:
+    """The `inference.config` ConfigMap as volume `config-volume` (none when it names none)."""
+    name = ws.inference.config if ws.inference is not None else None
+    return [{"name": inference_command.CONFIG_VOLUME, "configMap": {"name": name}}] if name else []
+
+
 def build_container(inputs: InferenceInputs) -> dict[str, Any]:
     ws, preset = inputs.workspace, inputs.preset
     engine = inference_command.choose_engine(ws, preset, inputs.engine)
@@ -105,10 +123,13 @@ def build_container(inputs: InferenceInputs) -> dict[str, Any]:
         )
     image, _ = build_image(inputs)
     adapter_specs = ws.inference.adapters if ws.inference else None
-    env = adapters.build_adapter_env(adapter_specs)
+    env = adapters.build_adapter_env(adapter_specs) + build_model_access_env(ws)
     if inputs.multi_node:
         env += _build_rank_env(inputs)
     mounts = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}, *adapters.build_adapter_volume_mounts(adapter_specs)]
+    if build_config_volume(ws):
+        mounts.append({"name": inference_command.CONFIG_VOLUME, "mountPath": inference_command.CONFIG_DIR,
+                       "readOnly": True})
     container: dict[str, Any] = {
         "name": ws.name,
         "image": image,
@@ -131,6 +152,7 @@ def build_pod_spec(inputs: InferenceInputs) -> dict[str, Any]:
     volumes: list[dict[str, Any]] = [
         {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory"}},
         *adapters.build_adapter_volumes(adapter_specs),
+        *build_config_volume(ws),
     ]
     spec: dict[str, Any] = {
         "containers": [build_container(inputs)],

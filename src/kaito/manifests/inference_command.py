@@ -17,8 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kaito.api import labels
-from kaito.api.v1alpha1 import Workspace
+from kaito.api import inferenceset
+from kaito.api.admission import AdmissionOptions
+from kaito.api.hub import Workspace
+from kaito.api.validation import compute_runtime
+from kaito.api.validation.inference_config import CONFIG_KEY as INFERENCE_CONFIG_KEY
+from kaito.catalog import facts as catalog_facts
 from kaito.catalog.presets import Preset
 from kaito.manifests import adapters, service
 
@@ -26,6 +30,11 @@ RUNTIME_MODULE = "kaito.runtime.inference"
 LLAMA2_RUNTIME = "llama-2"
 # Where weights live inside a private image that has no Hub source.
 IMAGE_WEIGHTS_DIR = "/workspace/weights"
+# `inference.config` (KAITO v0.12 §1.3): ConfigMap volume `config-volume` at /mnt/config, read by the
+# runtime through `--kaito-config-file` (KAITO passes it to vLLM only; ours reads it on every engine).
+CONFIG_VOLUME = "config-volume"
+CONFIG_DIR = "/mnt/config"
+CONFIG_FILE = f"{CONFIG_DIR}/{INFERENCE_CONFIG_KEY}"
 
 
 def format_flags(params: Mapping[str, str]) -> list[str]:
@@ -38,15 +47,27 @@ def pod0_address(ws: Workspace) -> str:
     return f"{ws.name}-0.{service.headless_service_name(ws)}.{ws.namespace}.svc.cluster.local"
 
 
-def choose_engine(ws: Workspace, preset: Preset, requested: str | None = None) -> str:
-    """The runtime engine: explicit input, else `kaito.sh/runtime` when the preset supports it,
-    else the preset's first runtime (transformers for KAITO's v0.3.2 presets)."""
+def choose_engine(ws: Workspace, preset: Preset, requested: str | None = None, *, cloud: str = "azure",
+                  provision_nodes: bool = True) -> str:
+    """The runtime engine: `requested` when the caller already chose it, else admission's choice
+    (`kaito.api.validation.compute_runtime`: `kaito.sh/runtime` when the preset supports it, else
+    the preset's first runtime, vLLM for a model larger than one node's GPU memory), so the pods
+    run the runtime admission judged.
+
+    Callers that know more (the controller: BYO nodes' GPUs; models sized from the local cache)
+    compute it with their facts and pass it as `requested`; alone, this looks up catalog facts only.
+    """
     if requested:
         return requested
-    annotated = (ws.metadata.annotations or {}).get(labels.ANNOTATION_RUNTIME)
-    if annotated in preset.runtimes:
-        return annotated
-    return preset.runtimes[0]
+    facts = catalog_facts.build_catalog_facts(cloud, read_local_sizes=False)
+    runtime = compute_runtime(ws, facts, AdmissionOptions(auto_provisioning=provision_nodes))
+    return runtime if runtime in preset.runtimes else preset.runtimes[0]
+
+
+def served_model_name(ws: Workspace, preset: Preset) -> str:
+    """The model's name in the API: the preset's, or an InferenceSet child's set name (KAITO
+    v0.12), so that every replica of a set answers to one model name behind one endpoint."""
+    return (ws.metadata.labels or {}).get(inferenceset.LABEL_CREATED_BY) or preset.name
 
 
 def build_runtime_args(
@@ -63,7 +84,7 @@ def build_runtime_args(
     if preset.hf is not None and preset.hf.revision:
         args.append(f"--revision={preset.hf.revision}")
     args += [
-        f"--served-model-name={preset.name}",
+        f"--served-model-name={served_model_name(ws, preset)}",
         f"--dtype={preset.dtype}",
         f"--device={'cuda' if gpu_count > 0 else 'cpu'}",
         f"--engine={engine}",
@@ -74,6 +95,8 @@ def build_runtime_args(
         args.append(f"--adapters-dir={adapters.ADAPTERS_DIR}")
     if max_model_len:
         args.append(f"--max-model-len={max_model_len}")
+    if ws.inference is not None and ws.inference.config:
+        args.append(f"--kaito-config-file={CONFIG_FILE}")
     run_params = dict(preset.inference.model_run_params)
     if preset.trust_remote_code:
         run_params.setdefault("trust_remote_code", "")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kaito.api import labels
-from kaito.api.v1alpha1 import Workspace
+from kaito.api.hub import Workspace
 from kaito.catalog.presets import Preset
 from kaito.manifests import ownership
 

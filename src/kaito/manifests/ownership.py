@@ -9,10 +9,11 @@ cannot be owned by a namespaced object; they carry both workspace labels instead
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from kaito.api import labels
-from kaito.api.v1alpha1 import Workspace
+from kaito.api import conversion, inferenceset, labels
+from kaito.api.hub import Workspace
 
 # Builders never emit an empty uid: an owner reference without one is rejected by the API server,
 # and `kaito render` runs before the Workspace exists. The controller always passes the stored
@@ -20,11 +21,35 @@ from kaito.api.v1alpha1 import Workspace
 PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Owner:
+    """The object that owns what a builder makes, as resolved values (builders that take no Workspace)."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str
+    uid: str | None = None
+
+
+def owner_of(ws: Workspace) -> Owner:
+    """`ws` as an owner, in the storage version like `build_owner_reference`."""
+    return Owner(api_version=conversion.STORAGE_VERSION, kind=conversion.KIND, name=ws.name,
+                 namespace=ws.namespace, uid=ws.metadata.uid)
+
+
+def build_owner_reference_to(owner: Owner) -> dict[str, Any]:
+    """The controller owner reference to `owner` (§10 note 16)."""
+    return {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name,
+            "uid": owner.uid or PLACEHOLDER_UID, "controller": True, "blockOwnerDeletion": True}
+
+
 def build_owner_reference(ws: Workspace) -> dict[str, Any]:
-    """The controller owner reference to `ws` (§10 note 16)."""
+    """The controller owner reference to `ws` (§10 note 16), in the storage version: the same object
+    whichever version the Workspace was written in (garbage collection goes by uid anyway)."""
     return {
-        "apiVersion": ws.api_version,
-        "kind": ws.kind,
+        "apiVersion": conversion.STORAGE_VERSION,
+        "kind": conversion.KIND,
         "name": ws.name,
         "uid": ws.metadata.uid or PLACEHOLDER_UID,
         "controller": True,
@@ -32,9 +57,17 @@ def build_owner_reference(ws: Workspace) -> dict[str, Any]:
     }
 
 
+def _set_label(ws: Workspace) -> dict[str, str]:
+    """An InferenceSet child's `inferenceset.kaito.sh/created-by`, carried down to its pods as KAITO
+    does: the set's InferencePool and autoscaler find the serving pods by it."""
+    value = (ws.metadata.labels or {}).get(inferenceset.LABEL_CREATED_BY)
+    return {inferenceset.LABEL_CREATED_BY: value} if value else {}
+
+
 def build_selector_labels(ws: Workspace) -> dict[str, str]:
-    """Labels that select this Workspace's pods (KAITO selects on the workspace name alone)."""
-    return {labels.LABEL_WORKSPACE_NAME: ws.name}
+    """Labels that select this Workspace's pods (KAITO selects on the workspace name alone, plus
+    the set's label for an InferenceSet child)."""
+    return {labels.LABEL_WORKSPACE_NAME: ws.name, **_set_label(ws)}
 
 
 def build_workspace_labels(ws: Workspace) -> dict[str, str]:
@@ -42,6 +75,7 @@ def build_workspace_labels(ws: Workspace) -> dict[str, str]:
     return {
         labels.LABEL_WORKSPACE_NAME: ws.name,
         labels.LABEL_WORKSPACE_NAMESPACE: ws.namespace,
+        **_set_label(ws),
     }
 
 

@@ -6,10 +6,10 @@ that the NodeClaims (tainted `sku=gpu:NoSchedule`) or the user's labelled BYO no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kaito.api.v1alpha1 import Workspace
+from kaito.api.hub import Workspace
 from kaito.manifests import ownership
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -27,10 +27,12 @@ def build_node_affinity(ws: Workspace, node_names: Sequence[str] = ()) -> dict[s
     Pinning to the chosen nodes (when the controller passes them) keeps pods off a node of the same
     labels that another Workspace selected; a render without nodes omits that term.
     """
-    expressions = [
-        {"key": key, "operator": "In", "values": [value]}
-        for key, value in sorted(ownership.placement_labels(ws).items())
-    ]
+    return build_label_affinity(ownership.placement_labels(ws), node_names)
+
+
+def build_label_affinity(match_labels: Mapping[str, str], node_names: Sequence[str] = ()) -> dict[str, Any] | None:
+    """`build_node_affinity` from the (already sanitised) `matchLabels` themselves."""
+    expressions = [{"key": key, "operator": "In", "values": [value]} for key, value in sorted(match_labels.items())]
     if node_names:
         expressions.append({"key": HOSTNAME_LABEL, "operator": "In", "values": sorted(set(node_names))})
     if not expressions:

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from kaito.api import labels
-from kaito.api.v1alpha1 import Workspace
+from kaito.api.hub import Workspace
 from kaito.manifests import ownership
 
 MAX_REVISION_HISTORY = 10  # KAITO's MaxRevisionHistoryLimit

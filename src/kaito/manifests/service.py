@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kaito.api import labels
-from kaito.api.v1alpha1 import Workspace
+from kaito.api.hub import Workspace
 from kaito.manifests import ownership
 
 HTTP_PORT = 80

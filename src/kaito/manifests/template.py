@@ -13,7 +13,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from kaito.api.v1alpha1 import Workspace
+from kaito.api.hub import Workspace
 from kaito.manifests import ownership, placement
 
 

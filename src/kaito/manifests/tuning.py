@@ -22,7 +22,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from kaito.api.v1alpha1 import Workspace
+from kaito.api.hub import Workspace
 from kaito.catalog.presets import Preset
 from kaito.manifests import images, ownership, placement, tuning_config
 from kaito.manifests.inference import SHM_VOLUME, GPUFacts

@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 
 from kaito.api.errors import FieldError
-from kaito.api.v1alpha1 import Workspace, default_workspace
+from kaito.api.hub import Workspace, default_workspace
 from kaito.catalog import outside, presets, skus
-from kaito.manifests import images, inference, nodeclaim, revision, template, tuning
+from kaito.manifests import images, inference, inference_command, nodeclaim, revision, template, tuning
 
 
 class _BlockDumper(yaml.SafeDumper):
@@ -69,8 +69,14 @@ def resolve_preset(ws: Workspace) -> presets.Preset | None:
     return found
 
 
-def build_workspace_objects(ws: Workspace, settings: RenderSettings | None = None) -> list[dict[str, Any]]:
-    """NodeClaims, ControllerRevision, then the inference or tuning objects of `ws`."""
+def build_workspace_objects(ws: Workspace, settings: RenderSettings | None = None, *,
+                            engine: str | None = None) -> list[dict[str, Any]]:
+    """NodeClaims, ControllerRevision, then the inference or tuning objects of `ws` (a hub Workspace
+    of any served version: both forms of one Workspace render the same objects).
+
+    `engine`: the runtime admission chose (`kaito.api.validation.compute_runtime` with the caller's
+    facts); None: chosen here from catalog facts.
+    """
     settings = settings or RenderSettings()
     ws = default_workspace(ws)  # builders never mutate their input; work on a defaulted copy
     if ws.inference is None and ws.tuning is None:
@@ -90,9 +96,10 @@ def build_workspace_objects(ws: Workspace, settings: RenderSettings | None = Non
             tuning.TuningInputs(workspace=ws, preset=preset, gpu=gpu, revision=plan.number, images=settings.images)
         )
     elif preset is not None:
-        objects += inference.build_inference_objects(
-            inference.InferenceInputs(workspace=ws, preset=preset, gpu=gpu, revision=plan.number, images=settings.images)
-        )
+        engine = inference_command.choose_engine(ws, preset, engine, cloud=settings.cloud,
+                                                 provision_nodes=settings.provision_nodes)
+        objects += inference.build_inference_objects(inference.InferenceInputs(
+            workspace=ws, preset=preset, gpu=gpu, revision=plan.number, images=settings.images, engine=engine))
     else:
         objects.append(template.build_template_deployment(ws, revision=plan.number))
     return objects

@@ -6,6 +6,8 @@ quickly, since local nodes and processes come up in seconds. One process per sta
 exclusive lock on `$KAITO_HOME/controlplane.lock` (released by the kernel even after a SIGKILL), and
 a pidfile for `kaito down`. On SIGTERM/SIGINT every pod process is stopped before it exits.
 `start_detached` and `stop` are what `kaito up --detach` and `kaito down` do to that process.
+As the chart does in a cluster, the plane keeps KAITO's `inference-params-template` ConfigMap (from
+`kaito.api`'s package data) in its release namespace, `kaito-workspace`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,20 @@ PID_FILE = "controlplane.pid"
 LOCK_FILE = "controlplane.lock"
 LOG_FILE = "controlplane.log"
 DASHBOARD_URL_FILE = "dashboard.url"
+RELEASE_NAMESPACE = "kaito-workspace"  # KAITO's documented release namespace, where the chart's ConfigMaps live
+
+
+def build_inference_template() -> dict:
+    """KAITO's default runtime-parameter ConfigMap, byte for byte the chart's (kaito.api package data)."""
+    from importlib import resources
+
+    from kaito.api.validation.inference_config import CONFIG_KEY, TEMPLATE_NAME
+
+    text = resources.files("kaito.api").joinpath("templates/inference_config.yaml").read_text(encoding="utf-8")
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": TEMPLATE_NAME, "namespace": RELEASE_NAMESPACE,
+                         "labels": {"app.kubernetes.io/managed-by": "kaito"}},
+            "data": {CONFIG_KEY: text}}
 
 
 def default_home() -> Path:
@@ -138,9 +154,10 @@ class ControlPlane:
 
         self.cluster = LocalCluster(self.paths.store)
         self.machine = read_machine_facts()
+        await self.cluster.apply(build_inference_template(), field_manager="kaito")
         # This machine is the cluster: a dataset it serves on 127.0.0.1 is the user's own.
         settings = Settings(provisioner="karpenter", pending_requeue_s=self.requeue_s,
-                            url_policy=UrlPolicy.ALLOW_LOCAL)
+                            url_policy=UrlPolicy.ALLOW_LOCAL, release_namespace=RELEASE_NAMESPACE)
         manager = Manager(self.cluster, settings, resync_period=30.0)
         provisioner = LocalProvisioner(self.cluster, self.machine, resync_s=5.0)
         self.runner = LocalRunner(self.cluster, self.paths.home, is_runtime_image=images.is_runtime_image,

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kaito.catalog.facts import CatalogFacts
+from kaito.api.admission import AdmissionOptions
+from kaito.catalog.facts import build_catalog_facts
 from kaito.cluster import protocol
 from kaito.operator.signals import install_stop_signals
 from kaito.webhook import server, tls
@@ -32,8 +33,9 @@ class WebhookSettings:
     service: str | None = None  # the Service in front of the webhook: the certificate's name
     namespace: str | None = None  # the release namespace: the Secret's, the tuning templates'
     secret: str = tls.DEFAULT_SECRET
-    configuration: str = ""  # ValidatingWebhookConfiguration whose caBundle to keep
+    configuration: str = ""  # Validating- and MutatingWebhookConfiguration whose caBundles to keep
     identity: str = "kaito"
+    provisioner: str = "karpenter"  # byo: bring-your-own nodes (v1beta1 then wants no instanceType)
 
     def __post_init__(self) -> None:
         if self.self_managed and (not self.namespace or not self.service):
@@ -50,9 +52,10 @@ def build_webhook_server(cluster: protocol.Cluster, settings: WebhookSettings,
         managed = tls.SelfManagedCerts(namespace=settings.namespace, service=settings.service,
                                        secret_name=settings.secret, webhook_configuration=settings.configuration,
                                        identity=settings.identity)
+    options = AdmissionOptions(auto_provisioning=settings.provisioner != "byo", release_namespace=settings.namespace)
     cfg = server.WebhookConfig(host=settings.host, port=settings.port, cert_dir=settings.cert_dir,
-                               self_managed=managed, release_namespace=settings.namespace)
-    return server.WebhookServer(cluster, CatalogFacts(cloud=settings.cloud), cfg, on_result=on_result)
+                               self_managed=managed, release_namespace=settings.namespace, admission=options)
+    return server.WebhookServer(cluster, build_catalog_facts(settings.cloud), cfg, on_result=on_result)
 
 
 def run_webhook_until_signalled(cluster: protocol.Cluster, settings: WebhookSettings,

@@ -1,7 +1,7 @@
 """AdmissionReview v1 → the verdict of `kaito.api.admission`, with the same words `kaito validate` prints.
 
-The API server sends every CREATE and UPDATE of a `kaito.sh` Workspace here, in either served
-version. The rules are `kaito.api.admission.admit` (with `kaito.catalog`'s facts); this module only
+The API server sends every CREATE and UPDATE of a `kaito.sh` Workspace, InferenceSet and RAGEngine
+here, in either served version. The rules are `kaito.api.admission.admit` (with `kaito.catalog`'s facts); this module only
 translates: it parses the review, reads what admission says it needs (ConfigMaps, and on BYO nodes
 the nodes a selector matches, through the `Cluster` protocol), and answers with `allowed`, a
 `status.message` made of the FieldErrors exactly as the CLI prints them (`field: message`, joined by
@@ -106,7 +106,8 @@ def build_review_response(uid: str, problems: list[FieldError]) -> dict[str, Any
 
 
 class WorkspaceAdmission:
-    """Admits Workspaces of either served version: `kaito.api.admission`, catalog facts, cluster reads."""
+    """Admits Workspaces, InferenceSets and RAGEngines of either served version: `kaito.api.admission`,
+    catalog facts, cluster reads."""
 
     def __init__(self, facts: ModelFacts, read_configmap: ConfigMapReader, release_namespace: str | None,
                  on_result: Callable[[str, bool], None] | None = None, *,
@@ -128,8 +129,9 @@ class WorkspaceAdmission:
         return answer
 
     async def problems(self, req: AdmissionRequest) -> list[FieldError]:
-        if req.operation not in ("CREATE", "UPDATE") or req.kind != KIND or req.group != GROUP:
-            return []  # registered for Workspace CREATE/UPDATE only; anything else is not ours to judge
+        if (req.operation not in ("CREATE", "UPDATE") or req.kind not in api_admission.ADMITTED_KINDS
+                or req.group != GROUP):
+            return []  # registered for CREATE/UPDATE of our kinds only; anything else is not ours to judge
         old = req.old_object if req.operation == "UPDATE" else None
         request = api_admission.parse_request(req.object, old, namespace=req.namespace)
         needs = request.needs(self._options)

@@ -1,8 +1,9 @@
 """ConversionReview v1 → `kaito.api.conversion`: the CRD's conversion webhook.
 
-The API server stores v1beta1 and serves v1alpha1 too; whenever it needs an object in the other
-version it posts a ConversionReview here (`spec.conversion.strategy: Webhook` in the CRD). Every
-object is converted through the hub, losslessly (fields v1alpha1 lacks ride in an annotation).
+The API server stores v1beta1 and serves v1alpha1 too, for Workspaces, InferenceSets and RAGEngines;
+whenever it needs an object in the other version it posts a ConversionReview here
+(`spec.conversion.strategy: Webhook` in each CRD). Every object is converted through its kind's hub
+(`kaito.api.kinds`), losslessly (fields a version lacks ride in an annotation).
 
 A body that is not a ConversionReview raises `BadReview` (the server answers 400, never 500); a
 well-formed review with an object that cannot be converted gets a `Failure` result naming the object
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kaito.api import conversion
+from kaito.api import conversion, kinds
 from kaito.webhook.admission import BadReview, load_json_object
 
 REVIEW_API_VERSION = "apiextensions.k8s.io/v1"
@@ -46,7 +47,7 @@ def build_conversion_response(uid: str, desired: str, objects: list[Any]) -> dic
     converted = []
     for i, obj in enumerate(objects):
         try:
-            converted.append(conversion.convert_object(obj, desired))
+            converted.append(kinds.convert_object(obj, desired))
         except conversion.ParseError as exc:
             meta = obj.get("metadata") if isinstance(obj, dict) else None
             name = (meta.get("name") if isinstance(meta, dict) else None) or f"#{i}"

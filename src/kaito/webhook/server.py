@@ -1,10 +1,12 @@
 """The webhook as a running service: TLS setup, the HTTPS listener, and caBundle upkeep.
 
 `WebhookServer.start()` gets its certificate (mounted or self-managed), listens on the webhook
-port and routes `POST /validate/workspace.kaito.sh` (KAITO's path) to `WorkspaceAdmission` and
-`POST /convert` (the CRD's conversion webhook) to `kaito.webhook.conversion`. With self-managed
-certificates it re-checks the Secret and both caBundles (the ValidatingWebhookConfiguration's and
-the CRD's conversion webhook's) every few minutes, because a `helm upgrade` resets them and
+port and routes `POST /validate/workspace.kaito.sh`, `/validate/inferenceset.kaito.sh` and
+`/validate/ragengine.kaito.sh` (KAITO's paths) to `WorkspaceAdmission`, `POST /mutate/workspace.kaito.sh`
+(the version stamp) to `kaito.webhook.mutation` and `POST /convert` (the CRDs' conversion webhook) to
+`kaito.webhook.conversion`. With self-managed certificates it re-checks the Secret and the caBundles
+(the Validating- and MutatingWebhookConfiguration's and each CRD's conversion webhook's) every few
+minutes, because a `helm upgrade` resets them and
 certificates expire. It runs in every replica, leader or not: admission and conversion must not wait
 for an election.
 """
@@ -23,11 +25,16 @@ from kaito.api.admission import AdmissionOptions
 from kaito.api.crd import CONVERSION_PATH
 from kaito.api.facts import ModelFacts
 from kaito.cluster import errors, protocol
-from kaito.webhook import admission, conversion, http, tls
+from kaito.webhook import admission, conversion, http, mutation, tls
 
 log = logging.getLogger(__name__)
 
 VALIDATE_PATH = "/validate/workspace.kaito.sh"
+MUTATE_PATH = "/mutate/workspace.kaito.sh"
+VALIDATE_INFERENCESET_PATH = "/validate/inferenceset.kaito.sh"
+VALIDATE_RAGENGINE_PATH = "/validate/ragengine.kaito.sh"
+# One handler for all: it dispatches on the object's kind, so a misrouted review is still judged right.
+VALIDATE_PATHS = (VALIDATE_PATH, VALIDATE_INFERENCESET_PATH, VALIDATE_RAGENGINE_PATH)
 CONVERT_PATH = CONVERSION_PATH
 
 
@@ -40,8 +47,6 @@ class WebhookConfig:
     release_namespace: str | None = None
     recheck_interval: float = 300.0
     admission: AdmissionOptions | None = None  # the operator's node provisioning and feature gates
-
-
 
 
 def make_configmap_reader(cluster: protocol.Cluster) -> admission.ConfigMapReader:
@@ -59,7 +64,7 @@ def make_configmap_reader(cluster: protocol.Cluster) -> admission.ConfigMapReade
 def make_node_lister(cluster: protocol.Cluster) -> admission.NodeLister:
     async def list_nodes(selector):
         nodes = await cluster.list(protocol.NODE, labels=dict(selector))
-        return [(node.get("metadata") or {}).get("labels") or {} for node in nodes]
+        return [(node.get("metadata") or {}).get("labels") or {} for node in nodes.items]
 
     return list_nodes
 
@@ -108,13 +113,15 @@ class WebhookServer:
         path = request.path.split("?", 1)[0]
         if path == "/healthz" and request.method == "GET":
             return http.Response(200, b'{"status":"ok"}')
-        if path not in (VALIDATE_PATH, CONVERT_PATH):
+        if path not in (*VALIDATE_PATHS, MUTATE_PATH, CONVERT_PATH):
             return http.Response(404, json.dumps({"error": f"no such path {path}"}).encode())
         if request.method != "POST":
             return http.Response(405, json.dumps({"error": "use POST"}).encode(), headers={"allow": "POST"})
         try:
             if path == CONVERT_PATH:
                 answer = conversion.review(request.body)
+            elif path == MUTATE_PATH:
+                answer = mutation.review(request.body)
             else:
                 answer = await self._admission.review(request.body)
         except admission.BadReview as exc:
@@ -130,8 +137,10 @@ class WebhookServer:
             tls.load_cert_chain(self._ctx, self._cfg.cert_dir)  # new handshakes use the new certificate
         if cfg.webhook_configuration:
             await tls.ensure_ca_bundle(self._cluster, cfg.webhook_configuration, bundle.ca_cert)
-            if cfg.conversion_crd:
-                await tls.ensure_crd_conversion(self._cluster, cfg, bundle.ca_cert)
+            await tls.ensure_ca_bundle(self._cluster, cfg.webhook_configuration, bundle.ca_cert,
+                                       kind=tls.MUTATING_WEBHOOK_CONFIGURATION)
+            for name in cfg.conversion_crds:
+                await tls.ensure_crd_conversion(self._cluster, cfg, bundle.ca_cert, name)
 
     async def _keep_certificates(self) -> None:
         while True:

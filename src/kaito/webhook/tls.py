@@ -3,9 +3,10 @@
 Mounted (cert-manager, or a Secret the user made): `tls.crt`/`tls.key` in `--cert-dir`.
 Self-managed (the default, as KAITO's knative webhook does): the operator keeps a CA and a serving
 certificate in Secret `workspace-webhook-cert`, creating or renewing it when needed, writes the
-files into `--cert-dir`, and patches the ValidatingWebhookConfiguration's `caBundle` so the API
-server trusts it — and the Workspace CRD's `spec.conversion` (its Service and caBundle), so the API
-server can reach the conversion webhook with the same certificate. Several replicas may start at once: the Secret is created with `force=False`
+files into `--cert-dir`, and patches the caBundle of the Validating- and MutatingWebhookConfiguration
+(both named by `--webhook-configuration`) so the API server trusts it — and the `spec.conversion`
+(Service and caBundle) of the Workspace, InferenceSet and RAGEngine CRDs, so the API server can reach
+the conversion webhook with the same certificate. Several replicas may start at once: the Secret is created with `force=False`
 and updated with its resourceVersion, so exactly one bundle wins and the others adopt it.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kaito.api import crd
+from kaito.api import crd, crd_kinds
 from kaito.cluster import errors, protocol
 from kaito.webhook import certs
 
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 
 VALIDATING_WEBHOOK_CONFIGURATION = protocol.ResourceKind(
     "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations",
+    namespaced=False,
+)
+MUTATING_WEBHOOK_CONFIGURATION = protocol.ResourceKind(
+    "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations",
     namespaced=False,
 )
 CUSTOM_RESOURCE_DEFINITION = protocol.ResourceKind(
@@ -44,8 +49,8 @@ class SelfManagedCerts:
     service: str
     secret_name: str = DEFAULT_SECRET
     webhook_configuration: str = ""  # empty: do not patch any caBundle (tests, manual setups)
-    # The CRD whose conversion webhook this server is; kept only when a webhook_configuration is too.
-    conversion_crd: str = crd.CRD_NAME
+    # The CRDs whose conversion webhook this server is; kept only when a webhook_configuration is too.
+    conversion_crds: tuple[str, ...] = (crd.CRD_NAME, *crd_kinds.CRD_NAMES)
     # Who writes: each replica applies under its own field manager, so that of two replicas
     # creating the Secret at once the second gets Conflict (same-manager applies never conflict).
     identity: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -125,14 +130,16 @@ async def ensure_certificate(cluster: protocol.Cluster, cfg: SelfManagedCerts) -
     raise errors.Conflict(f"Secret {cfg.namespace}/{cfg.secret_name} kept changing; giving up for now")
 
 
-async def ensure_ca_bundle(cluster: protocol.Cluster, name: str, ca_pem: bytes) -> bool:
-    """Set every webhook's `clientConfig.caBundle` in configuration `name`; True when it wrote."""
+async def ensure_ca_bundle(cluster: protocol.Cluster, name: str, ca_pem: bytes,
+                           kind: protocol.ResourceKind = VALIDATING_WEBHOOK_CONFIGURATION) -> bool:
+    """Set every webhook's `clientConfig.caBundle` in configuration `name` of `kind` (validating, or
+    mutating); True when it wrote."""
     wanted = base64.b64encode(ca_pem).decode()
-    protocol.register_kind(VALIDATING_WEBHOOK_CONFIGURATION)  # idempotent; lets backends route the apply
+    protocol.register_kind(kind)  # idempotent; lets backends route the apply
     try:
-        current = await cluster.get(VALIDATING_WEBHOOK_CONFIGURATION, name)
+        current = await cluster.get(kind, name)
     except errors.NotFound:
-        log.warning("ValidatingWebhookConfiguration %s not found; caBundle not set", name)
+        log.warning("%s %s not found; caBundle not set", kind.kind, name)
         return False
     hooks = current.get("webhooks") or []
     if all((h.get("clientConfig") or {}).get("caBundle") == wanted for h in hooks):
@@ -142,30 +149,32 @@ async def ensure_ca_bundle(cluster: protocol.Cluster, name: str, ca_pem: bytes) 
     # resourceVersion makes it conditional, so a concurrent `helm upgrade` is never reverted.
     updated = [{**h, "clientConfig": {**(h.get("clientConfig") or {}), "caBundle": wanted}} for h in hooks]
     patch = {
-        "apiVersion": VALIDATING_WEBHOOK_CONFIGURATION.api_version,
-        "kind": VALIDATING_WEBHOOK_CONFIGURATION.kind,
+        "apiVersion": kind.api_version,
+        "kind": kind.kind,
         "metadata": {"name": name, "resourceVersion": current.get("metadata", {}).get("resourceVersion")},
         "webhooks": updated,
     }
     if not patch["metadata"]["resourceVersion"]:
         del patch["metadata"]["resourceVersion"]
     await cluster.apply(patch, field_manager=CERT_FIELD_MANAGER, force=True)
-    log.info("caBundle of ValidatingWebhookConfiguration %s updated", name)
+    log.info("caBundle of %s %s updated", kind.kind, name)
     return True
 
 
-async def ensure_crd_conversion(cluster: protocol.Cluster, cfg: SelfManagedCerts, ca_pem: bytes) -> bool:
-    """Point the CRD's conversion webhook at this operator's Service, trusting `ca_pem`; True when it wrote.
+async def ensure_crd_conversion(cluster: protocol.Cluster, cfg: SelfManagedCerts, ca_pem: bytes,
+                                crd_name: str | None = None) -> bool:
+    """Point a CRD's conversion webhook at this operator's Service, trusting `ca_pem`; True when it wrote.
 
-    The chart's CRD names the Service of a default install with no caBundle (files under `crds/` are
-    not templated), so the operator sets both. Only `spec.conversion` is applied: the rest of the
-    CRD stays the chart's.
+    `crd_name` None: the first of `cfg.conversion_crds` (the Workspace CRD). The chart's CRDs name
+    the Service of a default install with no caBundle (files under `crds/` are not templated), so
+    the operator sets both. Only `spec.conversion` is applied: the rest of the CRD stays the chart's.
     """
     protocol.register_kind(CUSTOM_RESOURCE_DEFINITION)
+    name = crd_name or cfg.conversion_crds[0]
     try:
-        current = await cluster.get(CUSTOM_RESOURCE_DEFINITION, cfg.conversion_crd)
+        current = await cluster.get(CUSTOM_RESOURCE_DEFINITION, name)
     except errors.NotFound:
-        log.warning("CustomResourceDefinition %s not found; conversion webhook not configured", cfg.conversion_crd)
+        log.warning("CustomResourceDefinition %s not found; conversion webhook not configured", name)
         return False
     wanted = crd.build_conversion(cfg.service, cfg.namespace, base64.b64encode(ca_pem).decode())
     if (current.get("spec") or {}).get("conversion") == wanted:
@@ -173,13 +182,13 @@ async def ensure_crd_conversion(cluster: protocol.Cluster, cfg: SelfManagedCerts
     patch = {
         "apiVersion": CUSTOM_RESOURCE_DEFINITION.api_version,
         "kind": CUSTOM_RESOURCE_DEFINITION.kind,
-        "metadata": {"name": cfg.conversion_crd},
+        "metadata": {"name": name},
         "spec": {"conversion": wanted},
     }
     rv = (current.get("metadata") or {}).get("resourceVersion")
     if rv:
         patch["metadata"]["resourceVersion"] = rv  # conditional: never revert a concurrent upgrade
     await cluster.apply(patch, field_manager=CERT_FIELD_MANAGER, force=True)
-    log.info("conversion webhook of CustomResourceDefinition %s points at %s/%s", cfg.conversion_crd,
+    log.info("conversion webhook of CustomResourceDefinition %s points at %s/%s", name,
              cfg.namespace, cfg.service)
     return True

@@ -221,7 +221,8 @@ async def test_watch_from_a_compacted_version_is_gone_and_a_relist_recovers(back
 async def test_events_are_recorded_and_aggregated(backend) -> None:
     c = backend.cluster
     workspace = await c.apply({"apiVersion": "kaito.sh/v1alpha1", "kind": "Workspace",
-                               "metadata": {"name": "ws"}, "resource": {"instanceType": "Standard_NC12s_v3"}})
+                               "metadata": {"name": "ws"}, "resource": {"instanceType": "Standard_NC12s_v3",
+                                                                        "labelSelector": {"matchLabels": {"a": "b"}}}})
     await c.emit_event(workspace, "Normal", "NodeClaimCreated", "created node claim ws0abc")
     await c.emit_event(workspace, "Normal", "NodeClaimCreated", "created node claim ws0abc")
     await c.emit_event(workspace, "Warning", "PresetUnknown", "preset 'nope' is not known")

@@ -17,27 +17,9 @@ import pytest
 from kaito.runtime.inference.embedded import start_server
 from kaito.runtime.inference.engines.transformers_engine import TransformersEngine
 from kaito.runtime.inference.settings import ServerSettings
+from tests.support.lora import build_lora_adapter
 
 SERVED = "tiny"
-
-
-def build_lora_adapter(model_path: Path, out_dir: Path, seed: int = 1) -> Path:
-    """A LoRA adapter whose weights are far from zero, so it changes greedy output."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    base = AutoModelForCausalLM.from_pretrained(model_path)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "o_proj"],
-                        init_lora_weights=False, task_type="CAUSAL_LM")
-    peft_model = get_peft_model(base, config)
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.mul_(20.0)
-    peft_model.save_pretrained(out_dir)
-    return out_dir
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from kaito.api.admission import AdmissionOptions, ClusterReads, admit
 from kaito.api.errors import errors_only, warnings_only
-from kaito.api.v1alpha1 import Workspace
-from kaito.api.validation import default_configmap_name, validate_tuning_config, validate_workspace
 from kaito.webhook import certs, server, tls
 from tests.unit.api.factories import inference_ws, tuning_ws
 from tests.unit.api.fake_facts import FakeFacts
@@ -73,22 +72,14 @@ def review(operation, obj, old=None, uid=None):
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
 
 
+READS = ClusterReads(configmaps={("kaito-system", name): {"training_config.yaml": text}
+                                 for name, text in TEMPLATES.items()}, complete=True)
+
+
 def expected_problems(obj, old):
-    """What `kaito.api` says, plus the tuning ConfigMap check the webhook adds from the cluster."""
-    facts = FakeFacts()
-    new_ws = Workspace.from_dict(obj)
-    old_ws = Workspace.from_dict(old) if old else None
-    problems = validate_workspace(new_ws, old_ws, facts=facts)
-    if new_ws.tuning is None:
-        return problems
-    if old_ws is None or old_ws.tuning is None or old_ws.tuning.config != new_ws.tuning.config:
-        name = new_ws.tuning.config or default_configmap_name(new_ws.tuning.method)
-        if name is None:
-            return problems
-        data = {"training_config.yaml": TEMPLATES[name]} if name in TEMPLATES and not new_ws.tuning.config else None
-        namespace = new_ws.namespace if new_ws.tuning.config else "kaito-system"
-        problems += validate_tuning_config(name, data, new_ws.tuning.method, namespace)
-    return problems
+    """What `kaito.api.admission.admit` says with what the webhook reads from the cluster."""
+    options = AdmissionOptions(release_namespace="kaito-system")
+    return admit(obj, old, facts=FakeFacts(), options=options, reads=READS, namespace="default").problems
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -121,7 +112,7 @@ async def test_unparseable_workspace_denied_with_parser_field_error(webhook):
 
 
 async def test_missing_tuning_configmap_is_denied(webhook):
-    obj = Workspace.from_dict(tuning_ws()).to_dict()
+    obj = tuning_ws()
     obj["tuning"]["config"] = "my-config"
     resp = await webhook.post(server.VALIDATE_PATH, json=review("CREATE", obj))
     answer = resp.json()["response"]
@@ -189,3 +180,19 @@ async def test_plain_http_to_tls_port_does_not_kill_server(webhook):
         with pytest.raises(httpx.HTTPError):
             await plain.post(f"http://127.0.0.1:{port}{server.VALIDATE_PATH}", json={})
     assert (await webhook.get("/healthz")).status_code == 200
+
+
+async def test_mutate_stamps_the_version_over_https(webhook):
+    import base64
+
+    import jsonpatch
+
+    obj = inference_ws()
+    resp = await webhook.post(server.MUTATE_PATH, json=review("CREATE", obj, uid="m1"))
+    assert resp.status_code == 200
+    answer = resp.json()["response"]
+    assert answer["uid"] == "m1" and answer["allowed"] is True and answer["patchType"] == "JSONPatch"
+    patched = jsonpatch.apply_patch(obj, json.loads(base64.b64decode(answer["patch"])))
+    assert patched["metadata"]["annotations"] == {"workspace.kaito.sh/api-version": "kaito.sh/v1alpha1"}
+    bad = await webhook.post(server.MUTATE_PATH, content=b"{not json")
+    assert bad.status_code == 400

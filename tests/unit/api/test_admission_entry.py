@@ -40,7 +40,7 @@ def test_either_version_parses_to_the_same_hub_type():
 
 @pytest.mark.parametrize(("obj", "path"), [
     ({"apiVersion": "kaito.sh/v2", "kind": "Workspace"}, "apiVersion"),
-    ({"apiVersion": "kaito.sh/v1beta1", "kind": "RAGEngine"}, "kind"),
+    ({"apiVersion": "kaito.sh/v1beta1", "kind": "Pod"}, "kind"),
     ([1, 2], ""),
     ({**BETA, "resource": {"labelSelector": {}, "gpus": 1}}, "resource.gpus"),
 ])

@@ -52,7 +52,7 @@ metadata: {name: other}
 def test_documents_parse_with_field_lines() -> None:
     docs, file_problems = parse_documents(TWO_DOCS, "two.yaml")
     assert file_problems == []
-    assert [d.workspace is not None for d in docs] == [True, False, False, False]
+    assert [d.hub is not None for d in docs] == [True, False, False, False]
     bad = {(p.error.path, p.line) for p in docs[1].problems}
     assert ("resource.count", 16) in bad
     assert ("inference.adapters[0].source.colour", 22) in bad
@@ -75,7 +75,7 @@ def test_non_mapping_and_missing_kind() -> None:
     docs, _ = parse_documents("- a\n- b\n---\nmetadata: {name: x}\n", "l.yaml")
     assert "not a mapping" in docs[0].problems[0].error.message
     assert docs[1].problems[0].error.path == "apiVersion"
-    docs, _ = parse_documents("apiVersion: kaito.sh/v1beta1\nkind: Workspace\n", "b.yaml")
+    docs, _ = parse_documents("apiVersion: kaito.sh/v2\nkind: Workspace\n", "b.yaml")
     assert (
         docs[0].problems[0].error.path == "apiVersion"
         and "unsupported version" in docs[0].problems[0].error.message
@@ -183,18 +183,20 @@ def test_crd_serves_both_versions_stores_v1beta1_and_converts_through_the_webhoo
     assert conversion["webhook"]["clientConfig"]["service"]["path"] == "/convert"
 
 
-def test_documents_read_v1beta1_into_the_hub_when_asked() -> None:
+def test_documents_read_either_version_into_the_hub() -> None:
     text = (
         "apiVersion: kaito.sh/v1beta1\nkind: Workspace\nmetadata:\n  name: b\nresource:\n"
         "  labelSelector: {matchLabels: {a: b}}\n  partition: {mode: tpu}\n"
     )
-    docs, _ = parse_documents(text, "b.yaml", versions=documents.SERVED_VERSIONS)
+    docs, _ = parse_documents(text, "b.yaml")
     assert [(p.error.path, p.line) for p in docs[0].problems] == [("resource.partition.mode", 7)]
-    ok, _ = parse_documents(text.replace("tpu", "mig"), "b.yaml", versions=documents.SERVED_VERSIONS)
+    ok, _ = parse_documents(text.replace("tpu", "mig"), "b.yaml")
     assert ok[0].problems == [] and ok[0].api_version == "kaito.sh/v1beta1"
-    assert ok[0].hub.resource.partition.mode == "mig" and ok[0].workspace is None  # no v1alpha1 object for it
+    assert ok[0].hub.resource.partition.mode == "mig"
     alpha, _ = parse_documents(text.replace("v1beta1", "v1alpha1").replace("  partition: {mode: tpu}\n", ""), "a.yaml")
-    assert alpha[0].workspace is not None and alpha[0].hub.resource.instance_type == "Standard_NC12s_v3"
+    assert alpha[0].api_version == "kaito.sh/v1alpha1" and alpha[0].hub.resource.instance_type == "Standard_NC12s_v3"
+    only, _ = parse_documents(text, "b.yaml", versions=(documents.SERVED_VERSIONS[0],))
+    assert [p.error.path for p in only[0].problems] == ["apiVersion"] and only[0].hub is None
 
 
 def test_committed_crd_equals_generated() -> None:

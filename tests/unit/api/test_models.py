@@ -11,7 +11,7 @@ import yaml
 from kaito.api import conditions, labels
 from kaito.api.conditions import ConditionReason, ConditionType, set_condition
 from kaito.api.documents import validation_errors
-from kaito.api.v1alpha1 import AdapterSpec, ResourceSpec, Workspace, default_workspace
+from kaito.api.v1alpha1 import AdapterSpec, ResourceSpec, Workspace, to_hub
 
 FULL = """
 apiVersion: kaito.sh/v1alpha1
@@ -97,13 +97,13 @@ def test_defaults_applied_and_explicit_values_kept() -> None:
     assert explicit.resource.count == 2 and explicit.inference.adapters[0].strength == "0.2"
 
 
-def test_default_workspace_fills_explicit_nones_without_mutating() -> None:
+def test_to_hub_fills_v1alpha1_defaults_for_explicit_nones_without_mutating() -> None:
     ws = Workspace(
         metadata={"name": "w"},
         resource=ResourceSpec(count=None, instance_type=None, label_selector={"matchLabels": {"a": "b"}}),
         inference={"preset": {"name": "phi-2", "accessMode": None}, "adapters": [AdapterSpec(strength=None)]},
     )
-    out = default_workspace(ws)
+    out = to_hub(ws)
     assert (out.resource.count, out.resource.instance_type) == (1, "Standard_NC12s_v3")
     assert out.inference.preset.access_mode == "public"
     assert out.inference.adapters[0].strength == "1.0"

@@ -1,13 +1,11 @@
-"""The admission rules wired to the real catalog (`CatalogFacts`), on KAITO's own presets and SKUs."""
+"""The admission rules wired to the real catalog (`build_catalog_facts`), on KAITO's own presets and SKUs."""
 
 from __future__ import annotations
 
 import pytest
 
-from kaito.api.errors import errors_only, warnings_only
-from kaito.api.v1alpha1 import Workspace
-from kaito.api.validation import validate_workspace
-from kaito.catalog.facts import CatalogFacts
+from kaito.api.admission import admit
+from kaito.catalog.facts import build_catalog_facts
 from tests.unit.api.factories import ws
 
 PRIVATE = {
@@ -50,9 +48,7 @@ CASES = [
 
 @pytest.mark.parametrize(("overrides", "path"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_with_catalog(overrides, path) -> None:
-    errors = errors_only(
-        validate_workspace(Workspace.from_dict(ws("inference", overrides)), facts=CatalogFacts())
-    )
+    errors = admit(ws("inference", overrides), facts=build_catalog_facts(read_local_sizes=False)).errors
     if path is None:
         assert errors == []
     else:
@@ -60,9 +56,7 @@ def test_with_catalog(overrides, path) -> None:
 
 
 def test_hf_id_of_unknown_size_warns_fit_skipped() -> None:
-    problems = validate_workspace(
-        Workspace.from_dict(ws("inference", {"inference.preset.name": "someorg/some-model"})),
-        facts=CatalogFacts(),
-    )
-    assert errors_only(problems) == []
-    assert any(p.path == "resource.instanceType" for p in warnings_only(problems)), problems
+    verdict = admit(ws("inference", {"inference.preset.name": "someorg/some-model"}),
+                    facts=build_catalog_facts(read_local_sizes=False))
+    assert verdict.errors == []
+    assert any(p.path == "resource.instanceType" for p in verdict.warnings), verdict.problems

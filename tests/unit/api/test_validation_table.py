@@ -1,4 +1,4 @@
-"""The admission table (`validation_cases`) run against `validate_workspace`, and URL policies.
+"""The v1alpha1 admission table (`validation_cases`) through `kaito.api.admission.admit`, and URL policies.
 
 Each case asserts the field path and a phrase of the message; an empty expectation means admitted.
 """
@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from kaito.api.errors import errors_only
-from kaito.api.v1alpha1 import Workspace
-from kaito.api.validation import UrlPolicy, validate_workspace
+from kaito.api.admission import AdmissionOptions, admit
+from kaito.api.validation import UrlPolicy
 from tests.unit.api.fake_facts import FakeFacts
 from tests.unit.api.validation_cases import CASES, Case
 from tests.unit.api.validation_cases.base import INPUT, I, T
@@ -22,9 +21,9 @@ def facts() -> FakeFacts:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_rule(case: Case, facts: FakeFacts) -> None:
-    new = Workspace.from_dict(case.new)
-    old = Workspace.from_dict(case.old) if case.old is not None else None
-    errors = errors_only(validate_workspace(new, old, facts=facts))
+    verdict = admit(case.new, case.old, facts=facts)
+    assert verdict.api_version == "kaito.sh/v1alpha1"
+    errors = verdict.errors
     if not case.expect:
         assert errors == [], f"rule {case.rule}: expected admission, got {errors}"
         return
@@ -71,9 +70,9 @@ URL_POLICY_CASES = [
 @pytest.mark.parametrize(("url", "strict", "local"), URL_POLICY_CASES, ids=[c[0] for c in URL_POLICY_CASES])
 def test_url_policy(facts: FakeFacts, policy: UrlPolicy, url: str, strict: str | None, local: str | None) -> None:
     expected = strict if policy is UrlPolicy.PUBLIC_ONLY else local
-    new = Workspace.from_dict(T(tuning__input={"urls": [url]}))
-    for old in (None, Workspace.from_dict(T())):  # CREATE, and UPDATE to this URL
-        errors = errors_only(validate_workspace(new, old, facts=facts, url_policy=policy))
+    new = T(tuning__input={"urls": [url]})
+    for old in (None, T()):  # CREATE, and UPDATE to this URL
+        errors = admit(new, old, facts=facts, options=AdmissionOptions(url_policy=policy)).errors
         if expected is None:
             assert errors == []
         else:
@@ -83,12 +82,12 @@ def test_url_policy(facts: FakeFacts, policy: UrlPolicy, url: str, strict: str |
 
 
 def test_strict_url_errors_say_where_the_address_is_allowed(facts: FakeFacts) -> None:
-    new = Workspace.from_dict(T(tuning__input={"urls": ["http://127.0.0.1:9/a"]}))
-    default = errors_only(validate_workspace(new, facts=facts))
-    assert default == errors_only(validate_workspace(new, facts=facts, url_policy=UrlPolicy.PUBLIC_ONLY))
+    new = T(tuning__input={"urls": ["http://127.0.0.1:9/a"]})
+    default = admit(new, facts=facts).errors
+    assert default == admit(new, facts=facts, options=AdmissionOptions(url_policy=UrlPolicy.PUBLIC_ONLY)).errors
     assert "local cluster" in default[0].message
-    metadata = Workspace.from_dict(T(tuning__input={"urls": ["http://169.254.169.254/"]}))
-    assert "local cluster" not in errors_only(validate_workspace(metadata, facts=facts))[0].message
+    metadata = T(tuning__input={"urls": ["http://169.254.169.254/"]})
+    assert "local cluster" not in admit(metadata, facts=facts).errors[0].message
 
 
 def test_table_covers_every_rule_both_ways() -> None:
@@ -147,17 +146,15 @@ def test_unknown_preset_never_reaches_fit_check(facts: FakeFacts) -> None:
             calls.append(preset_name)
             return super().check_fit(instance_type, count, preset_name)
 
-    errors = validate_workspace(Workspace.from_dict(I(inference__preset__name="ghost")), facts=Spy())
+    errors = admit(I(inference__preset__name="ghost"), facts=Spy()).errors
     assert calls == [None]
-    assert [e.path for e in errors_only(errors)] == ["inference.preset.name"]
+    assert [e.path for e in errors] == ["inference.preset.name"]
 
 
 def test_warnings_for_deprecated_and_unknown_size(facts: FakeFacts) -> None:
-    problems = validate_workspace(
-        Workspace.from_dict(I(inference__preset__name="deprecated-model")), facts=facts
-    )
+    problems = admit(I(inference__preset__name="deprecated-model"), facts=facts).problems
     assert any(p.severity == "warning" and "deprecated" in p.message for p in problems)
-    problems = validate_workspace(Workspace.from_dict(I(inference__preset__name="org/model")), facts=facts)
+    problems = admit(I(inference__preset__name="org/model"), facts=facts).problems
     assert any(
         p.severity == "warning" and "fit not checked" in p.message and p.path == "resource.instanceType"
         for p in problems

@@ -54,7 +54,7 @@ def test_every_object_parses_as_its_kind_without_losing_fields(variant):
         assert _normalize(typed.to_dict()) == _normalize(obj), f"{obj['kind']} has fields its kind lacks"
         meta = obj["metadata"]
         if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration",
-                               "CustomResourceDefinition"):
+                               "MutatingWebhookConfiguration", "CustomResourceDefinition"):
             assert meta.get("namespace") == NAMESPACE, obj["kind"]
 
 
@@ -62,9 +62,10 @@ def test_default_install_has_every_piece():
     objects = render()
     kinds = sorted({o["kind"] for o in objects})
     assert kinds == sorted(["ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition", "Deployment",
-                            "Role", "RoleBinding", "Service", "ServiceAccount", "ValidatingWebhookConfiguration"])
-    crd = one(objects, "CustomResourceDefinition")
-    assert crd["metadata"]["name"] == "workspaces.kaito.sh"
+                            "MutatingWebhookConfiguration", "Role", "RoleBinding", "Service", "ServiceAccount",
+                            "ValidatingWebhookConfiguration"])
+    crds = {c["metadata"]["name"] for c in by_kind(objects, "CustomResourceDefinition")}
+    assert crds == {"workspaces.kaito.sh", "inferencesets.kaito.sh", "ragengines.kaito.sh"}
     vwc = one(objects, "ValidatingWebhookConfiguration")
     hook = vwc["webhooks"][0]
     assert hook["clientConfig"]["service"]["path"] == "/validate/workspace.kaito.sh"
@@ -74,6 +75,13 @@ def test_default_install_has_every_piece():
     svc = one(objects, "Service")
     assert svc["spec"]["selector"] == one(objects, "Deployment")["spec"]["selector"]["matchLabels"]
     assert hook["clientConfig"]["service"]["name"] == svc["metadata"]["name"]
+    # The version stamp: both versions, same Service, never blocking a write.
+    mwc = one(objects, "MutatingWebhookConfiguration")
+    stamp = mwc["webhooks"][0]
+    assert mwc["metadata"]["name"] == vwc["metadata"]["name"]  # --webhook-configuration names both
+    assert stamp["clientConfig"]["service"] == {**hook["clientConfig"]["service"], "path": "/mutate/workspace.kaito.sh"}
+    assert stamp["failurePolicy"] == "Ignore" and stamp["sideEffects"] == "None"
+    assert stamp["rules"] == hook["rules"]
 
 
 def test_operator_pod_is_locked_down():
@@ -109,14 +117,16 @@ def test_values_reach_the_pod():
     vwc = one(objects, "ValidatingWebhookConfiguration")
     assert vwc["webhooks"][0]["clientConfig"]["caBundle"] == "Q0EK"
     assert vwc["webhooks"][0]["failurePolicy"] == "Ignore"
+    assert one(objects, "MutatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"] == "Q0EK"
     # BYO: no NodeClaim permissions at all
-    rules = one(objects, "ClusterRole")["rules"]
+    rules = operator_role(objects)["rules"]
     assert not [r for r in rules if "karpenter.sh" in r["apiGroups"]]
 
 
 def test_minimal_install_drops_webhook_and_templates():
     objects = render(MINIMAL)
     assert not by_kind(objects, "ValidatingWebhookConfiguration") and not by_kind(objects, "ConfigMap")
+    assert not by_kind(objects, "MutatingWebhookConfiguration")
     args = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--no-webhook" in args and "--no-leader-elect" in args
 
@@ -170,6 +180,47 @@ def test_inference_template_is_kaitos_default_and_passes_the_admission_rules():
     assert yaml.safe_load(cm["data"]["inference_config.yaml"]) == {
         "kv_cache_cpu_memory_utilization": 0.5, "vllm": {"cpu-offload-gb": 0}}
     assert validate_inference_config("inference-params-template", cm["data"], NAMESPACE, 4096) == []
+
+
+def operator_role(objects):
+    """The operator's own ClusterRole (the others are aggregated into users' roles)."""
+    (binding,) = by_kind(objects, "ClusterRoleBinding")
+    return next(r for r in by_kind(objects, "ClusterRole") if r["metadata"]["name"] == binding["roleRef"]["name"])
+
+
+def test_webhooks_admit_every_kind_and_crds_of_new_kinds_are_generated():
+    from kaito.api import crd_kinds
+
+    hooks = {h["name"]: h for h in one(render(), "ValidatingWebhookConfiguration")["webhooks"]}
+    assert set(hooks) == {"validation.workspace.kaito.sh", "validation.inferenceset.kaito.sh",
+                          "validation.ragengine.kaito.sh"}
+    for kind in ("inferenceset", "ragengine"):
+        hook = hooks[f"validation.{kind}.kaito.sh"]
+        assert hook["clientConfig"]["service"]["path"] == f"/validate/{kind}.kaito.sh"
+        assert hook["rules"] == [{"apiGroups": ["kaito.sh"], "apiVersions": ["v1alpha1", "v1beta1"],
+                                  "resources": [f"{kind}s"], "operations": ["CREATE", "UPDATE"],
+                                  "scope": "Namespaced"}]
+    for name, build in crd_kinds.BUILDERS.items():
+        committed = yaml.safe_load((CHART / "crds" / f"{name}.yaml").read_text())
+        assert committed == build(), f"regenerate with: kaito crd {name.split('.')[0]} > charts/kaito/crds/{name}.yaml"
+
+
+def test_rbac_covers_the_new_kinds_and_users_may_scale_sets():
+    objects = render()
+    rules = operator_role(objects)["rules"]
+    granted = {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    for kind in ("inferencesets", "ragengines"):
+        assert {("kaito.sh", kind, v) for v in ("get", "list", "watch", "patch")} <= granted
+        assert ("kaito.sh", f"{kind}/status", "patch") in granted
+        assert ("kaito.sh", f"{kind}/finalizers", "update") in granted
+    crd_rule = next(r for r in rules if r["resources"] == ["customresourcedefinitions"])
+    assert set(crd_rule["resourceNames"]) == {"workspaces.kaito.sh", "inferencesets.kaito.sh", "ragengines.kaito.sh"}
+    roles = {r["metadata"]["name"]: r for r in by_kind(objects, "ClusterRole")}
+    edit = roles["kaito-edit"]
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert {"update", "patch"} <= {v for r in edit["rules"] if "inferencesets/scale" in r["resources"]
+                                   for v in r["verbs"]}
+    assert not [r for r in by_kind(render({"aggregateRoles": False}), "ClusterRole") if r["metadata"]["name"] != "kaito"]
 
 
 def test_crd_copy_is_what_kaito_crd_generates():

@@ -102,7 +102,7 @@ def test_runtime_image_pins_match_the_project():
     assert args["TORCH_VERSION"] == constraint("torch")
     assert "VLLM_VERSION" in {rest.split("=")[0] for word, rest in ins if word == "ARG"}
     runs = " ".join(rest for word, rest in ins if word == "RUN")
-    assert '".[runtime,qlora]"' in runs and "-c /tmp/runtime-constraints.txt" in runs
+    assert '".[runtime,qlora,rag]"' in runs and "-c /tmp/runtime-constraints.txt" in runs
     assert '"vllm==${VLLM_VERSION}"' in runs
     final = final_stage(ins)
     assert ("WORKDIR", "/workspace") in final

@@ -44,7 +44,7 @@ def test_namespaced_objects_are_owned_by_the_workspace(case: str) -> None:
         assert meta["namespace"] == ws.namespace
         (owner,) = meta["ownerReferences"]
         assert owner["kind"] == "Workspace" and owner["name"] == ws.name and owner["controller"] is True
-        assert owner["apiVersion"] == "kaito.sh/v1alpha1"
+        assert owner["apiVersion"] == "kaito.sh/v1beta1"  # the storage version, whichever was written
 
 
 def test_owner_reference_carries_the_stored_uid() -> None:

@@ -1,7 +1,8 @@
 """Golden files: every object rendered for each preset kind and option, byte for byte.
 
 Regenerate after an intended change with `UPDATE_GOLDEN=1 pytest tests/unit/manifests/test_golden.py`
-and review the diff like code.
+and review the diff like code. Each case renders the same objects from either served version (a
+v1alpha1 Workspace and its lossless v1beta1 conversion, or the other way round).
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ SETTINGS = workspace.RenderSettings(images=images.ImageSettings(registry="regist
 AWS_SETTINGS = workspace.RenderSettings(images=images.ImageSettings(registry="registry.test/kaito"), cloud="aws")
 
 
-def render(case: str) -> str:
+ALL = [*cases.CASES, *cases.AWS_CASES, *cases.V1BETA1_CASES]
+
+
+def render(case: str, version: str = cases.V1ALPHA1) -> str:
     settings = AWS_SETTINGS if case in cases.AWS_CASES else SETTINGS
-    objects = workspace.build_workspace_objects(cases.workspace(case), settings)
+    objects = workspace.build_workspace_objects(cases.workspace(case, version), settings)
     return workspace.dump_yaml(objects)
 
 
-@pytest.mark.parametrize("case", [*cases.CASES, *cases.AWS_CASES])
+@pytest.mark.parametrize("case", ALL)
 def test_rendered_objects_match_golden(case: str) -> None:
     path = GOLDEN_DIR / f"{case}.yaml"
     text = render(case)
@@ -35,6 +39,13 @@ def test_rendered_objects_match_golden(case: str) -> None:
     assert text == path.read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("case", ALL)
+def test_both_served_versions_render_the_same_objects(case: str) -> None:
+    alpha, beta = cases.wire(case, cases.V1ALPHA1), cases.wire(case, cases.V1BETA1)
+    assert alpha["apiVersion"] != beta["apiVersion"]
+    assert render(case, cases.V1ALPHA1) == render(case, cases.V1BETA1) == (GOLDEN_DIR / f"{case}.yaml").read_text()
+
+
 def test_every_golden_file_has_a_case() -> None:
-    stale = {p.stem for p in GOLDEN_DIR.glob("*.yaml")} - set(cases.CASES) - set(cases.AWS_CASES)
+    stale = {p.stem for p in GOLDEN_DIR.glob("*.yaml")} - set(ALL)
     assert not stale, f"golden files without a case: {sorted(stale)}"

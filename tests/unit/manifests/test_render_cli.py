@@ -58,7 +58,7 @@ def test_render_byo_and_aws_options(tmp_path: Path) -> None:
             "resource: {labelSelector: {matchLabels: {a: b}}, bogus: 1}\ninference: {preset: {name: falcon-7b}}\n",
             "resource.bogus",
         ),
-        ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", "no kaito.sh/v1alpha1 Workspace"),
+        ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", "no kaito.sh Workspace"),
     ],
 )
 def test_bad_input_exits_1_with_a_message_and_prints_no_yaml(tmp_path: Path, text: str, expected: str) -> None:
@@ -82,10 +82,11 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 
 
 def test_every_example_renders() -> None:
-    examples = sorted(EXAMPLES.glob("*/*.yaml"))
-    assert examples, "no examples found"
-    # Directories: every YAML file under them (the v1alpha1 examples; examples/v1beta1 after issue 10 phase 2).
-    result = _invoke("-f", str(EXAMPLES / "inference"), "-f", str(EXAMPLES / "tuning"))
+    # Workspace files only (examples/inferenceset and examples/ragengine hold other kinds), v1alpha1
+    # and v1beta1 alike.
+    examples = sorted(p for p in EXAMPLES.rglob("*.yaml") if "\nkind: Workspace\n" in p.read_text())
+    assert any("v1beta1" in p.parts for p in examples) and any("v1beta1" not in p.parts for p in examples)
+    result = _invoke(*(arg for p in examples for arg in ("-f", str(p))))
     assert result.exit_code == 0, result.output
     workloads = [d for d in yaml.safe_load_all(result.stdout) if d["kind"] in {"Deployment", "StatefulSet", "Job"}]
     assert len(workloads) == len(examples)

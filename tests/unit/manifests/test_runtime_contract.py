@@ -15,14 +15,13 @@ from tests.unit.manifests import cases
 server_settings = pytest.importorskip("kaito.runtime.inference.settings")
 tune_settings = pytest.importorskip("kaito.runtime.tuning.settings")
 
-SERVED = [p for p in all_presets() if inference_command.LLAMA2_RUNTIME not in p.runtimes]
+# Presets our transformers runtime serves; the vLLM command line's contract is vLLM's (issue 12).
+SERVED = [p for p in all_presets() if "transformers" in p.runtimes]
 
 
 @pytest.mark.parametrize("preset", SERVED, ids=lambda p: p.name)
-@pytest.mark.parametrize("engine", ["transformers", "vllm"])
-def test_inference_args_parse_in_the_model_server(preset, engine) -> None:
-    if engine not in preset.runtimes:
-        pytest.skip(f"{preset.name} has no {engine} runtime")
+def test_inference_args_parse_in_the_model_server(preset) -> None:
+    engine = "transformers"
     ws = cases.workspace("inference-adapters-phi-3")
     container = inference.build_container(inference.InferenceInputs(workspace=ws, preset=preset, engine=engine))
     settings = server_settings.build_settings(container["args"], env={})
@@ -53,3 +52,19 @@ def test_trainer_args_parse_in_the_trainer(case: str) -> None:
         assert settings.data == ws.tuning.input.urls
     else:
         assert settings.data == ["/mnt/data"]
+
+
+def test_the_inference_config_file_flag_is_the_runtimes(tmp_path) -> None:
+    ws = cases.workspace("inference-v1beta1-config-and-token")
+    preset = next(p for p in SERVED if p.name == "llama-3.1-8b-instruct")
+    container = inference.build_container(inference.InferenceInputs(workspace=ws, preset=preset, engine="transformers"))
+    args, extra = server_settings.build_parser().parse_known_args(container["args"])
+    assert args.config_file == inference_command.CONFIG_FILE == "/mnt/config/inference_config.yaml"
+    assert not [e for e in extra if "config" in e]
+    # What the mounted ConfigMap holds reaches the settings: vllm.max-model-len overrides the flag.
+    mounted = tmp_path / "inference_config.yaml"
+    mounted.write_text("vllm:\n  max-model-len: 1024\n  cpu-offload-gb: 0\n")
+    argv = [a if not a.startswith("--kaito-config-file") else f"--kaito-config-file={mounted}" for a in container["args"]]
+    settings = server_settings.build_settings(argv, env={})
+    assert settings.max_model_len == 1024 and settings.runtime_params == {"cpu-offload-gb": "0"}
+    assert settings.model_kwargs == {}

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from kaito.api.errors import FieldError
-from kaito.catalog.facts import CatalogFacts
+from kaito.catalog.facts import build_catalog_facts
 from kaito.cli.validate import run_validate
 from kaito.webhook import admission
 from tests.unit.api.factories import inference_ws, tuning_ws
@@ -55,7 +55,7 @@ BAD = [
 
 @pytest.mark.parametrize("obj", BAD, ids=["sku-too-small", "unknown-preset", "bad-name", "bad-tuning"])
 async def test_denial_uses_the_words_of_kaito_validate(obj, tmp_path, capsys):
-    facts = CatalogFacts()
+    facts = build_catalog_facts(read_local_sizes=False)
     hook = admission.WorkspaceAdmission(facts, no_configmaps, "kaito-system")
     answer = (await hook.review(review(obj)))["response"]
     assert answer["allowed"] is False
@@ -69,7 +69,7 @@ async def test_denial_uses_the_words_of_kaito_validate(obj, tmp_path, capsys):
 
 async def test_result_callback_sees_operation_and_verdict():
     seen = []
-    hook = admission.WorkspaceAdmission(CatalogFacts(), no_configmaps, "kaito-system",
+    hook = admission.WorkspaceAdmission(build_catalog_facts(read_local_sizes=False), no_configmaps, "kaito-system",
                                         on_result=lambda op, ok: seen.append((op, ok)))
     await hook.review(review(BAD[1]))
     await hook.review(review(inference_ws(), "UPDATE", inference_ws()))

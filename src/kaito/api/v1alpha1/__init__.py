@@ -1,7 +1,7 @@
 """`kaito.sh/v1alpha1`: the Workspace as KAITO v0.3.2 defines it, and its lossless conversion to the hub.
 
-Only `kaito.api` should import this module (ARCHITECTURE.md rule 8); the callers that still do are
-listed in pyproject.toml's import contract and move to `kaito.api.hub` next.
+Only `kaito.api` imports this module (ARCHITECTURE.md rule 8, an import-linter contract with no
+exceptions); everything else speaks `kaito.api.hub`.
 """
 
 from kaito.api.meta import Condition, LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference
@@ -25,7 +25,6 @@ from kaito.api.v1alpha1.types import (
     TuningSpec,
     Workspace,
     WorkspaceStatus,
-    default_workspace,
 )
 
 __all__ = [
@@ -52,7 +51,6 @@ __all__ = [
     "TuningSpec",
     "Workspace",
     "WorkspaceStatus",
-    "default_workspace",
     "from_hub",
     "to_hub",
 ]

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from kaito.api import hub, lossless
 from kaito.api.v1alpha1.types import (
+    DEFAULT_ACCESS_MODE,
     DEFAULT_ADAPTER_STRENGTH,
+    DEFAULT_COUNT,
     DEFAULT_INSTANCE_TYPE,
     Workspace,
-    default_workspace,
 )
 
 STASHED = (
@@ -32,9 +33,31 @@ DEFAULTED = (
 _WIRE_ONLY = ("apiVersion", "kind")
 
 
+def _default_workspace(ws: Workspace) -> Workspace:
+    """A copy with every KAITO v0.3.2 default filled in where the value is missing; explicit values kept.
+
+    Parsing already applies the defaults; this also covers objects built in code with explicit Nones
+    (e.g. `ResourceSpec(count=None, ...)`), which is how the Go types' nil pointers arrive.
+    """
+    out = ws.model_copy(deep=True)
+    if out.resource is not None:
+        if out.resource.count is None:
+            out.resource.count = DEFAULT_COUNT
+        if out.resource.instance_type is None:
+            out.resource.instance_type = DEFAULT_INSTANCE_TYPE
+    for spec in (out.inference, out.tuning):
+        if spec is not None and spec.preset is not None and spec.preset.access_mode is None:
+            spec.preset.access_mode = DEFAULT_ACCESS_MODE
+    if out.inference is not None:
+        for adapter in out.inference.adapters or []:
+            if adapter.strength is None:
+                adapter.strength = DEFAULT_ADAPTER_STRENGTH
+    return out
+
+
 def to_hub(ws: Workspace) -> hub.Workspace:
     """The hub form of a v1alpha1 Workspace (v1alpha1 defaults applied, carried fields restored)."""
-    data = default_workspace(ws).model_dump(by_alias=True, exclude_none=True)
+    data = _default_workspace(ws).model_dump(by_alias=True, exclude_none=True)
     for key in _WIRE_ONLY:
         data.pop(key, None)
     lossless.restore(data, STASHED, DEFAULTED)

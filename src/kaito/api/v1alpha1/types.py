@@ -106,24 +106,3 @@ class Workspace(KaitoModel):
     def namespace(self) -> str:
         return self.metadata.namespace or "default"
 
-
-def default_workspace(ws: Workspace) -> Workspace:
-    """A copy with every KAITO default filled in where the value is missing; explicit values kept.
-
-    Parsing already applies the defaults; this also covers objects built in code with explicit Nones
-    (e.g. `ResourceSpec(count=None, ...)`), which is how the Go types' nil pointers arrive.
-    """
-    out = ws.model_copy(deep=True)
-    if out.resource is not None:
-        if out.resource.count is None:
-            out.resource.count = DEFAULT_COUNT
-        if out.resource.instance_type is None:
-            out.resource.instance_type = DEFAULT_INSTANCE_TYPE
-    for spec in (out.inference, out.tuning):
-        if spec is not None and spec.preset is not None and spec.preset.access_mode is None:
-            spec.preset.access_mode = DEFAULT_ACCESS_MODE
-    if out.inference is not None:
-        for adapter in out.inference.adapters or []:
-            if adapter.strength is None:
-                adapter.strength = DEFAULT_ADAPTER_STRENGTH
-    return out

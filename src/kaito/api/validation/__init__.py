@@ -14,7 +14,7 @@ from kaito.api.validation.tuning_config import (
     default_configmap_name,
     validate_tuning_config,
 )
-from kaito.api.validation.workspace import validate_hub, validate_workspace
+from kaito.api.validation.workspace import compute_runtime, validate_hub
 
 __all__ = [
     "CONFIG_KEY",
@@ -23,9 +23,9 @@ __all__ = [
     "ClusterReads",
     "RuleSet",
     "UrlPolicy",
+    "compute_runtime",
     "default_configmap_name",
     "validate_hub",
     "validate_inference_config",
     "validate_tuning_config",
-    "validate_workspace",
 ]

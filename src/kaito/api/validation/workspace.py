@@ -1,13 +1,13 @@
 """Every rule for a hub Workspace on CREATE (no old object) or UPDATE, for one served version's rules.
 
 `validate_hub` is what `kaito.api.admission` runs after parsing and defaulting; it returns every
-problem found, with its field path, and never raises. `validate_workspace` is the older entry point
-for callers that still hold a v1alpha1 object (phase-1 shim, to be deleted when they speak the hub).
+problem found, with its field path, and never raises. `compute_runtime` is the runtime choice the
+rules judge, which the pod builders use too (one answer for admission and the pods).
 """
 
 from __future__ import annotations
 
-from kaito.api import hub, v1alpha1
+from kaito.api import hub
 from kaito.api.errors import FieldError
 from kaito.api.facts import ModelFacts
 from kaito.api.validation import annotation_rules, configmaps, create, names, preset_rules, update
@@ -106,24 +106,6 @@ def validate_hub(
     return _dedupe(errs)
 
 
-def validate_workspace(
-    ws: v1alpha1.Workspace | hub.Workspace,
-    old: v1alpha1.Workspace | hub.Workspace | None = None,
-    *,
-    facts: ModelFacts,
-    url_policy: names.UrlPolicy = names.UrlPolicy.PUBLIC_ONLY,
-) -> list[FieldError]:
-    """Phase-1 shim: v1alpha1 rules for a v1alpha1 (or hub) object, ConfigMaps left to the caller.
-
-    `url_policy` is strict unless the caller knows the Workspace runs on the embedded local cluster
-    (`UrlPolicy.ALLOW_LOCAL`: the user's machine is the cluster, its own addresses are fair game).
-    """
-    new_hub = ws if isinstance(ws, hub.Workspace) else v1alpha1.to_hub(ws)
-    old_hub = old if old is None or isinstance(old, hub.Workspace) else v1alpha1.to_hub(old)
-    return validate_hub(new_hub, old_hub, facts=facts, rules=RuleSet.V1ALPHA1,
-                        options=AdmissionOptions(url_policy=url_policy))
-
-
 def _dedupe(errs: list[FieldError]) -> list[FieldError]:
     seen: set[FieldError] = set()
     out = []
@@ -134,4 +116,4 @@ def _dedupe(errs: list[FieldError]) -> list[FieldError]:
     return out
 
 
-__all__ = ["validate_create", "validate_hub", "validate_metadata", "validate_workspace"]
+__all__ = ["compute_runtime", "validate_create", "validate_hub", "validate_metadata"]

@@ -16,6 +16,12 @@ the log.
 
 Retries: a write that finds the file locked is retried by SQLite itself for `busy_timeout_s`;
 only then does it surface as `Unavailable`. There is no other retry loop here.
+
+Versions: this class is the local cluster's API server, so it also does what the CRD's conversion
+webhook and kaito's mutating webhook do on a real one (`kaito.cluster.served`): a Workspace written
+in any served version is stored once, in the storage version, with the version its spec was
+written in recorded; reads answer in the version asked for. A store from before v1beta1 (its
+Workspaces kept as v1alpha1) is migrated when it is opened.
 """
 
 from __future__ import annotations
@@ -28,11 +34,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kaito.cluster import errors
+from kaito.cluster import errors, served
 from kaito.cluster.events import build_event
 from kaito.cluster.local.store import ObjectStore
 from kaito.cluster.local.storefile import Check
-from kaito.cluster.protocol import FIELD_MANAGER, Object, ObjectList, Propagation, ResourceKind, WatchEvent
+from kaito.cluster.protocol import (
+    FIELD_MANAGER,
+    Object,
+    ObjectList,
+    Propagation,
+    ResourceKind,
+    WatchEvent,
+    kind_of,
+    storage_kind,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,6 +85,7 @@ class LocalCluster:
             self._store: ObjectStore = self._executor.submit(
                 ObjectStore, self.path, history=history, busy_timeout_s=busy_timeout_s
             ).result()
+            self._executor.submit(self._store.migrate_kind, served.LEGACY_STORAGE_KEY, served.migrate_legacy).result()
             self._writer = ObjectStore(self.path, history=history, busy_timeout_s=0.0, any_thread=True)
         except BaseException:
             self._executor.shutdown(wait=False)
@@ -140,13 +156,13 @@ class LocalCluster:
     # ---- the protocol ------------------------------------------------------------------------
 
     async def get(self, kind: ResourceKind, name: str, namespace: str | None = None) -> Object:
-        return self._read(self._reader.get, kind, name, namespace)
+        return served.to_served(self._read(self._reader.get, storage_kind(kind), name, namespace), kind)
 
     async def list(
         self, kind: ResourceKind, namespace: str | None = None, labels: Mapping[str, str] | None = None
     ) -> ObjectList:
-        items, rv = self._read(self._reader.list, kind, namespace, labels)
-        return ObjectList(items=items, resource_version=rv)
+        items, rv = self._read(self._reader.list, storage_kind(kind), namespace, labels)
+        return ObjectList(items=[served.to_served(o, kind) for o in items], resource_version=rv)
 
     async def watch(
         self,
@@ -166,13 +182,14 @@ class LocalCluster:
             except ValueError as exc:
                 raise errors.Invalid(f"watch: resourceVersion {resource_version!r} is not a number") from exc
         checked = -1  # the log is known to hold no entries of this kind in (last, checked]: read once first
+        stored = storage_kind(kind)
         while not self._closed:
             changed = self._changed
             rows: list = []
             try:
-                if self._may_have_changed(kind, checked):
+                if self._may_have_changed(stored, checked):
                     tail = self._tail_rv  # committed before the read below, so the read covers it
-                    rows = self._read(self._reader.read_events, kind, namespace, last)
+                    rows = self._read(self._reader.read_events, stored, namespace, last)
                     if len(rows) < _READ_LIMIT:
                         checked = max(last, tail)
             except errors.Unavailable:
@@ -182,7 +199,7 @@ class LocalCluster:
             for rv, typ, obj in rows:
                 last = rv
                 if _labels_match(obj, labels):
-                    yield WatchEvent(typ, obj)  # type: ignore[arg-type]
+                    yield WatchEvent(typ, served.to_served(obj, kind))  # type: ignore[arg-type]
             if not rows:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
                 # that races with the event being set, and a watch must always stop when cancelled.
@@ -195,16 +212,22 @@ class LocalCluster:
                         self._tail_stale = True
 
     async def apply(self, obj: Object, *, field_manager: str = FIELD_MANAGER, force: bool = True) -> Object:
-        return await self._write("apply", obj, field_manager, force=force, status=False)
+        kind = kind_of(obj)
+        body, written = served.to_storage(obj, kind)
+        admit = served.stamp(written) if written is not None else None
+        stored = await self._write("apply", body, field_manager, force=force, status=False, admit=admit)
+        return served.to_served(stored, kind)
 
     async def apply_status(self, obj: Object, *, field_manager: str = FIELD_MANAGER) -> Object:
-        return await self._write("apply", obj, field_manager, force=True, status=True)
+        kind = kind_of(obj)
+        body, _ = served.to_storage(obj, kind)
+        return served.to_served(await self._write("apply", body, field_manager, force=True, status=True), kind)
 
     async def delete(
         self, kind: ResourceKind, name: str, namespace: str | None = None, *, propagation: Propagation = "Background"
     ) -> None:
         # Both policies are the store's cascade: dependents go in the deleting transaction.
-        await self._write("delete", kind, name, namespace)
+        await self._write("delete", storage_kind(kind), name, namespace)
 
     async def emit_event(self, involved: Object, type: str, reason: str, message: str) -> None:
         try:

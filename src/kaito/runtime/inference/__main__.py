@@ -14,15 +14,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = os.environ.get("DEBUG_MODE", "").lower() == "true"  # KAITO's switch for debug logs
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from kaito.runtime.inference import vllm_platform
+
+    # vLLM's command line is vLLM's (its flags, `--max-model-len auto`, the typed runtime-parameter
+    # file): it goes to vLLM's own server whole, before our settings parser could refuse any of it.
+    if not {"-h", "--help"} & set(argv) and vllm_platform.wants_vllm(argv, os.environ):
+        from kaito.runtime.inference.engine import EngineName
+        from kaito.runtime.inference.engines import ENGINES
+
+        return ENGINES[EngineName.VLLM].serve(argv)  # type: ignore[misc]
     try:
-        settings = build_settings(sys.argv[1:] if argv is None else argv)
+        settings = build_settings(argv)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return serve(settings)
+    return serve(settings, argv)
 
 
-def serve(settings) -> int:
+def serve(settings, argv: Sequence[str] = ()) -> int:
     """Run the server until it is stopped; 1 when the model failed to load."""
     import uvicorn
 
@@ -43,7 +53,7 @@ def serve(settings) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if entry.serve is not None:  # a runtime with its own HTTP app takes the whole process
-        return entry.serve(settings)
+        return entry.serve(argv)
     engine = entry.build(settings)
     app = create_app(settings, engine, on_load_failure=on_load_failure)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", lifespan="on")

@@ -6,6 +6,11 @@ starts this server unchanged. KAITO folds unknown `--flag value` arguments into 
 arguments of `from_pretrained`; so do we (`model_kwargs`). Every field can also come from the
 environment as `KAITO_<FIELD>`; flags win. Adapter strengths follow KAITO's convention: an
 environment variable named after the adapter directory holds its strength.
+
+`--kaito-config-file` is KAITO v0.12's runtime-parameter file (a Workspace's `inference.config`
+ConfigMap, mounted at /mnt/config): each entry of its `vllm:` map that names one of our flags
+(`max-model-len`, `max-num-seqs`, ...) overrides the command line, as KAITO's wrapper appends them
+after the operator's flags; the others are kept in `runtime_params` for the vLLM engine.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -55,6 +60,8 @@ class ServerSettings(BaseModel):
     port: int = Field(default=5000, ge=0, le=65535)
     api_key: str | None = None
     model_kwargs: dict[str, str | bool] = Field(default_factory=dict)
+    config_file: Path | None = None  # KAITO's --kaito-config-file (inference_config.yaml)
+    runtime_params: dict[str, str] = Field(default_factory=dict)  # its `vllm:` entries that are not our flags
 
     @field_validator("served_model_name", "api_key", "chat_template")
     @classmethod
@@ -170,7 +177,42 @@ def build_parser() -> argparse.ArgumentParser:
                         help="KAITO's device_map: auto, cpu, cuda, or an accelerate map passed to from_pretrained")
     parser.add_argument("--adapter-strength", dest="adapter_strength", action="append", default=[],
                         metavar="NAME=STRENGTH", help="strength of one adapter in the default mix")
+    parser.add_argument("--kaito-config-file", dest="config_file", default=None, metavar="FILE",
+                        help="KAITO's inference_config.yaml: its `vllm:` entries override these flags")
     return parser
+
+
+def read_runtime_config(path: Path) -> dict[str, Any]:
+    """The `vllm:` map of a KAITO inference_config.yaml ({} when it has none); SettingsError naming the file."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"--kaito-config-file: cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"--kaito-config-file: {path} is not valid YAML: {exc}") from None
+    flags = doc.get("vllm") if isinstance(doc, Mapping) else None
+    if doc is not None and not isinstance(doc, Mapping) or flags is not None and not isinstance(flags, Mapping):
+        raise SettingsError(f"--kaito-config-file: {path} must be a map with a `vllm:` map of flag: value")
+    for key, value in (flags or {}).items():
+        if isinstance(value, Mapping | list):
+            raise SettingsError(f"--kaito-config-file: vllm.{key} in {path} must be a single value")
+    return dict(flags or {})
+
+
+def _apply_runtime_config(path: Path, values: dict[str, object]) -> dict[str, str]:
+    """Set our fields from the file's `vllm:` entries; return the entries that are not our flags."""
+    by_flag = {flag.lstrip("-").replace("_", "-"): name for name, flags in _FLAGS.items() for flag in flags}
+    rest: dict[str, str] = {}
+    for key, value in read_runtime_config(path).items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        name = by_flag.get(str(key).replace("_", "-"))
+        if name is None:
+            rest[str(key)] = text
+        else:
+            values[name] = _parse_bool(text) if name in _BOOL_FIELDS else text
+    return rest
 
 
 def build_extra_kwargs(extra: Sequence[str]) -> dict[str, str | bool]:
@@ -249,6 +291,9 @@ def build_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
             raise SettingsError(f"--adapter-strength: expected NAME=STRENGTH, got {item!r}")
         strengths[name] = _parse_strength(name, raw, "--adapter-strength")
     values["adapter_strengths"] = strengths
+    if args.config_file:
+        values["config_file"] = args.config_file
+        values["runtime_params"] = _apply_runtime_config(Path(args.config_file), values)
     try:
         return ServerSettings.model_validate(values)
     except ValidationError as exc:

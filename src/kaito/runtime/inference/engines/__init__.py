@@ -1,15 +1,15 @@
 """Engines behind `EngineClient`, registered in one table, and the choice between them (`--engine`).
 
-Each `EngineEntry` says how to tell whether its engine can run on this machine and how to build it;
-the import of the engine's module (torch, vLLM) happens only when it is built. A runtime that serves
-its own HTTP app (vLLM's OpenAI server) registers `serve` instead of `build`: the entrypoint then
-hands the whole process to it. `--engine auto` takes the first entry of `AUTO_ORDER` that can run.
+Each `EngineEntry` says how to tell whether its engine can run on this machine for the settings'
+device and how to build it; the import of the engine's module (torch, vLLM) happens only when it is
+built. A runtime that serves its own HTTP app (vLLM's OpenAI server) registers `serve` instead of
+`build`: the entrypoint then hands it the whole process and the raw command line (vLLM's own flags
+pass through to vLLM's parser). `--engine auto` takes the first entry of `AUTO_ORDER` that can run.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kaito.runtime.inference.engine import AUTO_ENGINE, EngineClient, EngineName
@@ -23,31 +23,24 @@ class EngineUnavailable(RuntimeError):
 @dataclass(frozen=True, kw_only=True)
 class EngineEntry:
     name: EngineName
-    # None when the engine can run here, else why not (a sentence the CLI prints)
-    unavailable: Callable[[], str | None]
+    # None when the engine can run here for these settings (their device), else why not (a sentence)
+    unavailable: Callable[[ServerSettings], str | None]
     # an `EngineClient` behind our app ...
     build: Callable[[ServerSettings], EngineClient] | None = None
-    # ... or the whole server process, returning its exit code (a runtime with its own HTTP app)
-    serve: Callable[[ServerSettings], int] | None = None
+    # ... or the whole server process given the raw command line, returning its exit code
+    serve: Callable[[Sequence[str]], int] | None = None
 
     def __post_init__(self) -> None:
         if (self.build is None) == (self.serve is None):
             raise ValueError(f"engine {self.name}: exactly one of build and serve")
 
 
-def _cuda_available() -> bool:
-    import torch
+def _vllm_unavailable(settings: ServerSettings) -> str | None:
+    """vLLM runs where its build fits the device: the CUDA build on a GPU, its CPU build anywhere."""
+    from kaito.runtime.inference import vllm_platform
 
-    return torch.cuda.is_available()
-
-
-def _vllm_unavailable() -> str | None:
-    if importlib.util.find_spec("vllm") is None:
-        return ("--engine vllm: vLLM is not installed (pip install 'kaito[vllm]'; it needs a CUDA GPU); "
-                "use --engine transformers")
-    if not _cuda_available():
-        return "--engine vllm: no CUDA GPU is available; use --engine transformers"
-    return None
+    reason = vllm_platform.explain_unavailable(settings.device)
+    return None if reason is None else f"--engine vllm: {reason}"
 
 
 def _build_transformers(settings: ServerSettings) -> EngineClient:
@@ -60,16 +53,16 @@ def _build_transformers(settings: ServerSettings) -> EngineClient:
     return TransformersEngine(settings)
 
 
-def _build_vllm(settings: ServerSettings) -> EngineClient:
-    from kaito.runtime.inference.engines.vllm_engine import VllmEngine
+def _serve_vllm(argv: Sequence[str]) -> int:
+    from kaito.runtime.inference import vllm_server  # vLLM's own OpenAI server, with ours added
 
-    return VllmEngine(settings)
+    return vllm_server.main(argv)
 
 
 ENGINES: dict[EngineName, EngineEntry] = {
-    EngineName.TRANSFORMERS: EngineEntry(name=EngineName.TRANSFORMERS, unavailable=lambda: None,
+    EngineName.TRANSFORMERS: EngineEntry(name=EngineName.TRANSFORMERS, unavailable=lambda settings: None,
                                          build=_build_transformers),
-    EngineName.VLLM: EngineEntry(name=EngineName.VLLM, unavailable=_vllm_unavailable, build=_build_vllm),
+    EngineName.VLLM: EngineEntry(name=EngineName.VLLM, unavailable=_vllm_unavailable, serve=_serve_vllm),
 }
 AUTO_ORDER: tuple[EngineName, ...] = (EngineName.VLLM, EngineName.TRANSFORMERS)
 
@@ -100,7 +93,7 @@ def select_entry(settings: ServerSettings, engines: Mapping[EngineName, EngineEn
     # only the engines that may be chosen are probed (probing vLLM imports torch)
     reasons: dict[EngineName, str | None] = {}
     for name in names:
-        reasons[name] = table[name].unavailable()
+        reasons[name] = table[name].unavailable(settings)
         if settings.engine == AUTO_ENGINE and reasons[name] is None:
             break
     return table[plan_engine(settings.engine, reasons)]
