@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import pickle
 import socket
 import subprocess
@@ -86,7 +87,10 @@ class ProcessEngine:
     async def _spawn(self) -> None:
         ours, theirs = socket.socketpair()
         try:
-            self._proc = subprocess.Popen([*self._command, str(theirs.fileno())], pass_fds=(theirs.fileno(),))
+            # started from the event loop's thread, which lives as long as the server: the child's
+            # death-with-parent signal follows the thread that started it
+            self._proc = subprocess.Popen([*self._command, str(theirs.fileno()), str(os.getpid())],
+                                          pass_fds=(theirs.fileno(),))
         finally:
             theirs.close()
         reader, self._writer = await asyncio.open_unix_connection(sock=ours)
@@ -110,7 +114,7 @@ class ProcessEngine:
             if self._facts is not None:
                 self._send(("stop",))
             else:
-                proc.terminate()  # still loading: nothing to finish
+                proc.kill()  # still loading: nothing to finish (it ignores SIGTERM)
             try:
                 await asyncio.to_thread(proc.wait, 15)
             except subprocess.TimeoutExpired:

@@ -8,12 +8,15 @@ load stages, the model's facts, and each step's events (one message per step, wi
 stats) the other way. Messages are pickles behind a 4-byte length: both ends are this package, on
 one machine, over a socket nobody else holds.
 
-The process ends when the server says `stop`, or when its socket closes (the server is gone), so
-it never outlives its server. Ctrl-C is left to the server, which stops it in order.
+The process ends when the server says `stop`, when its socket closes (the server is gone), or, on
+Linux, when the server dies at all (the kernel kills it then, even in the middle of loading), so it
+never outlives its server. Ctrl-C and SIGTERM are left to the server, which stops it in order.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import pickle
@@ -103,11 +106,24 @@ def serve(channel: Channel, settings) -> int:
     return 0
 
 
+def _die_with(server_pid: int) -> None:
+    """Have the kernel SIGKILL this process when the server dies (Linux's PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(Exception):  # elsewhere: the end of the socket stops us, after a load
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != server_pid:  # it died before we asked
+        os._exit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Arguments: the socket's file descriptor, the server's process id."""
     from kaito.runtime.inference.settings import ServerSettings
 
     args = sys.argv[1:] if argv is None else list(argv)
+    _die_with(int(args[1]))
+    # the server owns the shutdown order (drain its requests, then `stop` us); a signal sent to the
+    # whole process group (Ctrl-C, a runner's SIGTERM) must not kill the engine under open requests
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     debug = os.environ.get("DEBUG_MODE", "").lower() == "true"
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s (engine process): %(message)s")
