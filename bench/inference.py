@@ -20,7 +20,8 @@ core while it is up, which would slow whatever is measured beside it: its proces
 built offline here.
 
 Run: .venv/bin/python bench/inference.py [--tokens 64] [--levels 1,4,16] [--repeats 3]
-         [--vllm-python /path/to/python] [--threads 1] [--kaito-style]
+         [--vllm-python /path/to/python] [--threads 1] [--kaito-style] [--in-process]
+         [--baseline-pythonpath OLD_CHECKOUT/src]
 """
 
 from __future__ import annotations
@@ -231,6 +232,9 @@ def main() -> None:
     parser.add_argument("--baseline-pythonpath", metavar="PATH",
                         help="also run our server from this PYTHONPATH (e.g. an older checkout's src), measured "
                              "in the same interleaved rounds as `before`: a before/after under the same load")
+    parser.add_argument("--in-process", action="store_true",
+                        help="also run our server with its engine in a thread of the server process "
+                             "(`--engine-process false`), measured in the same rounds as `thread`")
     parser.add_argument("--kaito-style-server", nargs=2, metavar=("MODEL_DIR", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.kaito_style_server:
@@ -263,6 +267,13 @@ def main() -> None:
                                         "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
                                         "--adapters-dir", "", "--max-running", "16", "--max-queued", "256"],
                                        port, "/ready", env={"PYTHONPATH": f"{args.baseline_pythonpath}:{ROOT}"}), port)
+        if args.in_process:
+            port = free_port()
+            print("starting our server with its engine in-process (--engine-process false) ...", flush=True)
+            servers["thread"] = (start([sys.executable, "-m", "kaito.runtime.inference", "--model", str(model_dir),
+                                        "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
+                                        "--adapters-dir", "", "--max-running", "16", "--max-queued", "256",
+                                        "--engine-process", "false"], port, "/ready"), port)
         if args.vllm_python and Path(args.vllm_python).exists():
             port = free_port()
             print(f"starting vLLM's OpenAI server ({args.vllm_python}; about a minute) ...", flush=True)
@@ -281,7 +292,7 @@ def main() -> None:
         results: dict[tuple[str, int], list[float]] = {}
         ttfts: dict[tuple[str, int], list[float]] = {}
         costs: dict[tuple[str, int], list[tuple[float, float]]] = {}  # (CPU s per token, cores busy)
-        for name in ("ours", "before", "vllm"):  # warm-up: first-call costs do not count
+        for name in ("ours", "before", "thread", "vllm"):  # warm-up: first-call costs do not count
             if name in servers:
                 asyncio.run(drive_streams(f"http://127.0.0.1:{servers[name][1]}/v1/completions",
                                           stream_bodies(1, 4)[:2], 1))
@@ -289,7 +300,7 @@ def main() -> None:
             signal_group(servers["vllm"][0], signal.SIGSTOP)
         for round_ in range(args.repeats):
             for level in levels:
-                for name in ("ours", "before", "vllm"):
+                for name in ("ours", "before", "thread", "vllm"):
                     if name not in servers:
                         continue
                     if name == "vllm":  # resumed, and warmed again so the pause costs it nothing
@@ -317,7 +328,7 @@ def main() -> None:
                     results.setdefault(("kaito", level), []).append(asyncio.run(drive_kaito(
                         f"http://127.0.0.1:{servers['kaito'][1]}/chat", bodies, level, args.tokens)))
                 print(f"round {round_ + 1}, concurrency {level:>2}: " + " | ".join(
-                    f"{n} {results[(n, level)][-1]:.1f} tok/s" for n in ("ours", "before", "vllm", "raw", "kaito")
+                    f"{n} {results[(n, level)][-1]:.1f} tok/s" for n in ("ours", "before", "thread", "vllm", "raw", "kaito")
                     if (n, level) in results), flush=True)
         report(results, ttfts, levels, args)
         report_costs(costs, levels)
@@ -355,8 +366,14 @@ def report(results, ttfts, levels: list[int], args) -> None:
             b, a = med(("before", level)), med(("ours", level))
             print(f"before/after at {level:>2}: before {b:8.1f} tok/s, TTFT50 {fmt(p50(('before', level)), '6.1f')} ms"
                   f" -> after {a:8.1f} tok/s, TTFT50 {fmt(p50(('ours', level)), '6.1f')} ms ({a / b:4.2f}x)")
+    if ("thread", levels[0]) in results:
+        for level in levels:
+            t, a = med(("thread", level)), med(("ours", level))
+            print(f"engine in-process/own process at {level:>2}: {t:8.1f} tok/s, TTFT50 "
+                  f"{fmt(p50(('thread', level)), '6.1f')} ms -> {a:8.1f} tok/s, TTFT50 "
+                  f"{fmt(p50(('ours', level)), '6.1f')} ms ({a / t:4.2f}x)")
     if 1 in levels and 16 in levels:
-        for name in ("before", "ours", "vllm"):
+        for name in ("before", "thread", "ours", "vllm"):
             single, busy = p50((name, 1)), p50((name, 16))
             if single and busy:
                 print(f"TTFT p50 at 16 / at 1 ({name}): {busy / single:.2f}" + (" (target: <= 3)" if name == "ours" else ""))
@@ -365,7 +382,7 @@ def report(results, ttfts, levels: list[int], args) -> None:
 
 
 def report_costs(costs, levels: list[int]) -> None:
-    names = [n for n in ("ours", "before", "vllm", "raw") if (n, levels[0]) in costs]
+    names = [n for n in ("ours", "before", "thread", "vllm", "raw") if (n, levels[0]) in costs]
     print("\nCPU ms per generated token (every process and thread of each; lower is better) / cores kept busy")
     print("concurrency" + "".join(f"{n:>18}" for n in names))
     for level in levels:
