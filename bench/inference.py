@@ -9,6 +9,9 @@ At each concurrency level (default 1, 4, 16) it measures, over streamed `/v1/com
       route calling a transformers `pipeline` per request (no batching).
 and prints output tokens/s, p50 time to first token (TTFT), and the ratios a/c and a/v. Targets:
 a/c >= 1.0 at 4 and 16, a/v >= 1.0 at every level, TTFT p50 at 16 <= 3x the single-stream TTFT.
+It also prints the CPU time each one spent per generated token (every process of a server, every
+thread) and how many cores it kept busy: on a shared machine, where the wall-clock ratios follow
+whoever else is running, that is the number that says which one does less work per token.
 
 Fair on a shared machine: the servers run side by side, the measurements interleave (ours, vLLM,
 raw, then again) for `--repeats` rounds, and medians are reported. vLLM's CPU build busy-polls a
@@ -17,7 +20,8 @@ core while it is up, which would slow whatever is measured beside it: its proces
 built offline here.
 
 Run: .venv/bin/python bench/inference.py [--tokens 64] [--levels 1,4,16] [--repeats 3]
-         [--vllm-python /path/to/python] [--threads 1] [--kaito-style]
+         [--vllm-python /path/to/python] [--threads 1] [--kaito-style] [--in-process]
+         [--baseline-pythonpath OLD_CHECKOUT/src]
 """
 
 from __future__ import annotations
@@ -163,7 +167,23 @@ async def drive_kaito(url: str, bodies: list[dict], concurrency: int, tokens: in
         return len(bodies) * tokens / (time.perf_counter() - started)
 
 
-def measure_raw(model_dir: Path, batch: int, tokens: int, rounds: int) -> float:
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds used so far by the live processes of a process group (all threads; Linux /proc)."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ..., utime (11), stime (12)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measure_raw(model_dir: Path, batch: int, tokens: int, rounds: int) -> tuple[float, float, float]:
+    """(tokens/s, CPU seconds per token, cores busy) of `generate` on a batch, in this process."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -173,10 +193,11 @@ def measure_raw(model_dir: Path, batch: int, tokens: int, rounds: int) -> float:
     inputs = tokenizer(prompts, return_tensors="pt", padding=True)
     with torch.inference_mode():
         model.generate(**inputs, max_new_tokens=2, do_sample=False)  # warm-up
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in range(rounds):
             model.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
-    return batch * tokens * rounds / (time.perf_counter() - started)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return batch * tokens * rounds / wall, cpu / (batch * tokens * rounds), cpu / wall
 
 
 def signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -211,6 +232,9 @@ def main() -> None:
     parser.add_argument("--baseline-pythonpath", metavar="PATH",
                         help="also run our server from this PYTHONPATH (e.g. an older checkout's src), measured "
                              "in the same interleaved rounds as `before`: a before/after under the same load")
+    parser.add_argument("--in-process", action="store_true",
+                        help="also run our server with its engine in a thread of the server process "
+                             "(`--engine-process false`), measured in the same rounds as `thread`")
     parser.add_argument("--kaito-style-server", nargs=2, metavar=("MODEL_DIR", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.kaito_style_server:
@@ -243,6 +267,13 @@ def main() -> None:
                                         "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
                                         "--adapters-dir", "", "--max-running", "16", "--max-queued", "256"],
                                        port, "/ready", env={"PYTHONPATH": f"{args.baseline_pythonpath}:{ROOT}"}), port)
+        if args.in_process:
+            port = free_port()
+            print("starting our server with its engine in-process (--engine-process false) ...", flush=True)
+            servers["thread"] = (start([sys.executable, "-m", "kaito.runtime.inference", "--model", str(model_dir),
+                                        "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
+                                        "--adapters-dir", "", "--max-running", "16", "--max-queued", "256",
+                                        "--engine-process", "false"], port, "/ready"), port)
         if args.vllm_python and Path(args.vllm_python).exists():
             port = free_port()
             print(f"starting vLLM's OpenAI server ({args.vllm_python}; about a minute) ...", flush=True)
@@ -260,7 +291,8 @@ def main() -> None:
                                       port, "/healthz"), port)
         results: dict[tuple[str, int], list[float]] = {}
         ttfts: dict[tuple[str, int], list[float]] = {}
-        for name in ("ours", "before", "vllm"):  # warm-up: first-call costs do not count
+        costs: dict[tuple[str, int], list[tuple[float, float]]] = {}  # (CPU s per token, cores busy)
+        for name in ("ours", "before", "thread", "vllm"):  # warm-up: first-call costs do not count
             if name in servers:
                 asyncio.run(drive_streams(f"http://127.0.0.1:{servers[name][1]}/v1/completions",
                                           stream_bodies(1, 4)[:2], 1))
@@ -268,7 +300,7 @@ def main() -> None:
             signal_group(servers["vllm"][0], signal.SIGSTOP)
         for round_ in range(args.repeats):
             for level in levels:
-                for name in ("ours", "before", "vllm"):
+                for name in ("ours", "before", "thread", "vllm"):
                     if name not in servers:
                         continue
                     if name == "vllm":  # resumed, and warmed again so the pause costs it nothing
@@ -276,14 +308,19 @@ def main() -> None:
                         time.sleep(2)
                         asyncio.run(drive_streams(f"http://127.0.0.1:{servers[name][1]}/v1/completions",
                                                   stream_bodies(2, 8), 2))
+                    bodies = stream_bodies(level, args.tokens)
+                    cpu, started = group_cpu_seconds(servers[name][0].pid), time.perf_counter()
                     rate, firsts = asyncio.run(drive_streams(
-                        f"http://127.0.0.1:{servers[name][1]}/v1/completions", stream_bodies(level, args.tokens),
-                        level))
+                        f"http://127.0.0.1:{servers[name][1]}/v1/completions", bodies, level))
+                    cpu, wall = group_cpu_seconds(servers[name][0].pid) - cpu, time.perf_counter() - started
+                    costs.setdefault((name, level), []).append((cpu / (len(bodies) * args.tokens), cpu / wall))
                     if name == "vllm":
                         signal_group(servers["vllm"][0], signal.SIGSTOP)
                     results.setdefault((name, level), []).append(rate)
                     ttfts.setdefault((name, level), []).extend(firsts)
-                results.setdefault(("raw", level), []).append(measure_raw(model_dir, level, args.tokens, rounds=2))
+                rate, per_token, busy = measure_raw(model_dir, level, args.tokens, rounds=2)
+                results.setdefault(("raw", level), []).append(rate)
+                costs.setdefault(("raw", level), []).append((per_token, busy))
                 if "kaito" in servers:
                     bodies = [{"prompt": PROMPTS[i % len(PROMPTS)], "generate_kwargs": {
                         "max_new_tokens": args.tokens, "min_new_tokens": args.tokens, "do_sample": False}}
@@ -291,9 +328,10 @@ def main() -> None:
                     results.setdefault(("kaito", level), []).append(asyncio.run(drive_kaito(
                         f"http://127.0.0.1:{servers['kaito'][1]}/chat", bodies, level, args.tokens)))
                 print(f"round {round_ + 1}, concurrency {level:>2}: " + " | ".join(
-                    f"{n} {results[(n, level)][-1]:.1f} tok/s" for n in ("ours", "before", "vllm", "raw", "kaito")
+                    f"{n} {results[(n, level)][-1]:.1f} tok/s" for n in ("ours", "before", "thread", "vllm", "raw", "kaito")
                     if (n, level) in results), flush=True)
         report(results, ttfts, levels, args)
+        report_costs(costs, levels)
     finally:
         for proc, _ in servers.values():
             signal_group(proc, signal.SIGCONT)
@@ -328,13 +366,32 @@ def report(results, ttfts, levels: list[int], args) -> None:
             b, a = med(("before", level)), med(("ours", level))
             print(f"before/after at {level:>2}: before {b:8.1f} tok/s, TTFT50 {fmt(p50(('before', level)), '6.1f')} ms"
                   f" -> after {a:8.1f} tok/s, TTFT50 {fmt(p50(('ours', level)), '6.1f')} ms ({a / b:4.2f}x)")
+    if ("thread", levels[0]) in results:
+        for level in levels:
+            t, a = med(("thread", level)), med(("ours", level))
+            print(f"engine in-process/own process at {level:>2}: {t:8.1f} tok/s, TTFT50 "
+                  f"{fmt(p50(('thread', level)), '6.1f')} ms -> {a:8.1f} tok/s, TTFT50 "
+                  f"{fmt(p50(('ours', level)), '6.1f')} ms ({a / t:4.2f}x)")
     if 1 in levels and 16 in levels:
-        for name in ("before", "ours", "vllm"):
+        for name in ("before", "thread", "ours", "vllm"):
             single, busy = p50((name, 1)), p50((name, 16))
             if single and busy:
                 print(f"TTFT p50 at 16 / at 1 ({name}): {busy / single:.2f}" + (" (target: <= 3)" if name == "ours" else ""))
     if "vllm" not in {n for n, _ in results}:
         print("vLLM: ABSENT - no ratio to vLLM's server was measured")
+
+
+def report_costs(costs, levels: list[int]) -> None:
+    names = [n for n in ("ours", "before", "thread", "vllm", "raw") if (n, levels[0]) in costs]
+    print("\nCPU ms per generated token (every process and thread of each; lower is better) / cores kept busy")
+    print("concurrency" + "".join(f"{n:>18}" for n in names))
+    for level in levels:
+        cells = []
+        for name in names:
+            per_token = statistics.median(c for c, _ in costs[(name, level)]) * 1000
+            busy = statistics.median(b for _, b in costs[(name, level)])
+            cells.append(f"{per_token:9.2f} / {busy:4.2f}")
+        print(f"{level:>11}" + "".join(f"{c:>18}" for c in cells))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """e2e: SIGKILL `kaito up` while a Workspace is starting; start it again: the Workspace becomes ready
-with exactly one model process (the killed plane's child died with it, nothing is duplicated)."""
+with exactly one model server and its engine process (the killed plane's children died with it,
+nothing is duplicated)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from pathlib import Path
 from tests.e2e.conftest import wait_for, workspace_yaml
 
 
-def _inference_processes(kaito) -> list[int]:
+def _inference_processes(kaito, engines: bool = False) -> list[int]:
+    """The pods' model servers (or, with `engines`, their engine processes: one per server)."""
     found = []
     for pid in kaito.pod_processes():
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if "kaito.runtime.inference" in cmdline:
+        if "kaito.runtime.inference" in cmdline and ("engine_worker" in cmdline) == engines:
             found.append(pid)
     return found
 
@@ -31,9 +33,10 @@ def test_control_plane_killed_while_starting(local_cluster, tiny_model):
     assert conditions.get("InferenceReady") != "True"  # still starting when the plane dies
 
     plane = kaito.control_plane_pid()
+    everything = set(first) | set(_inference_processes(kaito, engines=True))
     os.kill(plane, signal.SIGKILL)
-    wait_for("the killed plane's model process to die", lambda: not set(first) & set(_inference_processes(kaito)),
-             timeout=15)
+    wait_for("the killed plane's model processes to die", lambda: not everything & (
+        set(_inference_processes(kaito)) | set(_inference_processes(kaito, engines=True))), timeout=15)
     wait_for("the killed plane's lock to be released", lambda: kaito.control_plane_pid() is None, timeout=15)
 
     kaito("up", "--detach", check=True, timeout=90)
@@ -42,4 +45,5 @@ def test_control_plane_killed_while_starting(local_cluster, tiny_model):
     assert "unchanged" in result.stdout
     processes = _inference_processes(kaito)
     assert len(processes) == 1 and processes[0] not in first
+    assert len(_inference_processes(kaito, engines=True)) == 1  # the server's own engine process
     assert kaito("chat", "tiny", "hi", "--max-tokens", "4", check=True).stdout.strip()

@@ -51,7 +51,7 @@ def test_inference_workspace_from_apply_to_delete(local_cluster, tiny_model):
     assert answer.usage.completion_tokens > 0
     chat = kaito("chat", "tiny", "hello", "--max-tokens", "8", check=True)
     assert chat.stdout.strip()
-    assert len(kaito.pod_processes()) == 1
+    assert len(set(kaito.pod_processes().values())) == 1  # one pod: its model server and engine process
     described = kaito("describe", "workspace", "tiny", check=True).stdout
     assert endpoint in described and "WorkloadApplied" in described
     assert "cannot be honoured by the local cluster" in described  # the LocalNode event

@@ -77,6 +77,21 @@ def apply_adapters(model, specs: list[AdapterSpec], combination_type: str):
     return peft_model
 
 
+def route_rows(model, loaded: tuple[str, ...], wanted: list[str | None]) -> dict:
+    """The forward's keyword arguments that give each row of a batch its adapter (None: the mix).
+
+    One adapter for the whole batch is switched to, rather than paying PEFT's per-row split.
+    """
+    if not loaded:
+        return {}
+    names = [name or COMBINED_ADAPTER for name in wanted]
+    if len(set(names)) == 1:
+        if model.active_adapter != names[0]:
+            model.set_adapter(names[0])
+        return {}
+    return {"adapter_names": names}
+
+
 def _failing_path(exc: Exception, specs: list[AdapterSpec]) -> str:
     text = str(exc)
     for spec in specs:

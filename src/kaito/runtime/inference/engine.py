@@ -110,8 +110,20 @@ class ModelInfo:
 
 @dataclass(frozen=True, kw_only=True)
 class EngineStats:
-    running: int = 0  # requests in the decoding batch
+    """The load now (`running`, `waiting`) and counters since start.
+
+    Equality compares the load only: `stats() == EngineStats()` means nothing runs or waits.
+    """
+
+    running: int = 0  # requests in the decoding batch (or being prefilled)
     waiting: int = 0  # requests queued for a batch slot
+    prefills: int = field(default=0, compare=False)  # forward passes that prefilled new rows
+    prefilled_rows: int = field(default=0, compare=False)  # rows those passes started (mean batch: ratio)
+    aborted: int = field(default=0, compare=False)  # requests dropped unfinished (client gone, cancel)
+
+    @property
+    def mean_prefill_batch(self) -> float:
+        return self.prefilled_rows / self.prefills if self.prefills else 0.0
 
 
 @dataclass(frozen=True, kw_only=True)

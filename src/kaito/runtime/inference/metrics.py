@@ -16,6 +16,7 @@ We serve Prometheus text with these names (labels `model_name` as vLLM has them)
 | `http_requests_total{handler,method,status}` | same (vLLM's prometheus-fastapi-instrumentator) |
 | `kaito:batch_size` (hist., rows per decode step) | none: vLLM exposes no per-step batch size |
 | `kaito:model_load_seconds` (gauge)           | none (vLLM logs its load time)               |
+| `kaito:prefill_batches_total`, `kaito:prefill_rows_total` | none: prefill passes and the rows they started (mean prefill batch = rows / batches) |
 | `kaito_ratelimit_rejected_total`             | KAITO v0.12's 429 guard counter (same name)  |
 
 Each server owns its own `CollectorRegistry`, so several servers in one process (tests) never
@@ -27,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from kaito.runtime.inference.engine import EngineStats
@@ -70,15 +72,35 @@ class ServerMetrics:
                                   registry=r)
 
     def bind_engine_stats(self, stats: Callable[[], EngineStats]) -> None:
-        """Read running/waiting from the engine at scrape time (no polling thread)."""
+        """Read running/waiting and the prefill counters from the engine at scrape time (no polling thread)."""
         self.running.labels(self.model_name).set_function(lambda: stats().running)
         self.waiting.labels(self.model_name).set_function(lambda: stats().waiting)
+        self.registry.register(_PrefillCounters(self.model_name, stats))
 
     def observe_step(self, batch_size: int) -> None:
         self.batch_size.labels(self.model_name).observe(batch_size)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _PrefillCounters:
+    """The engine's own prefill counters, exported as counters (the engine counts; we only read)."""
+
+    def __init__(self, model_name: str, stats: Callable[[], EngineStats]) -> None:
+        self._model_name = model_name
+        self._stats = stats
+
+    def describe(self):
+        return []  # values are read at scrape time only
+
+    def collect(self):
+        now = self._stats()
+        for name, text, value in (("kaito:prefill_batches", "Forward passes that prefilled new rows", now.prefills),
+                                  ("kaito:prefill_rows", "Rows started by prefill passes", now.prefilled_rows)):
+            family = CounterMetricFamily(name, text, labels=["model_name"])
+            family.add_metric([self._model_name], value)
+            yield family
 
 
 class RequestTimer:

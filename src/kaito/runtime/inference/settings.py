@@ -54,6 +54,8 @@ class ServerSettings(BaseModel):
     max_model_len: int | None = Field(default=None, gt=0)
     max_running: int = Field(default=16, gt=0)
     max_queued: int | None = Field(default=None, ge=0)  # None: KAITO's guard, as many as max_running
+    max_prefill_tokens: int = Field(default=2048, gt=0)  # padded prompt tokens per prefill step
+    engine_process: bool = True  # the transformers engine in its own process (False: a thread of the server)
     host: str = "0.0.0.0"
     port: int = Field(default=5000, ge=0, le=65535)
     api_key: str | None = None
@@ -110,6 +112,8 @@ _FLAGS: dict[str, tuple[str, ...]] = {
     "max_model_len": ("--max-model-len", "--max_model_len"),
     "max_running": ("--max-running", "--max-num-seqs"),
     "max_queued": ("--max-queued",),
+    "max_prefill_tokens": ("--max-prefill-tokens",),
+    "engine_process": ("--engine-process",),
     "host": ("--host",),
     "port": ("--port",),
     "api_key": ("--api-key",),
@@ -132,11 +136,15 @@ _HELP: dict[str, str] = {
     "max_running": "requests decoded together in one batch (default: 16)",
     "max_queued": "requests waiting beyond those; more get 429 with Retry-After (default: as many as "
                   "--max-running, KAITO's guard)",
+    "max_prefill_tokens": "prompt tokens (rows x longest) prefilled in one step between decode steps; longer "
+                          "prompts are prefilled in chunks of this size (default: 2048)",
+    "engine_process": "transformers engine in its own process, beside the HTTP server's (default: true; "
+                      "false runs it in a thread of the server's process)",
     "host": "address to listen on (default: 0.0.0.0)",
     "port": "port to listen on (default: 5000, as KAITO)",
     "api_key": "require `Authorization: Bearer KEY` on every route but health",
 }
-_BOOL_FIELDS = {"trust_remote_code", "load_in_4bit", "load_in_8bit"}
+_BOOL_FIELDS = {"trust_remote_code", "load_in_4bit", "load_in_8bit", "engine_process"}
 _DEVICES = ("auto", "cpu", "cuda")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

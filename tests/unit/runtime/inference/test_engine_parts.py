@@ -114,17 +114,27 @@ def test_logprobs_are_the_models_log_softmax():
     assert [t for t, _ in logprob.top] == [2, 1]
 
 
-def test_text_stream_decodes_incrementally_as_a_full_decode_would(tiny_model):
+@pytest.mark.parametrize("backend", [True, False], ids=["decode-stream", "windows"])
+def test_text_stream_decodes_incrementally_as_a_full_decode_would(tiny_model, backend):
     import random
 
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model.path)
+
+    class WithoutBackend:  # a tokenizer with no Rust backend: decoded in windows
+        decode = tokenizer.decode
+
     rng = random.Random(5)
-    ids = [rng.randrange(3, len(tokenizer)) for _ in range(80)]
-    stream = TextStream(tokenizer=tokenizer)
-    text = "".join(stream.push(t)[0] for t in ids) + stream.flush()
-    assert text == tokenizer.decode(ids, skip_special_tokens=True)
+    for length in (1, 7, 80):
+        ids = [rng.randrange(3, len(tokenizer)) for _ in range(length)]
+        stream = TextStream(tokenizer=tokenizer if backend else WithoutBackend())
+        assert (stream._stream is not None) == backend
+        text = "".join(stream.push(t)[0] for t in ids) + stream.flush()
+        assert text == tokenizer.decode(ids, skip_special_tokens=True)
+    incomplete = tokenizer("é", add_special_tokens=False).input_ids
+    stream = TextStream(tokenizer=tokenizer if backend else WithoutBackend())
+    assert "".join(stream.push(t)[0] for t in incomplete) + stream.flush() == "é"
 
 
 def test_batching_matches_one_at_a_time(tiny_model):
@@ -213,7 +223,66 @@ def test_an_engine_that_serves_its_own_app_gets_the_process(monkeypatch):
         engines.EngineEntry(name=EngineName.VLLM, unavailable=lambda settings: None)
 
 
+def test_prefill_budget_counts_padded_rows():
+    from kaito.runtime.inference.engines.batching import fits_prefill_budget
+
+    assert fits_prefill_budget([5, 5], 10) and not fits_prefill_budget([5, 5, 5], 14)
+    assert not fits_prefill_budget([2, 9], 17)  # the short row is padded to the long one
+    assert fits_prefill_budget([30], 30)
+
+
+def test_a_prompt_prefilled_in_chunks_gives_the_logits_of_one_pass(tiny_model):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from kaito.runtime.inference.engines import batching
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model.path).eval()
+    prompt = [(7 * i) % 200 + 3 for i in range(37)]
+    with torch.no_grad():
+        ids, mask, pos = batching.build_prefill_inputs([prompt], 0, "cpu")
+        whole = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                      cache=batching.build_cache(model.config)).logits[0, -1]
+        cache = batching.build_cache(model.config)
+        for start in range(0, len(prompt), 8):
+            ids, mask, pos = batching.build_chunk_inputs(prompt, start, min(start + 8, len(prompt)), "cpu")
+            assert mask.shape == (1, min(start + 8, len(prompt))) and pos[0, 0].item() == start
+            out = model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
+        assert cache.get_seq_length() == len(prompt)
+        assert torch.allclose(out.logits[0, -1], whole, atol=1e-4)
+
+
+def test_request_limits_name_what_is_wrong():
+    from kaito.runtime.inference.engines.limits import GrammarCache, ModelFacts, check_request
+
+    facts = ModelFacts(adapters=("alpha",), max_model_len=32, vocab=100, eos=(2,))
+
+    def check(prompt=(5, 6), adapter=None, **params):
+        check_request(api.GenerationRequest(request_id="r", prompt_token_ids=prompt, adapter=adapter,
+                                            params=api.SamplingParams(**params)), facts, GrammarCache())
+
+    check(adapter="alpha", max_tokens=30)
+    for call, error, needle in [
+        (lambda: check(adapter="beta"), api.UnknownModel, "beta"),
+        (lambda: check(max_tokens=31), api.ContextTooLong, "33"),
+        (lambda: check(prompt=()), api.InvalidRequest, "empty"),
+        (lambda: check(prompt=(100,)), api.InvalidRequest, "0..99"),
+        (lambda: check(logit_bias=((-1, 1.0),)), api.InvalidRequest, "logit_bias"),
+        (lambda: check(json_schema="{"), api.InvalidRequest, "response_format"),
+    ]:
+        with pytest.raises(error, match=needle):
+            call()
+
+
+def test_engine_stats_compare_the_load_not_the_counters():
+    assert api.EngineStats(prefills=3, prefilled_rows=12, aborted=1) == api.EngineStats()
+    assert api.EngineStats(running=1) != api.EngineStats()
+    assert api.EngineStats(prefills=3, prefilled_rows=12).mean_prefill_batch == 4.0
+    assert api.EngineStats().mean_prefill_batch == 0.0
+
+
 @pytest.mark.parametrize("engine_class", ["engines.transformers_engine.TransformersEngine",
+                                          "engines.engine_process.ProcessEngine",
                                           "vllm_engine.VllmEngine"])  # vLLM's, behind our /chat on its server
 def test_every_engine_has_every_member_of_the_protocol(engine_class):
     import importlib

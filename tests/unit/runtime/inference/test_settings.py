@@ -35,6 +35,14 @@ def test_our_flags():
     assert s.model_name == "m"
 
 
+def test_engine_process_by_default_and_its_switch():
+    assert build_settings([], env={}).engine_process is True
+    assert build_settings(["--engine-process", "false"], env={}).engine_process is False
+    assert build_settings([], env={"KAITO_ENGINE_PROCESS": "false"}).engine_process is False
+    assert build_settings(["--max-prefill-tokens", "256"], env={}).max_prefill_tokens == 256
+    assert build_settings([], env={}).max_prefill_tokens == 2048
+
+
 def test_kaito_command_line_with_extras():
     s = build_settings(["--pipeline", "conversational", "--pretrained_model_name_or_path", "/w",
                         "--torch_dtype", "float16", "--trust_remote_code", "--allow_remote_files", "True",
@@ -65,6 +73,7 @@ def test_environment_then_flags_win():
     (["--adapter-strength", "x"], "NAME=STRENGTH"),
     (["--adapter-strength", "x=-1"], "x"),
     (["--engine", "tgi"], "--engine"),
+    (["--max-prefill-tokens", "0"], "--max-prefill-tokens"),
     (["--device", "tpu"], "--device"),
     (["--device", "balanced"], "--device"),
 ])

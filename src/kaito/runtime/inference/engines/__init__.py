@@ -44,6 +44,10 @@ def _vllm_unavailable(settings: ServerSettings) -> str | None:
 
 
 def _build_transformers(settings: ServerSettings) -> EngineClient:
+    if settings.engine_process:  # the model's Python apart from the HTTP loop's GIL (engine_process.py)
+        from kaito.runtime.inference.engines.engine_process import ProcessEngine
+
+        return ProcessEngine(settings)
     from kaito.runtime.inference.engines.transformers_engine import TransformersEngine
 
     return TransformersEngine(settings)

@@ -96,6 +96,21 @@ def build_prefill_inputs(prompts: list[list[int]], pad_id: int, device):
     return ids.to(device), mask.to(device), positions.to(device)
 
 
+def fits_prefill_budget(lengths: list[int], budget: int) -> bool:
+    """Whether prompts of these lengths, left-padded to the longest, fit one prefill of `budget` tokens."""
+    return len(lengths) * max(lengths) <= budget
+
+
+def build_chunk_inputs(tokens: list[int], start: int, end: int, device):
+    """Inputs that feed `tokens[start:end]` to a one-row cache already holding `tokens[:start]`."""
+    import torch
+
+    ids = torch.tensor([tokens[start:end]], dtype=torch.long)
+    mask = torch.ones((1, end), dtype=torch.long)
+    positions = torch.arange(start, end, dtype=torch.long).unsqueeze(0)
+    return ids.to(device), mask.to(device), positions.to(device)
+
+
 def _layers(cache) -> list:
     layers = getattr(cache, "layers", None)
     if layers is None:

@@ -1,9 +1,11 @@
 """Streamed text for one request: token ids in, text deltas out, stop strings honoured.
 
-Decoding is incremental, the way vLLM and TGI do it: each new token decodes a short window (from a
-few tokens back, so tokenizers that fold spaces into the next token still render correctly), not
-the whole output again, so a long answer costs O(1) per token rather than O(n). Bytes that do not
-form a character yet, and any tail that could still become a stop string, are held back, so a
+Decoding is incremental, so a long answer costs O(1) per token rather than O(n): with a fast
+(Rust) tokenizer, through the tokenizers library's own `DecodeStream` (one call per token, which
+holds back bytes that do not form a character yet; vLLM decodes the same way); otherwise each new
+token decodes a short window (from a few tokens back, so tokenizers that fold spaces into the next
+token still render correctly). At the end, whatever a full decode adds (an incomplete character as
+U+FFFD) is released too. Any tail that could still become a stop string is held back, so a
 streamed client never sees text that is later cut.
 """
 
@@ -48,11 +50,29 @@ class TextStream:
     emitted: int = 0  # characters of `text` already sent
     _window: int = 0  # token index where the decode window starts
     _read: int = 0  # tokens whose text is in `text`
+    _stream: object = None  # tokenizers' DecodeStream, when the tokenizer has a Rust backend
+    _backend: object = None
+
+    def __post_init__(self) -> None:
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        # a tokenizer that cleans up spaces after decoding (an option of transformers' decode) keeps windows
+        if backend is not None and not getattr(self.tokenizer, "clean_up_tokenization_spaces", False):
+            from tokenizers.decoders import DecodeStream
+
+            self._stream, self._backend = DecodeStream(skip_special_tokens=True), backend
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def _advance(self, final: bool) -> None:
+        if self._stream is not None:
+            if not final:
+                self.text += self._stream.step(self._backend, self.token_ids[-1]) or ""
+            else:  # bytes still held for a character that never completed: what a full decode shows
+                full = self._decode(self.token_ids)
+                if len(full) > len(self.text) and full.startswith(self.text):
+                    self.text = full
+            return
         before = self._decode(self.token_ids[self._window:self._read])
         after = self._decode(self.token_ids[self._window:])
         if len(after) > len(before) and (final or not after.endswith("\ufffd")):

@@ -78,25 +78,38 @@ def compute_max_model_len(settings: ServerSettings, config) -> int:
     return int(limit)
 
 
-def load_model(settings: ServerSettings, stage: Callable[[str], None] = lambda _: None) -> LoadedModel:
-    """Tokenizer, model on its device, adapters applied; `stage(words)` is told each step as it starts."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(settings: ServerSettings):
+    """The tokenizer as the server uses it: chat-template override applied, a pad token set.
 
-    device = compute_device(settings)
-    quantization = build_quantization(settings)
-    libraries.quiet_run(quantized=quantization is not None)  # adapters' peft: no bitsandbytes unless used
+    The engine process and the HTTP process each load it (the HTTP side tokenizes and applies chat
+    templates; the engine side turns tokens back into text), from the same settings.
+    """
+    from transformers import AutoTokenizer
+
     template = build_chat_template(settings.chat_template)
-    common = {"revision": settings.revision, "trust_remote_code": settings.trust_remote_code}
-    stage(f"tokenizer from {settings.model}")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(settings.model, **common)
+        tokenizer = AutoTokenizer.from_pretrained(settings.model, revision=settings.revision,
+                                                  trust_remote_code=settings.trust_remote_code)
     except (OSError, ValueError) as exc:
         raise LoadError(f"--model {settings.model}: cannot load a tokenizer: {exc}") from exc
     if template is not None:
         tokenizer.chat_template = template
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(settings: ServerSettings, stage: Callable[[str], None] = lambda _: None) -> LoadedModel:
+    """Tokenizer, model on its device, adapters applied; `stage(words)` is told each step as it starts."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    device = compute_device(settings)
+    quantization = build_quantization(settings)
+    libraries.quiet_run(quantized=quantization is not None)  # adapters' peft: no bitsandbytes unless used
+    common = {"revision": settings.revision, "trust_remote_code": settings.trust_remote_code}
+    stage(f"tokenizer from {settings.model}")
+    tokenizer = load_tokenizer(settings)
     kwargs: dict[str, object] = {**common, **settings.model_kwargs}
     kwargs["dtype"] = "auto" if settings.dtype == "auto" else getattr(torch, settings.dtype)
     if quantization is not None:

@@ -1,11 +1,15 @@
 """The transformers engine: one model, many concurrent requests, batched per decode step.
 
 A single worker thread owns the model. Between two decode steps it admits waiting requests (up to
-`max_running`), prefills them together and merges them into the running batch's KV cache; each
-step then advances every live row by one token, with that row's own sampling parameters. Rows
-leave the batch when they finish, hit a stop string, or their client disconnects (cancel), so
-abandoned work stops at the next step. The asyncio side only queues requests and reads events,
-which each step hands over in one batch (one wake-up of the event loop per step, not per row).
+`max_running`, and as many as fit `max_prefill_tokens` of padded prompt), prefills them together in
+one forward pass and merges them into the running batch's KV cache; each step then advances every
+live row by one token, with that row's own sampling parameters. A prompt longer than the budget is
+prefilled in chunks of that size, one chunk between two decode steps, so a long arrival never
+stalls the running streams for more than one chunk. Rows leave the batch when they finish, hit a
+stop string, or their client disconnects (cancel), so abandoned work stops at the next step.
+
+Events leave each step in one batch: in this process, one wake-up of each asyncio loop per step
+(`generate`); in the engine process (`engine_worker`), one `publish` call per step (`submit`).
 
 One request never fails another: if a batched forward pass raises, each row is re-run alone
 (prefilled again from its prompt and the tokens it has so far, which yields this step's logits),
@@ -20,61 +24,41 @@ import dataclasses
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
+from kaito.runtime.inference import adapters
 from kaito.runtime.inference import engine as api
-from kaito.runtime.inference.adapters import COMBINED_ADAPTER
-from kaito.runtime.inference.engines import batching, loading, sampling, structured
+from kaito.runtime.inference.engines import batching, limits, loading, sampling, structured
 from kaito.runtime.inference.engines.detokenize import TextStream
 from kaito.runtime.inference.engines.loading import LoadedModel
+from kaito.runtime.inference.engines.rows import Chunked, Outbox, Publish, Row
 from kaito.runtime.inference.settings import ServerSettings
 
 log = logging.getLogger("kaito.runtime.inference")
-_DONE = object()
-
-
-@dataclass(kw_only=True)
-class _Sequence:
-    request: api.GenerationRequest
-    loop: asyncio.AbstractEventLoop
-    events: asyncio.Queue
-    text: TextStream
-    sampler: sampling.RowSampler
-    cancelled: bool = False
-
-    @property
-    def tokens(self) -> list[int]:
-        """Everything this row has fed or will feed the model: prompt, then output."""
-        return list(self.request.prompt_token_ids) + self.sampler.generated
-
-
-def _deliver(items: list[tuple[asyncio.Queue, object]]) -> None:
-    for queue, item in items:
-        queue.put_nowait(item)
 
 
 class TransformersEngine:
     """`EngineClient` over a transformers model with decode-step batching."""
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ServerSettings, publish: Publish | None = None) -> None:
         self.settings = settings
+        self._outbox = Outbox(publish)  # `publish`: set in the engine process, events leave through it
         self._on_step: Callable[[int], None] | None = None
         self._load = api.ModelLoad()
         self._loaded: LoadedModel | None = None
-        self._waiting: collections.deque[_Sequence] = collections.deque()
-        self._by_id: dict[str, _Sequence] = {}
-        self._running: list[_Sequence] = []
+        self._waiting: collections.deque[Row] = collections.deque()
+        self._by_id: dict[str, Row] = {}
+        self._running: list[Row] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._eos: tuple[int, ...] = ()
-        self._vocab = 0
+        self._facts: limits.ModelFacts | None = None
         self._cache_kwarg = "cache"
-        self._outbox: list[tuple[_Sequence, object]] = []
-        self._admitting: list[_Sequence] = []
-        self._grammars: dict[str, str] = {}
+        self._admitting: list[Row] = []
+        self._chunked: Chunked | None = None
+        self._grammars = limits.GrammarCache()
         self._grammar_tokenizer: structured.GrammarTokenizer | None = None
+        self._prefills = self._prefilled_rows = self._aborted = 0
 
     # --- lifecycle -------------------------------------------------------------------------
     @property
@@ -89,23 +73,36 @@ class TransformersEngine:
 
     async def start(self) -> None:
         """Load in a thread (the port is already open), then run the batch loop."""
-        loaded = await self._load.run(lambda: asyncio.to_thread(loading.load_model, self.settings, self._load.stage))
-        self._eos = loading.build_eos_ids(loaded)
-        self._vocab = int(loaded.model.get_output_embeddings().weight.shape[0])
+        self._begin(await self._load.run(
+            lambda: asyncio.to_thread(loading.load_model, self.settings, self._load.stage)))
+
+    def load_and_begin(self, stage: Callable[[str], None]) -> limits.ModelFacts:
+        """`start` without an event loop (the engine process): load, run the batch loop, return the facts."""
+        self._begin(loading.load_model(self.settings, stage))
+        return self._facts
+
+    def _begin(self, loaded: LoadedModel) -> None:
+        eos = loading.build_eos_ids(loaded)
+        vocab = int(loaded.model.get_output_embeddings().weight.shape[0])
+        self._facts = limits.ModelFacts(adapters=loaded.adapters, max_model_len=loaded.max_model_len,
+                                        vocab=vocab, eos=eos)
         self._cache_kwarg = loading.build_cache_kwarg(loaded.model)
-        self._grammar_tokenizer = structured.GrammarTokenizer(loaded.tokenizer, self._vocab, self._eos)
+        self._grammar_tokenizer = structured.GrammarTokenizer(loaded.tokenizer, vocab, eos)
         self._loaded = loaded
         self._thread = threading.Thread(target=self._loop, name="kaito-engine", daemon=True)
         self._thread.start()
-        log.info("Engine ready in %.1fs (max %d running, %d queued, context %d tokens)",
-                 self._load.state.seconds, self.settings.max_running, self.settings.queue_limit,
+        log.info("Engine ready (max %d running, %d queued, %d prompt tokens per prefill step, context %d tokens)",
+                 self.settings.max_running, self.settings.queue_limit, self.settings.max_prefill_tokens,
                  loaded.max_model_len)
 
     async def shutdown(self) -> None:
+        await asyncio.to_thread(self.stop)
+
+    def stop(self) -> None:
         self._stopping = True
         self._wake.set()
         if self._thread is not None:
-            await asyncio.to_thread(self._thread.join, 10)
+            self._thread.join(10)
 
     async def health(self) -> bool:
         return self._loaded is not None and self._thread is not None and self._thread.is_alive()
@@ -120,7 +117,9 @@ class TransformersEngine:
         return self._require().tokenizer
 
     def stats(self) -> api.EngineStats:
-        return api.EngineStats(running=len(self._running), waiting=len(self._waiting))
+        return api.EngineStats(running=len(self._running) + (self._chunked is not None),
+                               waiting=len(self._waiting), prefills=self._prefills,
+                               prefilled_rows=self._prefilled_rows, aborted=self._aborted)
 
     def _require(self) -> LoadedModel:
         if self._loaded is None:
@@ -130,58 +129,38 @@ class TransformersEngine:
     # --- requests --------------------------------------------------------------------------
     def check(self, request: api.GenerationRequest) -> None:
         """Reject what can never run, before any bytes are sent to the client."""
-        loaded = self._require()
-        params = request.params
-        if request.adapter is not None and request.adapter not in loaded.adapters:
-            raise api.UnknownModel(f"the model `{request.adapter}` does not exist")
-        total = len(request.prompt_token_ids) + params.max_tokens
-        if total > loaded.max_model_len:
-            raise api.ContextTooLong(
-                f"This model's maximum context length is {loaded.max_model_len} tokens; the request "
-                f"needs {total} ({len(request.prompt_token_ids)} in the prompt, "
-                f"{params.max_tokens} to generate)")
-        if not request.prompt_token_ids:
-            raise api.InvalidRequest("the prompt is empty")
-        if not all(0 <= t < self._vocab for t in request.prompt_token_ids):
-            raise api.InvalidRequest(f"the prompt holds token ids outside the vocabulary (0..{self._vocab - 1})")
-        if not all(0 <= t < self._vocab for t, _ in params.logit_bias):
-            raise api.InvalidRequest(f"logit_bias: token ids must be in the vocabulary (0..{self._vocab - 1})")
-        if params.json_schema is not None:
-            self._grammar(params.json_schema)
-
-    def _grammar(self, schema: str) -> str:
-        found = self._grammars.get(schema)
-        if found is None:
-            found = structured.build_grammar(schema)
-            if len(self._grammars) > 64:
-                self._grammars.clear()
-            self._grammars[schema] = found
-        return found
+        self._require()
+        limits.check_request(request, self._facts, self._grammars)
 
     def generate(self, request: api.GenerationRequest) -> AsyncIterator[api.TokenEvent]:
         """Queue the request now (not at the first `anext`), then stream its events."""
+        return self._events(self._enqueue(request, asyncio.get_running_loop()))
+
+    def submit(self, request: api.GenerationRequest) -> None:
+        """Queue a request whose events leave through `publish` (the engine process)."""
+        self._enqueue(request, None)
+
+    def _enqueue(self, request: api.GenerationRequest, loop: asyncio.AbstractEventLoop | None) -> Row:
         self.check(request)
         loaded = self._loaded
         params = request.params
         grammar = None
         if params.json_schema is not None:
-            grammar = structured.RowGrammar(self._grammar_tokenizer, self._grammar(params.json_schema))
+            grammar = structured.RowGrammar(self._grammar_tokenizer, self._grammars.get(params.json_schema))
         sampler = sampling.RowSampler(params=params, prompt=request.prompt_token_ids, grammar=grammar,
                                       generator=sampling.build_generator(params, loaded.device))
-        seq = _Sequence(request=request, loop=asyncio.get_running_loop(), events=asyncio.Queue(),
+        seq = Row(request=request, loop=loop, events=asyncio.Queue() if loop is not None else None,
                         text=TextStream(tokenizer=loaded.tokenizer, stops=params.stop), sampler=sampler)
         with self._lock:
             self._by_id[request.request_id] = seq
             self._waiting.append(seq)
         self._wake.set()
-        return self._events(seq)
+        return seq
 
-    async def _events(self, seq: _Sequence) -> AsyncIterator[api.TokenEvent]:
+    async def _events(self, seq: Row) -> AsyncIterator[api.TokenEvent]:
         try:
             while True:
                 item = await seq.events.get()
-                if item is _DONE:
-                    return
                 if isinstance(item, BaseException):
                     raise item
                 yield item
@@ -192,6 +171,9 @@ class TransformersEngine:
             self._wake.set()
 
     async def cancel(self, request_id: str) -> None:
+        self.cancel_now(request_id)
+
+    def cancel_now(self, request_id: str) -> None:
         seq = self._by_id.get(request_id)
         if seq is not None:
             seq.cancelled = True
@@ -206,45 +188,38 @@ class TransformersEngine:
             while not self._stopping:
                 try:
                     batch = self._drop_finished(batch)
+                    prefills = self._prefills
                     batch = self._drop_finished(self._admit(batch))
                     self._flush()  # first tokens out now, not after the next decode step
                     if batch is None:
-                        self._wake.wait(timeout=0.5)
-                        self._wake.clear()
+                        if self._prefills == prefills:  # nothing to do (a prefill may leave more waiting)
+                            self._wake.wait(timeout=0.5)
+                            self._wake.clear()
                         continue
                     batch = self._decode(batch)
                 except Exception as exc:  # a bug outside any one row: fail the batch, keep the server
                     log.exception("engine step failed")
-                    for seq in self._running + self._admitting:
-                        self._fail(seq, exc)
-                    self._forget(self._running + self._admitting)
-                    self._running, self._admitting, batch = [], [], None
+                    involved = self._running + self._admitting + ([self._chunked.row] if self._chunked else [])
+                    for seq in involved:
+                        if not seq.finished:
+                            self._fail(seq, exc)
+                    self._forget(involved)
+                    self._running, self._admitting, self._chunked, batch = [], [], None, None
                 finally:
                     self._flush()
 
-    def _emit(self, seq: _Sequence, item) -> None:
-        self._outbox.append((seq, item))
+    def _emit(self, seq: Row, item) -> None:
+        self._outbox.add(seq, item)
 
     def _flush(self) -> None:
-        """Hand this step's events to the event loop(s) in one call each."""
-        if not self._outbox:
-            return
-        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
-        for seq, item in self._outbox:
-            by_loop.setdefault(seq.loop, []).append((seq.events, item))
-        self._outbox = []
-        for loop, items in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_deliver, items)
-            except RuntimeError:  # that loop has closed: nobody is listening any more
-                pass
+        self._outbox.flush(self.stats)
 
-    def _fail(self, seq: _Sequence, exc: BaseException) -> None:
+    def _fail(self, seq: Row, exc: BaseException) -> None:
         log.error("request %s failed: %s", seq.request.request_id, exc)
         self._emit(seq, api.EngineError(f"generation failed: {exc}"))
-        seq.cancelled = True
+        seq.cancelled = seq.finished = True
 
-    def _forget(self, seqs: list[_Sequence]) -> None:
+    def _forget(self, seqs: list[Row]) -> None:
         with self._lock:
             for seq in seqs:
                 self._by_id.pop(seq.request.request_id, None)
@@ -253,22 +228,57 @@ class TransformersEngine:
         gone = [i for i, s in enumerate(self._running) if s.cancelled]
         if not gone:
             return batch
+        self._aborted += sum(not self._running[i].finished for i in gone)
         self._forget([self._running[i] for i in gone])
         keep = [i for i in range(len(self._running)) if i not in gone]
         self._running = [self._running[i] for i in keep]
         return batching.select_rows(batch, keep) if batch is not None else None
 
     def _admit(self, batch):
-        admitted: list[_Sequence] = []
+        """Prefill what waits, up to `max_prefill_tokens` (rows x longest prompt) before the next decode step.
+
+        Rows are prefilled together in one forward pass; rows that arrived during that pass join a
+        second one in the same step while the budget lasts (their first token should not wait for a
+        decode step of the others). A prompt longer than the budget gets the step to itself, a chunk.
+        """
+        budget = self.settings.max_prefill_tokens
+        while True:
+            if self._chunked is not None:
+                return self._prefill_chunk(batch)
+            admitted = self._take_waiting(budget, whole_step=budget == self.settings.max_prefill_tokens)
+            if not admitted:
+                return batch
+            first = admitted[0]
+            width = max(len(s.request.prompt_token_ids) for s in admitted)
+            if width > budget and first.request.params.prompt_logprobs is None:
+                self._chunked = Chunked(row=first, cache=batching.build_cache(getattr(self._loaded.model, "config", None)))
+                return self._prefill_chunk(batch)
+            batch = self._prefill_group(batch, admitted)
+            self._flush()  # these first tokens go out now, while the next group is prefilled
+            budget -= len(admitted) * width
+            if budget <= 0 or not self._waiting:
+                return batch
+
+    def _take_waiting(self, budget: int, whole_step: bool) -> list[Row]:
+        """Waiting rows, in order, that fit `budget` together (the first always, when the step is whole)."""
+        admitted: list[Row] = []
+        lengths: list[int] = []
         with self._lock:
             while self._waiting and len(self._running) + len(admitted) < self.settings.max_running:
-                seq = self._waiting.popleft()
+                seq = self._waiting[0]
                 if seq.cancelled:
+                    self._waiting.popleft()
                     self._by_id.pop(seq.request.request_id, None)
-                else:
-                    admitted.append(seq)
-        if not admitted:
-            return batch
+                    self._aborted += 1
+                    continue
+                length = len(seq.request.prompt_token_ids)
+                if (admitted or not whole_step) and not batching.fits_prefill_budget([*lengths, length], budget):
+                    break
+                admitted.append(self._waiting.popleft())
+                lengths.append(length)
+        return admitted
+
+    def _prefill_group(self, batch, admitted: list[Row]):
         self._admitting = admitted  # a bug in the step below fails them too, instead of losing them
         # rows that want their prompt's logprobs keep every position's logits: prefill those alone
         alone = [s for s in admitted if s.request.params.prompt_logprobs is not None]
@@ -283,20 +293,54 @@ class TransformersEngine:
         self._running.extend(survivors)
         return batching.merge_batches(batch, new) if new is not None else batch
 
-    def _forward(self, ids, mask, positions, cache, seqs: list[_Sequence], keep: int):
+    def _forward(self, ids, mask, positions, cache, seqs: list[Row], keep: int):
         """One forward pass of the model over rows `seqs` (a seam tests use to inject failures)."""
         return self._loaded.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                                   logits_to_keep=keep, **{self._cache_kwarg: cache},
-                                  **self._adapter_kwargs(seqs))
+                                  **adapters.route_rows(self._loaded.model, self._loaded.adapters,
+                                                        [s.request.adapter for s in seqs]))
 
-    def _prefill(self, seqs: list[_Sequence]):
+    def _prefill_chunk(self, batch):
+        """Feed the long prompt its next chunk; once complete, sample its first token and merge it in."""
+        chunk = self._chunked
+        seq = chunk.row
+        if seq.cancelled:
+            self._chunked = None
+            self._aborted += not seq.finished
+            self._forget([seq])
+            return batch
+        tokens = seq.tokens
+        end = min(chunk.done + self.settings.max_prefill_tokens, len(tokens))
+        ids, mask, positions = batching.build_chunk_inputs(tokens, chunk.done, end, self._loaded.device)
+        try:
+            self._prefills += 1
+            out = self._forward(ids, None, positions, chunk.cache, [seq], 1)
+        except Exception as exc:
+            self._chunked = None
+            self._fail(seq, exc)
+            self._forget([seq])
+            return batch
+        chunk.done = end
+        if end < len(tokens):
+            return batch
+        self._chunked = None
+        self._prefilled_rows += 1
+        self._running.append(seq)
+        self._sample_and_emit([seq], out.logits[:, -1, :])
+        return batching.merge_batches(batch, batching.BatchTensors(cache=chunk.cache, attention_mask=mask,
+                                                                   positions=[end]))
+
+    def _prefill(self, seqs: list[Row]):
         """Run `seqs` from their full token lists; sample their next token; return their batch."""
         loaded = self._loaded
         rows = [s.tokens for s in seqs]
         ids, mask, positions = batching.build_prefill_inputs(rows, loaded.tokenizer.pad_token_id, loaded.device)
         wants_prompt = [s.request.params.prompt_logprobs is not None and not s.sampler.generated for s in seqs]
         cache = batching.build_cache(getattr(loaded.model, "config", None))
-        out = self._forward(ids, mask, positions, cache, seqs, 0 if any(wants_prompt) else 1)
+        self._prefills += 1
+        unpadded = len({len(r) for r in rows}) == 1
+        out = self._forward(ids, None if unpadded else mask, positions, cache, seqs, 0 if any(wants_prompt) else 1)
+        self._prefilled_rows += len(seqs)
         logits = out.logits
         prompt_logprobs = {}
         for i, seq in enumerate(seqs):
@@ -307,7 +351,7 @@ class TransformersEngine:
         self._sample_and_emit(seqs, logits[:, -1, :], prompt_logprobs)
         return batching.BatchTensors(cache=cache, attention_mask=mask, positions=[len(r) for r in rows])
 
-    def _prefill_isolated(self, seqs: list[_Sequence]):
+    def _prefill_isolated(self, seqs: list[Row]):
         """Prefill `seqs` together; if that fails, each alone, failing only those that fail alone.
 
         Returns the batch and the rows in it, in order (a row whose sampling failed is in it, marked
@@ -336,8 +380,10 @@ class TransformersEngine:
             self._on_step(batch.size)
         last = [s.sampler.generated[-1] for s in self._running]
         ids, mask, positions = batching.build_decode_inputs(batch, last)
+        # no row padded (one row, or rows of one length): the model needs no mask to build
+        unpadded = min(batch.positions) == batch.attention_mask.shape[1]
         try:
-            out = self._forward(ids, mask, positions, batch.cache, self._running, 1)
+            out = self._forward(ids, None if unpadded else mask, positions, batch.cache, self._running, 1)
         except Exception as exc:
             log.warning("a decode step failed (%s); re-running its %d rows one by one", exc, batch.size)
             return self._rebuild(self._running)
@@ -345,7 +391,7 @@ class TransformersEngine:
         self._sample_and_emit(self._running, out.logits[:, -1, :])
         return batch
 
-    def _rebuild(self, seqs: list[_Sequence]):
+    def _rebuild(self, seqs: list[Row]):
         """A fresh batch for `seqs`, each prefilled alone (this step's token sampled); failures dropped."""
         live = [s for s in seqs if not s.cancelled]
         batch, survivors = self._prefill_isolated(live) if live else (None, [])
@@ -353,20 +399,8 @@ class TransformersEngine:
         self._running = survivors
         return batch
 
-    def _adapter_kwargs(self, seqs: list[_Sequence]) -> dict:
-        if not self._loaded.adapters:
-            return {}
-        names = [s.request.adapter or COMBINED_ADAPTER for s in seqs]
-        if len(set(names)) == 1:
-            # one adapter for the whole batch: switch to it rather than pay PEFT's per-row split
-            model = self._loaded.model
-            if model.active_adapter != names[0]:
-                model.set_adapter(names[0])
-            return {}
-        return {"adapter_names": names}
-
-    def _sample_and_emit(self, seqs: list[_Sequence], logits, prompt_logprobs: dict | None = None) -> None:
-        eos = self._eos
+    def _sample_and_emit(self, seqs: list[Row], logits, prompt_logprobs: dict | None = None) -> None:
+        eos = self._facts.eos
         banned = [eos if len(s.sampler.generated) < s.request.params.min_tokens else () for s in seqs]
         choices = sampling.choose_tokens(logits, [s.sampler for s in seqs], banned)
         for i, (seq, choice) in enumerate(zip(seqs, choices, strict=True)):
@@ -375,29 +409,8 @@ class TransformersEngine:
             if isinstance(choice, BaseException):
                 self._fail(seq, choice)
                 continue
+            token, logprob = choice
             try:
-                self._advance(seq, *choice, (prompt_logprobs or {}).get(i))
+                self._emit(seq, seq.advance(token, logprob, (prompt_logprobs or {}).get(i), eos))
             except Exception as exc:  # e.g. a tokenizer that cannot decode this token
                 self._fail(seq, exc)
-
-    def _advance(self, seq: _Sequence, token: int, logprob, prompt_logprobs) -> None:
-        params = seq.request.params
-        seq.sampler.record(token)
-        generated = len(seq.sampler.generated)
-        is_eos = token in self._eos and (not params.ignore_eos or seq.sampler.grammar is not None)
-        grammar_done = seq.sampler.grammar is not None and not is_eos and seq.sampler.grammar.accept(token)
-        delta, stopped = ("", False) if is_eos else seq.text.push(token)
-        finish = None
-        if stopped or is_eos or grammar_done:
-            finish = "stop"
-        elif generated >= params.max_tokens:
-            finish = "length"
-        if finish is not None and not stopped:
-            delta += seq.text.flush()
-        self._emit(seq, api.TokenEvent(token_ids=(token,), text=delta, finish_reason=finish,
-                                       prompt_tokens=len(seq.request.prompt_token_ids),
-                                       completion_tokens=generated,
-                                       logprobs=(logprob,) if logprob is not None else (),
-                                       prompt_logprobs=prompt_logprobs))
-        if finish is not None:
-            seq.cancelled = True  # removed from the batch before the next step
