@@ -110,6 +110,7 @@ class Paths:
         """Where the running control plane keeps each InferenceSet's gateway URL (`kaito endpoint` reads it)."""
         return self.home / ENDPOINTS_FILE
 
+    @property
     def state(self) -> Path:
         """The plane's state file and heartbeat (`planestate`)."""
         return self.home / planestate.STATE_FILE
