@@ -125,8 +125,14 @@ def test_builders_cap_nodes_and_replicas_even_when_asked_for_more():
     from kaito.api.conversion import parse_workspace
     from kaito.manifests.workspace import RenderSettings, build_workspace_objects
 
-    ws, _ = parse_workspace(_apply(BASE, {"resource.count": 100_000}))
+    # On transformers the controller builds resource.count nodes: capped.
+    asked = _apply(BASE, {"resource.count": 100_000, "metadata.annotations": {"kaito.sh/runtime": "transformers"}})
+    ws, _ = parse_workspace(asked)
     objects = build_workspace_objects(ws, RenderSettings())
     assert sum(o["kind"] == "NodeClaim" for o in objects) == bounds.MAX_NODE_COUNT
     assert all(o["spec"]["replicas"] <= bounds.MAX_NODE_COUNT for o in objects if "replicas" in o.get("spec", {}))
     assert bounds.compute_node_count(ws.resource) == bounds.MAX_NODE_COUNT
+    # On vLLM (KAITO v0.12) the estimator's count is built, never resource.count's.
+    ws, _ = parse_workspace(_apply(BASE, {"resource.count": 100_000}))
+    claims = sum(o["kind"] == "NodeClaim" for o in build_workspace_objects(ws, RenderSettings()))
+    assert 1 <= claims <= bounds.MAX_NODE_COUNT
