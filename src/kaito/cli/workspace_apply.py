@@ -185,11 +185,12 @@ async def run_apply(files: list[str], kubeconfig, context, home, wait: bool, tim
 async def _local_vllm(home):
     """The local control plane's vLLM record (None: no store yet, or nothing recorded)."""
     from kaito.cluster.local import LocalCluster
+    from kaito.operator import controlplane
 
     paths = local_paths(home)
     if not paths.store.exists():
         return None
-    cluster = LocalCluster(paths.store)
+    cluster = LocalCluster(paths.store, admission=controlplane.build_local_admission())  # read only
     try:
         return await read_local_vllm(cluster)
     finally:

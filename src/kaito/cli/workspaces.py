@@ -247,7 +247,7 @@ async def _delete(kind: CliKind, name: str, namespace: str, wait: bool, timeout:
     try:
         problem = plane_problem(paths)
         if problem:  # nothing would remove its finalizer, nodes and processes: refuse, do not hang
-            raise CliError(f"{problem}; it deletes Workspaces, so nothing was deleted")
+            raise CliError(f"{problem}; it deletes {kind.name}s, so nothing was deleted")
         try:
             await cluster.delete(resource, name, namespace)
         except errors.NotFound:

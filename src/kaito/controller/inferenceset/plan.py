@@ -33,7 +33,7 @@ from typing import Any
 from kaito.api import admission, inferenceset, kinds, labels
 from kaito.api.admission import AdmissionOptions, ClusterReads
 from kaito.api.facts import ModelFacts
-from kaito.api.validation import compute_runtime
+from kaito.api.validation import compute_runtime, written_rules
 from kaito.cluster import protocol
 from kaito.cluster.protocol import Object
 from kaito.controller import plan as workspace_plan
@@ -156,12 +156,15 @@ def _recheck(obj: inferenceset.InferenceSet, raw: Mapping[str, Any], facts: Mode
              settings: Settings) -> tuple[str | None, str | None]:
     """(admission's errors as one message or None, the runtime the children run)."""
     options = AdmissionOptions(url_policy=settings.url_policy, auto_provisioning=settings.provisions_nodes,
-                               release_namespace=settings.release_namespace or obj.namespace)
+                               release_namespace=settings.release_namespace or obj.namespace,
+                               vllm_available=settings.vllm_available)
     verdict = admission.admit(dict(raw), facts=facts, options=options, reads=ClusterReads())
     problem = "; ".join(str(e) for e in verdict.errors) or None
     child = inferenceset.build_child_workspace(obj, auto_provisioning=settings.provisions_nodes,
                                                name=f"{obj.name}-x")
-    runtime = compute_runtime(child, facts, options) if child.inference and child.inference.preset else None
+    # The children are v1beta1 Workspaces (as KAITO v0.12 creates them): that version's runtime rules.
+    runtime = (compute_runtime(child, facts, options, rules=written_rules(child))
+               if child.inference and child.inference.preset else None)
     return problem, runtime
 
 
