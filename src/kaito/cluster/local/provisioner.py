@@ -275,8 +275,11 @@ class LocalProvisioner:
                     await self.sync()
                 except errors.ClusterError as exc:
                     log.warning("provisioner pass failed: %s", exc)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+                # races with the event being set, and the loop would then never stop (seen in the tests).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.resync_s)
+                    async with asyncio.timeout(self.resync_s):
+                        await self._wake.wait()
                 self._wake.clear()
         finally:
             watcher.cancel()

@@ -331,8 +331,11 @@ class LocalRunner:
                     await self.sync()
                 except errors.ClusterError as exc:
                     log.warning("runner pass failed: %s", exc)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+                # races with the event being set, and the loop would then never stop (seen in the tests).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.resync_s)
+                    async with asyncio.timeout(self.resync_s):
+                        await self._wake.wait()
                 await asyncio.sleep(0.05)  # let a burst of events settle into one pass
         finally:
             for task in watchers:
