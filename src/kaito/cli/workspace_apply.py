@@ -261,6 +261,5 @@ def register(app: typer.Typer) -> None:
         timeout: float = typer.Option(600, "--timeout", help="seconds --wait waits"),
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """Validate, then create or update the Workspaces, InferenceSets, RAGEngines (and ConfigMaps/Secrets) of
-        FILE."""
+        """Validate, then create or update the Workspaces, InferenceSets, RAGEngines, ConfigMaps and Secrets of FILE."""
         run_async(run_apply, filename, kubeconfig, context, home, wait, timeout)

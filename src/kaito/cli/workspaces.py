@@ -321,8 +321,7 @@ def register(app: typer.Typer) -> None:
         timeout: float = typer.Option(120, "--timeout"),
         kubeconfig: Path = KubeconfigOption, context: str = ContextOption, home: Path = HomeOption,
     ) -> None:
-        """Delete a Workspace or RAGEngine (its nodes, pods and processes go with it), or an InferenceSet and its
-        replicas."""
+        """Delete a Workspace, RAGEngine or InferenceSet: its nodes, pods, processes and replicas go with it."""
         other = find_kind_commands(resource)
         if other is not None:
             run_async(other.delete, name, namespace, wait, timeout, kubeconfig, context, home)
