@@ -29,21 +29,9 @@ def build_controller_revision(obj: ragengine.RAGEngine, spec_hash: str, number: 
     return {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": meta, "data": spec, "revision": number}
 
 
-def _hash_of(rev: Mapping[str, Any]) -> str | None:
-    return ((rev.get("metadata") or {}).get("annotations") or {}).get(ragengine.ANNOTATION_HASH)
-
-
 def plan_revision(obj: ragengine.RAGEngine, existing: Iterable[Mapping[str, Any]]) -> revisions.RevisionPlan:
     """Reuse the revision that records this spec, or make the next one and trim the oldest."""
-    ordered = sorted(existing, key=lambda r: int(r.get("revision") or 0))
     spec_hash = compute_spec_hash(obj)
-    for rev in ordered:
-        if _hash_of(rev) == spec_hash:
-            return revisions.RevisionPlan(spec_hash=spec_hash, name=rev["metadata"]["name"],
-                                          number=int(rev.get("revision") or 0), create=None, delete=())
-    name = revisions.free_revision_name(obj.name, spec_hash, {r["metadata"]["name"] for r in ordered})
-    number = (int(ordered[-1].get("revision") or 0) + 1) if ordered else 1
-    overflow = max(0, len(ordered) + 1 - revisions.MAX_REVISION_HISTORY)
-    return revisions.RevisionPlan(spec_hash=spec_hash, name=name, number=number,
-                                  create=build_controller_revision(obj, spec_hash, number, name),
-                                  delete=tuple(r["metadata"]["name"] for r in ordered[:overflow]))
+    return revisions.plan_next_revision(
+        obj.name, spec_hash, existing, hash_annotation=ragengine.ANNOTATION_HASH,
+        build=lambda name, number: build_controller_revision(obj, spec_hash, number, name))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,29 +111,32 @@ class RevisionPlan:
     delete: tuple[str, ...]  # names of the oldest revisions beyond the history limit
 
 
-def _hash_of(rev: Mapping[str, Any]) -> str | None:
-    return ((rev.get("metadata") or {}).get("annotations") or {}).get(labels.ANNOTATION_HASH)
+def plan_next_revision(owner_name: str, spec_hash: str, existing: Iterable[Mapping[str, Any]], *,
+                       hash_annotation: str, build: Callable[[str, int], dict[str, Any]]) -> RevisionPlan:
+    """Reuse the revision whose `hash_annotation` records `spec_hash`, or make the next one
+    (`build(name, number)`) and trim the oldest beyond `MAX_REVISION_HISTORY`. Any kind's revisions
+    (Workspace, InferenceSet, RAGEngine) are planned by this one rule.
+
+    KAITO fails with "revision name conflicts" when `<name>-<hash[:5]>` exists with a different hash,
+    which wedges the object forever; we lengthen the name instead (ten, then all 64 characters).
+    """
+    ordered = sorted(existing, key=lambda r: int(r.get("revision") or 0))
+    for rev in ordered:
+        if ((rev.get("metadata") or {}).get("annotations") or {}).get(hash_annotation) == spec_hash:
+            return RevisionPlan(spec_hash=spec_hash, name=rev["metadata"]["name"],
+                                number=int(rev.get("revision") or 0), create=None, delete=())
+    name = free_revision_name(owner_name, spec_hash, {r["metadata"]["name"] for r in ordered})
+    number = (int(ordered[-1].get("revision") or 0) + 1) if ordered else 1
+    overflow = max(0, len(ordered) + 1 - MAX_REVISION_HISTORY)
+    return RevisionPlan(spec_hash=spec_hash, name=name, number=number, create=build(name, number),
+                        delete=tuple(r["metadata"]["name"] for r in ordered[:overflow]))
 
 
 def plan_revision(ws: Workspace, existing: Iterable[Mapping[str, Any]]) -> RevisionPlan:
-    """Reuse the revision that records this spec, or make the next one and trim history.
-
-    KAITO fails with "revision name conflicts" when `<ws>-<hash[:5]>` exists with a different hash,
-    which wedges the Workspace forever; we lengthen the name instead (ten, then all 64 characters).
-    """
-    revisions = sorted(existing, key=lambda r: int(r.get("revision") or 0))
+    """A Workspace's revisions (`plan_next_revision`)."""
     spec_hash = compute_revision_hash(ws)
-    for rev in revisions:
-        if _hash_of(rev) == spec_hash:
-            return RevisionPlan(spec_hash=spec_hash, name=rev["metadata"]["name"],
-                                number=int(rev.get("revision") or 0), create=None, delete=())
-    taken = {r["metadata"]["name"] for r in revisions}
-    name = free_revision_name(ws.name, spec_hash, taken)
-    number = (int(revisions[-1].get("revision") or 0) + 1) if revisions else 1
-    overflow = max(0, len(revisions) + 1 - MAX_REVISION_HISTORY)
-    delete = tuple(r["metadata"]["name"] for r in revisions[:overflow])
-    return RevisionPlan(spec_hash=spec_hash, name=name, number=number,
-                        create=build_controller_revision(ws, spec_hash, number, name=name), delete=delete)
+    return plan_next_revision(ws.name, spec_hash, existing, hash_annotation=labels.ANNOTATION_HASH,
+                              build=lambda name, number: build_controller_revision(ws, spec_hash, number, name=name))
 
 
 def free_revision_name(ws_name: str, spec_hash: str, taken: set[str]) -> str:
