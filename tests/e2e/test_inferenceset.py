@@ -208,7 +208,8 @@ def test_inferenceset_serves_spreads_sticks_scales_and_goes_away(sets_cluster, t
     kaito("apply", "-f", kaito.write("set.yaml", manifest(tiny_model.repo_id)), check=True)  # autoscaling off
     scaled = kaito("scale", "inferenceset", SET_NAME, "--replicas", "1", check=True)
     assert scaled.stdout.strip() == "inferenceset.kaito.sh/tiny scaled"
-    wait_for("one replica", lambda: len(children(kaito)) == 1 and len(kaito.pod_processes()) == 1, timeout=120)
+    wait_for("one replica", lambda: len(children(kaito)) == 1 and len(set(kaito.pod_processes().values())) == 1,
+             timeout=120)  # one pod: its model server and engine process
     ports = [int(u.rsplit(":", 1)[1]) for u in (endpoint, *replica_urls(kaito).values())]
     deleted = kaito("delete", "inferenceset", SET_NAME, timeout=200)
     assert deleted.returncode == 0, deleted.stderr
