@@ -266,3 +266,21 @@ def test_get_describe_and_delete_take_ragengines(tmp_path):
     refused = _invoke("delete", "ragengine", "docs", "--no-wait", "--home", str(home))
     assert refused.exit_code == 1 and "it deletes ragengines, so nothing was deleted" in refused.output
     assert "docs" in _invoke("get", "ragengines", "--home", str(home)).stdout
+
+
+def test_wait_ready_prints_each_condition_once(capsys):
+    """`kaito apply --wait`'s progress line: every condition once, in the table's order (the
+    success condition is also a column: it used to be printed twice)."""
+    import asyncio
+
+    from kaito.cli.workspace_apply import wait_ready
+
+    conditions = [{"type": t, "status": "True", "reason": "r", "message": ""}
+                  for t in ("WorkspaceSucceeded", "InferenceReady", "ResourceReady")]
+
+    class Ready:
+        async def get(self, kind, name, namespace):
+            return {"metadata": {"name": name, "namespace": namespace}, "status": {"conditions": conditions}}
+
+    assert asyncio.run(wait_ready(Ready(), common.WORKSPACE_KIND, "demo", "default", timeout=5)) == 0
+    assert capsys.readouterr().err == "  demo: ResourceReady=True InferenceReady=True WorkspaceSucceeded=True\n"

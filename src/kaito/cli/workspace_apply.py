@@ -205,7 +205,8 @@ async def wait_ready(cluster, kind: CliKind, name: str, namespace: str, timeout:
     while time.monotonic() < deadline:
         obj = await get_object(cluster, kind, name, namespace)
         conds = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or []}
-        summary = " ".join(f"{t}={conds[t].get('status')}" for t in (*kind.columns, kind.succeeded) if t in conds)
+        shown = dict.fromkeys((*kind.columns, kind.succeeded))  # each condition once, in column order
+        summary = " ".join(f"{t}={conds[t].get('status')}" for t in shown if t in conds)
         if summary != last:
             typer.echo(f"  {name}: {summary or 'pending'}", err=True)
             last = summary
