@@ -26,6 +26,7 @@ from kaito.runtime.inference import protocol_kaito as kaito_proto
 from kaito.runtime.inference import protocol_openai as oai
 from kaito.runtime.inference.admission import Admission
 from kaito.runtime.inference.asgi import AuthAndCount
+from kaito.runtime.inference.kaito_chat import answer_kaito_chat, wait_for_disconnect
 from kaito.runtime.inference.metrics import ServerMetrics
 from kaito.runtime.inference.protocol_common import safe_text
 from kaito.runtime.inference.service import ClientGone, InferenceService
@@ -50,12 +51,6 @@ def _error_body(path: str, status: int, message: str, code: str | int | None = N
 def _error_response(request: Request, status: int, message: str, code: str | int | None = None,
                     headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(_error_body(request.url.path, status, message, code), status_code=status, headers=headers)
-
-
-async def _disconnected(request: Request) -> None:
-    """Return when the client hangs up (the body is already read, so the next message says so)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
 
 
 def create_app(settings: ServerSettings, engine: api.EngineClient | None = None, on_load_failure=None) -> FastAPI:
@@ -153,27 +148,7 @@ def create_app(settings: ServerSettings, engine: api.EngineClient | None = None,
     # --- KAITO /chat -------------------------------------------------------------------------
     @app.post("/chat")
     async def chat(body: kaito_proto.KaitoChatRequest, request: Request):
-        if settings.pipeline == "text-generation":
-            if not body.prompt:
-                raise api.InvalidRequest(kaito_proto.MISSING_PROMPT)
-            prompt = (body.prefix or "") + body.prompt
-            ids = service.tokenize(prompt)
-        else:
-            if not body.messages:
-                raise api.InvalidRequest(kaito_proto.MISSING_MESSAGES)
-            prompt = service.build_chat_prompt([m.model_dump() for m in body.messages])
-            ids = service.tokenize(prompt, add_special_tokens=False)
-        params = kaito_proto.build_kaito_sampling(body.generate_kwargs, len(ids))
-        if body.handle_long_generation == "hole":  # KAITO/transformers: drop the prompt's start to fit
-            keep = engine.model_info().max_model_len - params.max_tokens
-            ids = ids[-keep:] if keep > 0 else ids
-        gen = api.GenerationRequest(request_id=service.new_request_id("chat"), prompt_token_ids=ids, params=params)
-        run = service.start([gen])
-        try:
-            [result] = await service.collect(run, lambda: _disconnected(request))
-        except ClientGone:
-            return Response(status_code=499)
-        return kaito_proto.build_kaito_result(settings.pipeline, prompt, result.text, body.return_full_text)
+        return await answer_kaito_chat(service, engine, body, settings.pipeline, request)
 
     # --- OpenAI ------------------------------------------------------------------------------
     @app.get("/v1/models")
@@ -206,7 +181,7 @@ def create_app(settings: ServerSettings, engine: api.EngineClient | None = None,
             return build_stream(run, service.merged_events(run), rid=rid, model=name, chat=True,
                                 usage_prompt_tokens=len(ids) if body.include_usage else None, formatter=fmt)
         try:
-            results = await service.collect(run, lambda: _disconnected(request))
+            results = await service.collect(run, lambda: wait_for_disconnect(request))
         except ClientGone:
             return Response(status_code=499)
         usage = out.build_usage(len(ids), sum(r.completion_tokens for r in results))
@@ -243,7 +218,7 @@ def create_app(settings: ServerSettings, engine: api.EngineClient | None = None,
                                 usage_prompt_tokens=prompt_tokens if body.include_usage else None, formatter=fmt,
                                 echo=echo, echo_logprobs=wants_prompt_logprobs is not None)
         try:
-            results = await service.collect(run, lambda: _disconnected(request))
+            results = await service.collect(run, lambda: wait_for_disconnect(request))
         except ClientGone:
             return Response(status_code=499)
         usage = out.build_usage(prompt_tokens, sum(r.completion_tokens for r in results))

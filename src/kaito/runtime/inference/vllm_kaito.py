@@ -18,14 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
 from kaito.runtime.inference import engine as api
 from kaito.runtime.inference import protocol_kaito as kaito_proto
+from kaito.runtime.inference.kaito_chat import answer_kaito_chat
 from kaito.runtime.inference.openai_output import build_error
-from kaito.runtime.inference.service import ClientGone, InferenceService
+from kaito.runtime.inference.service import InferenceService
 
 log = logging.getLogger("kaito.runtime.inference")
 
@@ -147,39 +148,8 @@ def build_kaito_router(service: InferenceService, *, pipeline: str, api_key: str
                                                                              "type": "json_invalid"}]
             return JSONResponse({"detail": json.loads(json.dumps(errors, default=str))}, status_code=422)
         try:
-            return await _chat(service, engine, body, pipeline, request)
+            return await answer_kaito_chat(service, engine, body, pipeline, request)
         except api.EngineError as exc:
             return _kaito_error(exc)
 
     return router
-
-
-async def _disconnected(request: Request) -> None:
-    """Return when the client hangs up (the body is already read, so the next message says so)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _chat(service: InferenceService, engine, body: kaito_proto.KaitoChatRequest, pipeline: str,
-                request: Request):
-    if pipeline == "text-generation":
-        if not body.prompt:
-            raise api.InvalidRequest(kaito_proto.MISSING_PROMPT)
-        prompt = (body.prefix or "") + body.prompt
-        ids = service.tokenize(prompt)
-    else:
-        if not body.messages:
-            raise api.InvalidRequest(kaito_proto.MISSING_MESSAGES)
-        prompt = service.build_chat_prompt([m.model_dump() for m in body.messages])
-        ids = service.tokenize(prompt, add_special_tokens=False)
-    params = kaito_proto.build_kaito_sampling(body.generate_kwargs, len(ids))
-    if body.handle_long_generation == "hole":  # drop the prompt's start so the answer fits
-        keep = engine.model_info().max_model_len - params.max_tokens
-        ids = ids[-keep:] if keep > 0 else ids
-    gen = api.GenerationRequest(request_id=service.new_request_id("chat"), prompt_token_ids=ids, params=params)
-    run = service.start([gen])
-    try:
-        [result] = await service.collect(run, lambda: _disconnected(request))
-    except ClientGone:
-        return Response(status_code=499)
-    return kaito_proto.build_kaito_result(pipeline, prompt, result.text, body.return_full_text)
