@@ -8,37 +8,23 @@ the shortest Kubernetes allows (1 s), so each test takes a few seconds.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 
-import pytest
 import pytest_asyncio
 
 from kaito.cluster import protocol
-from kaito.cluster.local import LocalCluster, processes
-from kaito.cluster.local.provisioner import LocalProvisioner, MachineFacts
-from kaito.cluster.local.runner import LocalRunner
-from tests.integration.cluster.test_local_runner import IMAGE, SERVER, _is_runtime, _until, _workload
+from kaito.cluster.local import processes
+from tests.integration.cluster.runner_kit import IMAGE, SERVER, runner_env, until, workload
 
 FAST = {"periodSeconds": 1, "timeoutSeconds": 1}
 
 
 @pytest_asyncio.fixture(loop_scope="function")
 async def env(tmp_path):
-    cluster = LocalCluster(tmp_path / "store.db", poll_interval=0.02)
-    await cluster.apply({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
-                         "metadata": {"name": "c-0", "labels": {"apps": "t"}}, "spec": {"requirements": []}})
-    await LocalProvisioner(cluster, MachineFacts("host", 2, 2**30)).sync()
-    runner = LocalRunner(cluster, tmp_path / "home", is_runtime_image=_is_runtime, resync_s=0.3)
-    task = asyncio.create_task(runner.run())
-    yield cluster, tmp_path / "home"
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await cluster.close()
-    assert processes.find_strays(tmp_path / "home") == {}
+    async with runner_env(tmp_path) as (cluster, _, home):
+        yield cluster, home
 
 
 async def _pod(cluster, app: str) -> dict | None:
@@ -64,14 +50,14 @@ async def test_a_hung_server_is_restarted_by_its_liveness_probe(env):
     container = {"name": "srv", "image": IMAGE, "command": ["python", "-c", SERVER], "args": ["--port=5000"],
                  "ports": [{"containerPort": 5000}], "readinessProbe": probe,
                  "livenessProbe": {**probe, "failureThreshold": 2}}
-    await cluster.apply(_workload("Deployment", "hang", [container], replicas=1,
+    await cluster.apply(workload("Deployment", "hang", [container], replicas=1,
                                   pod={"terminationGracePeriodSeconds": 1}))
 
     async def ready_pod():
         pod = await _pod(cluster, "hang")
         return _ready(pod) and pod["status"].get("localPid") and pod
 
-    first = await _until("a ready pod", ready_pod)
+    first = await until("a ready pod", ready_pod)
     hung = first["status"]["localPid"]
     port = json.loads(first["metadata"]["annotations"]["kaito.sh/local-ports"])["5000"]
     os.kill(hung, signal.SIGSTOP)  # alive, port open, never answers: only a liveness probe can tell
@@ -80,7 +66,7 @@ async def test_a_hung_server_is_restarted_by_its_liveness_probe(env):
         pod = await ready_pod()
         return pod and pod["status"]["localPid"] != hung and pod
 
-    pod = await _until("the liveness probe to restart the hung server", restarted)
+    pod = await until("the liveness probe to restart the hung server", restarted)
     status = pod["status"]["containerStatuses"][0]
     assert status["restartCount"] == 1 and status["ready"] and "running" in status["state"]
     assert status["lastState"]["terminated"]["exitCode"] == 128 + signal.SIGKILL  # SIGTERM cannot reach it
@@ -104,12 +90,12 @@ async def test_startup_probe_holds_liveness_back_and_kills_a_server_that_never_s
                 "ports": [{"containerPort": 5000}], "livenessProbe": live, "readinessProbe": live,
                 "startupProbe": {**live, "failureThreshold": startup_failures}}
 
-    await cluster.apply(_workload("Deployment", "patient", [container(20)], replicas=1,
+    await cluster.apply(workload("Deployment", "patient", [container(20)], replicas=1,
                                   pod={"terminationGracePeriodSeconds": 1}))
-    await cluster.apply(_workload("Deployment", "hasty", [container(1)], replicas=1,
+    await cluster.apply(workload("Deployment", "hasty", [container(1)], replicas=1,
                                   pod={"terminationGracePeriodSeconds": 1}))
 
-    pod = await _until("the patient pod to be ready", lambda: _ready_pod(cluster, "patient"))
+    pod = await until("the patient pod to be ready", lambda: _ready_pod(cluster, "patient"))
     assert pod["status"]["containerStatuses"][0]["restartCount"] == 0  # liveness waited for startup
     assert pod["status"]["containerStatuses"][0]["started"] is True
 
@@ -117,7 +103,7 @@ async def test_startup_probe_holds_liveness_back_and_kills_a_server_that_never_s
         pod = await _pod(cluster, "hasty")
         return pod and "Killing" in (events := await _events(cluster, pod["metadata"]["name"])) and events
 
-    events = await _until("the startup probe to give up on the hasty pod", killed)
+    events = await until("the startup probe to give up on the hasty pod", killed)
     assert events["Killing"] == ["Container srv failed startup probe, will be restarted"]
     assert any(m.startswith("Startup probe failed: ") for m in events["Unhealthy"])
 
@@ -145,20 +131,20 @@ async def test_termination_grace_period_is_the_time_between_sigterm_and_sigkill(
     for name, grace in (("roomy", 10), ("tight", 1)):
         out = tmp_path / f"{name}.log"
         container = {"name": name, "image": IMAGE, "command": ["python", "-c", TRAP, str(out)]}
-        await cluster.apply(_workload("Deployment", name, [container], replicas=1,
+        await cluster.apply(workload("Deployment", name, [container], replicas=1,
                                       pod={"terminationGracePeriodSeconds": grace}))
 
     async def both_up():
         return all((tmp_path / f"{n}.log").is_file() for n in ("roomy", "tight")) and len(processes.find_strays(home)) == 2
 
-    await _until("both processes to run", both_up)
+    await until("both processes to run", both_up)
     for name in ("roomy", "tight"):
         await cluster.delete(protocol.DEPLOYMENT, name, "default")
 
     async def all_gone():
         return not processes.find_strays(home)
 
-    await _until("both processes to stop", all_gone)
+    await until("both processes to stop", all_gone)
     # Both got SIGTERM first; the one with room finished its clean-up, the other was SIGKILLed in it.
     assert (tmp_path / "roomy.log").read_text() == "up\nterm\nclean exit\n"
     assert (tmp_path / "tight.log").read_text() == "up\nterm\n"
@@ -178,9 +164,9 @@ async def test_exec_liveness_and_tcp_readiness_run_in_the_pods_world(env):
                                   "failureThreshold": 30},
                  "livenessProbe": {"exec": {"command": ["/bin/sh", "-c", "test -f /mnt/work/alive"]}, **FAST,
                                    "failureThreshold": 1}}
-    await cluster.apply(_workload("Deployment", "files", [container], replicas=1,
+    await cluster.apply(workload("Deployment", "files", [container], replicas=1,
                                   pod={"terminationGracePeriodSeconds": 1, "volumes": [{"name": "work", "emptyDir": {}}]}))
-    pod = await _until("a ready pod", lambda: _ready_pod(cluster, "files"))
+    pod = await until("a ready pod", lambda: _ready_pod(cluster, "files"))
     alive = home / "volumes" / "pods" / "default" / pod["metadata"]["name"] / "work" / "alive"
     assert alive.is_file() and pod["status"]["containerStatuses"][0]["restartCount"] == 0
     alive.unlink()  # the exec probe now fails: the container is restarted, and makes the file again
@@ -189,7 +175,7 @@ async def test_exec_liveness_and_tcp_readiness_run_in_the_pods_world(env):
         pod = await _ready_pod(cluster, "files")
         return pod and pod["status"]["containerStatuses"][0]["restartCount"] == 1 and pod
 
-    await _until("the exec liveness probe to restart the container", restarted)
+    await until("the exec liveness probe to restart the container", restarted)
     assert alive.is_file()
     events = await _events(cluster, pod["metadata"]["name"])
     assert any("Liveness probe failed: command" in m for m in events["Unhealthy"])

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -20,52 +18,21 @@ from kaito.cluster import errors, protocol
 from kaito.cluster.local import LocalCluster, processes
 from kaito.cluster.local.provisioner import LocalProvisioner, MachineFacts
 from kaito.cluster.local.runner import LocalRunner
-
-IMAGE = "mcr.microsoft.com/aks/kaito/kaito-runtime:0.1.0"
-SERVER = ("import sys, http.server\n"
-          "port = int(sys.argv[1].split('=')[1])\n"
-          "http.server.HTTPServer(('127.0.0.1', port), http.server.SimpleHTTPRequestHandler).serve_forever()\n")
-AFFINITY = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-    {"matchExpressions": [{"key": "apps", "operator": "In", "values": ["t"]}]}]}}}
-
-
-def _is_runtime(image: str) -> bool:
-    return "kaito-runtime" in image
-
-
-async def _until(what, probe, timeout=30.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        value = await probe()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.integration.cluster.runner_kit import (
+    IMAGE,
+    SERVER,
+    is_runtime,
+    runner_env,
+    settled,
+    until,
+    workload,
+)
 
 
 @pytest_asyncio.fixture(loop_scope="function")
 async def env(tmp_path):
-    cluster = LocalCluster(tmp_path / "store.db", poll_interval=0.02)
-    prov = LocalProvisioner(cluster, MachineFacts("host", 2, 2**30))
-    runner = LocalRunner(cluster, tmp_path / "home", is_runtime_image=_is_runtime, resync_s=0.3)
-    await cluster.apply({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
-                         "metadata": {"name": "c-0", "labels": {"apps": "t"}}, "spec": {"requirements": []}})
-    await prov.sync()
-    task = asyncio.create_task(runner.run())
-    yield cluster, runner, tmp_path / "home"
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await cluster.close()
-    assert processes.find_strays(tmp_path / "home") == {}
-
-
-def _workload(kind: str, name: str, containers: list, **spec) -> dict:
-    api = "batch/v1" if kind == "Job" else "apps/v1"
-    pod_spec = {"containers": containers, "affinity": AFFINITY, **spec.pop("pod", {})}
-    body = {"template": {"metadata": {"labels": {"kaito.sh/workspace": name}}, "spec": pod_spec}, **spec}
-    return {"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": "default"}, "spec": body}
+    async with runner_env(tmp_path) as running:
+        yield running
 
 
 async def test_nodeclaim_gets_a_ready_local_node_and_claim_status(env):
@@ -95,13 +62,13 @@ async def test_deployment_serves_on_a_local_port_and_stops_when_deleted(env):
     container = {"name": "srv", "image": IMAGE, "command": ["python", "-c", SERVER], "args": ["--port=5000"],
                  "ports": [{"containerPort": 5000}],
                  "readinessProbe": {"httpGet": {"path": "/", "port": 5000}}}
-    await cluster.apply(_workload("Deployment", "srv", [container], replicas=1))
+    await cluster.apply(workload("Deployment", "srv", [container], replicas=1))
 
     async def ready():
         st = (await cluster.get(protocol.DEPLOYMENT, "srv")).get("status") or {}
         return st.get("readyReplicas") == 1 and st
 
-    status = await _until("the Deployment to be ready", ready)
+    status = await until("the Deployment to be ready", ready)
     assert status["availableReplicas"] == 1 and status["updatedReplicas"] == 1
     pod = (await cluster.list(protocol.POD, "default", labels={"kaito.sh/workspace": "srv"})).items[0]
     port = json.loads(pod["metadata"]["annotations"]["kaito.sh/local-ports"])["5000"]
@@ -110,17 +77,13 @@ async def test_deployment_serves_on_a_local_port_and_stops_when_deleted(env):
     assert len(processes.find_strays(home)) == 1
 
     await cluster.delete(protocol.DEPLOYMENT, "srv", "default")
-    await _until("the process to stop", lambda: _async(not processes.find_strays(home)))
+    await until("the process to stop", lambda: settled(not processes.find_strays(home)))
     assert not processes.is_port_open(port)
 
     async def pod_gone():
         return not (await cluster.list(protocol.POD, "default")).items
 
-    await _until("the Pod object to go", pod_gone)
-
-
-async def _async(value):
-    return value
+    await until("the Pod object to go", pod_gone)
 
 
 async def test_job_exit_codes_become_job_status(env):
@@ -131,20 +94,20 @@ async def test_job_exit_codes_become_job_status(env):
           "volumeMounts": [{"name": "out", "mountPath": "/mnt/out"}, {"name": "config", "mountPath": "/mnt/config"}]}
     await cluster.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "default"},
                          "data": {"greeting": "hello ", "k": "world"}})
-    await cluster.apply(_workload("Job", "good", [ok], backoffLimit=0, pod={
+    await cluster.apply(workload("Job", "good", [ok], backoffLimit=0, pod={
         "restartPolicy": "Never",
         "volumes": [{"name": "out", "hostPath": {"path": "/results"}}, {"name": "config", "configMap": {"name": "cfg"}}]}))
     bad = {"name": "bad", "image": IMAGE, "command": ["python", "-c", "import sys; sys.exit(3)"]}
-    await cluster.apply(_workload("Job", "bad", [bad], backoffLimit=1, pod={"restartPolicy": "Never"}))
+    await cluster.apply(workload("Job", "bad", [bad], backoffLimit=1, pod={"restartPolicy": "Never"}))
 
     async def finished(name):
         st = (await cluster.get(protocol.JOB, name)).get("status") or {}
         return st if st.get("conditions") else None
 
-    good = await _until("the good Job", lambda: finished("good"))
+    good = await until("the good Job", lambda: finished("good"))
     assert good["succeeded"] == 1 and good["conditions"][0]["type"] == "Complete"
     assert (home / "volumes" / "hostpath" / "results" / "result").read_text() == "hello world"
-    failed = await _until("the bad Job", lambda: finished("bad"))
+    failed = await until("the bad Job", lambda: finished("bad"))
     assert failed["failed"] == 2 and failed["conditions"][0]["type"] == "Failed"  # backoffLimit 1 → 2 tries
     assert "exited with code 3" in failed["conditions"][0]["message"]
 
@@ -160,7 +123,7 @@ async def test_a_volume_mounted_inside_another_is_listed_there(env):
     job = {"name": "lister", "image": IMAGE, "command": ["python", "-c", script],
            "volumeMounts": [{"name": "out", "mountPath": "/mnt/out"}, {"name": "adapters", "mountPath": "/mnt/adapter"},
                             {"name": "tuned", "mountPath": "/mnt/adapter/tuned", "readOnly": True}]}
-    await cluster.apply(_workload("Job", "lister", [job], backoffLimit=0, pod={
+    await cluster.apply(workload("Job", "lister", [job], backoffLimit=0, pod={
         "restartPolicy": "Never",
         "volumes": [{"name": "out", "hostPath": {"path": "/out"}}, {"name": "adapters", "emptyDir": {}},
                     {"name": "tuned", "hostPath": {"path": "/adapters/tuned"}}]}))
@@ -168,12 +131,12 @@ async def test_a_volume_mounted_inside_another_is_listed_there(env):
     async def succeeded():
         return ((await cluster.get(protocol.JOB, "lister")).get("status") or {}).get("succeeded")
 
-    await _until("the listing Job", succeeded)
+    await until("the listing Job", succeeded)
     assert (home / "volumes" / "hostpath" / "out" / "seen").read_text() == "tuned:adapter_config.json"
     links = list((home / "volumes" / "pods" / "default").glob("lister*/adapters/tuned"))
     assert len(links) == 1 and links[0].is_symlink()
     await cluster.delete(protocol.JOB, "lister", "default")
-    await _until("the pod's folders to go", _async_not_exists(home / "volumes" / "pods" / "default"))
+    await until("the pod's folders to go", _async_not_exists(home / "volumes" / "pods" / "default"))
     assert (tuned / "adapter_config.json").is_file()  # removing the pod's link left the volume alone
 
 
@@ -186,26 +149,26 @@ def _async_not_exists(path):
 async def test_crashing_container_restarts_with_backoff(env):
     cluster, runner, _ = env
     crash = {"name": "crash", "image": IMAGE, "command": ["python", "-c", "raise SystemExit(1)"]}
-    await cluster.apply(_workload("Deployment", "crash", [crash], replicas=1))
+    await cluster.apply(workload("Deployment", "crash", [crash], replicas=1))
 
     async def restarted():
         pods = (await cluster.list(protocol.POD, "default", labels={"kaito.sh/workspace": "crash"})).items
         counts = [c["restartCount"] for p in pods for c in (p.get("status") or {}).get("containerStatuses") or []]
         return counts and counts[0] >= 2
 
-    await _until("two restarts", restarted)
+    await until("two restarts", restarted)
     assert (await cluster.get(protocol.DEPLOYMENT, "crash"))["status"]["readyReplicas"] == 0
 
 
 async def test_foreign_image_gets_a_condition_and_no_process(env):
     cluster, _, home = env
-    await cluster.apply(_workload("Deployment", "web", [{"name": "web", "image": "nginx:1.27"}], replicas=1))
+    await cluster.apply(workload("Deployment", "web", [{"name": "web", "image": "nginx:1.27"}], replicas=1))
 
     async def condition():
         conds = ((await cluster.get(protocol.DEPLOYMENT, "web")).get("status") or {}).get("conditions") or []
         return next((c for c in conds if c["type"] == "Progressing" and c["status"] == "False"), None)
 
-    cond = await _until("the Progressing=False condition", condition)
+    cond = await until("the Progressing=False condition", condition)
     assert cond["reason"] == "ImageNeedsCluster" and "nginx:1.27" in cond["message"]
     assert processes.find_strays(home) == {}
     events = (await cluster.list(protocol.EVENT, "default")).items
@@ -217,13 +180,13 @@ async def test_pods_wait_for_a_matching_node(env):
     other = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
         {"matchExpressions": [{"key": "apps", "operator": "In", "values": ["elsewhere"]}]}]}}}
     container = {"name": "x", "image": IMAGE, "command": [sys.executable, "-c", "print(1)"]}
-    await cluster.apply(_workload("Job", "nowhere", [container], pod={"affinity": other, "restartPolicy": "Never"}))
+    await cluster.apply(workload("Job", "nowhere", [container], pod={"affinity": other, "restartPolicy": "Never"}))
 
     async def pending():
         pods = (await cluster.list(protocol.POD, "default", labels={"kaito.sh/workspace": "nowhere"})).items
         return pods and pods[0]["status"].get("reason") == "Unschedulable" and pods[0]
 
-    pod = await _until("an Unschedulable pod", pending)
+    pod = await until("an Unschedulable pod", pending)
     assert pod["status"]["phase"] == "Pending"
     with pytest.raises(errors.NotFound):
         await cluster.get(protocol.NODE, "local-nowhere")
@@ -236,7 +199,7 @@ async def test_new_template_replaces_the_pod(env):
         container = {"name": "srv", "image": IMAGE, "command": ["python", "-c", SERVER], "args": ["--port=5000"],
                      "env": [{"name": "VERSION", "value": version}], "ports": [{"containerPort": 5000}],
                      "readinessProbe": {"httpGet": {"path": "/", "port": 5000}}}
-        return _workload("Deployment", "roll", [container], replicas=1)
+        return workload("Deployment", "roll", [container], replicas=1)
 
     async def ready_pod():
         pods = (await cluster.list(protocol.POD, "default", labels={"kaito.sh/workspace": "roll"})).items
@@ -245,7 +208,7 @@ async def test_new_template_replaces_the_pod(env):
         return len(pods) == 1 and ready and ready[0]["metadata"]["name"]
 
     await cluster.apply(deployment("1"))
-    first = await _until("the first pod", ready_pod)
+    first = await until("the first pod", ready_pod)
     before = set(processes.find_strays(home))
     await cluster.apply(deployment("2"))
 
@@ -253,7 +216,7 @@ async def test_new_template_replaces_the_pod(env):
         name = await ready_pod()
         return name if name and name != first else None
 
-    second = await _until("the replacement pod", replaced)
+    second = await until("the replacement pod", replaced)
     assert second.startswith("roll-") and second != first
     after = set(processes.find_strays(home))
     assert len(after) == 1 and not after & before
@@ -291,18 +254,18 @@ async def test_a_running_pod_that_never_gets_ready_is_running_in_the_store(tmp_p
     await LocalProvisioner(store, MachineFacts("host", 2, 2**30)).sync()
     runner_ref: list = []
     slow = _SlowStatusWrites(store, runner_ref)
-    runner = LocalRunner(slow, tmp_path / "home", is_runtime_image=_is_runtime, resync_s=0.3)
+    runner = LocalRunner(slow, tmp_path / "home", is_runtime_image=is_runtime, resync_s=0.3)
     runner_ref.append(runner)
     container = {"name": "srv", "image": IMAGE, "command": ["python", "-c", SERVER], "args": ["--port=5000"],
                  "ports": [{"containerPort": 5000}], "readinessProbe": {"httpGet": {"path": "/nowhere/", "port": 5000}}}
-    await store.apply(_workload("Deployment", "stuck", [container], replicas=1))
+    await store.apply(workload("Deployment", "stuck", [container], replicas=1))
     task = asyncio.create_task(runner.run())
     try:
         async def running():
             pods = (await store.list(protocol.POD, "default")).items
             return pods and (pods[0].get("status") or {}).get("phase") == "Running" and pods[0]
 
-        pod = await _until("the Pod to be Running in the store", running, timeout=20)
+        pod = await until("the Pod to be Running in the store", running, timeout=20)
         conds = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
         assert conds["Initialized"] == "True" and conds["Ready"] == "False"
         assert pod["status"]["localPid"] == runner.workers[("default", pod["metadata"]["name"])].state.pid
@@ -323,21 +286,21 @@ async def test_a_named_probe_port_is_resolved_and_an_unknown_one_reported(env):
                 "ports": [{"name": "http", "containerPort": 5000}],
                 "readinessProbe": {"httpGet": {"path": "/", "port": port}}}
 
-    await cluster.apply(_workload("Deployment", "named", [container("http")], replicas=1))
-    await cluster.apply(_workload("Deployment", "typo", [container("htp")], replicas=1))
+    await cluster.apply(workload("Deployment", "named", [container("http")], replicas=1))
+    await cluster.apply(workload("Deployment", "typo", [container("htp")], replicas=1))
 
     async def ready(name):
         st = (await cluster.get(protocol.DEPLOYMENT, name)).get("status") or {}
         return st.get("readyReplicas") == 1
 
-    await _until("the named-port Deployment to be ready", lambda: ready("named"))
+    await until("the named-port Deployment to be ready", lambda: ready("named"))
 
     async def probe_error():
         pods = (await cluster.list(protocol.POD, "default", labels={"kaito.sh/workspace": "typo"})).items
         conds = [c for p in pods for c in (p.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"]
         return conds and conds[0]["reason"] == "ReadinessProbeError" and conds[0]
 
-    cond = await _until("the probe error on the pod", probe_error)
+    cond = await until("the probe error on the pod", probe_error)
     assert cond["status"] == "False" and "'htp' is not a named container port (named ports: http)" in cond["message"]
     events = (await cluster.list(protocol.EVENT, "default")).items
     assert any(e["reason"] == "Unhealthy" and "'htp'" in e["message"] for e in events)
@@ -350,7 +313,7 @@ async def test_pods_are_not_ready_once_the_runner_stops_nor_after_a_restart_unti
     await LocalProvisioner(store, MachineFacts("host", 2, 2**30)).sync()
     container = {"name": "srv", "image": IMAGE, "command": ["python", "-c", SERVER], "args": ["--port=5000"],
                  "ports": [{"containerPort": 5000}], "readinessProbe": {"httpGet": {"path": "/", "port": 5000}}}
-    await store.apply(_workload("Deployment", "srv", [container], replicas=1))
+    await store.apply(workload("Deployment", "srv", [container], replicas=1))
 
     def ready_of(pod):
         return next(c["status"] for c in pod["status"]["conditions"] if c["type"] == "Ready")
@@ -360,9 +323,9 @@ async def test_pods_are_not_ready_once_the_runner_stops_nor_after_a_restart_unti
         return pods and pods[0].get("status") and ready_of(pods[0]) == "True" and pods[0]
 
     try:
-        runner = LocalRunner(store, tmp_path / "home", is_runtime_image=_is_runtime, resync_s=0.3)
+        runner = LocalRunner(store, tmp_path / "home", is_runtime_image=is_runtime, resync_s=0.3)
         task = asyncio.create_task(runner.run())
-        await _until("a ready pod", ready_pod)
+        await until("a ready pod", ready_pod)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -374,12 +337,12 @@ async def test_pods_are_not_ready_once_the_runner_stops_nor_after_a_restart_unti
         await store.apply_status({"apiVersion": "v1", "kind": "Pod", "metadata": {
             "name": pod["metadata"]["name"], "namespace": "default"}, "status": {
             "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}], "localPid": 1}}, field_manager="kubelet")
-        second = LocalRunner(store, tmp_path / "home", is_runtime_image=_is_runtime, resync_s=0.3)
+        second = LocalRunner(store, tmp_path / "home", is_runtime_image=is_runtime, resync_s=0.3)
         assert await second.mark_pods_stopped("ControlPlaneRestarted", "stale") == 1
         stale = await store.get(protocol.POD, pod["metadata"]["name"], "default")
         assert ready_of(stale) == "False" and "localPid" not in stale["status"]
         task = asyncio.create_task(second.run())
-        await _until("the pod ready again under the new runner", ready_pod)
+        await until("the pod ready again under the new runner", ready_pod)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -401,7 +364,7 @@ async def test_a_finished_job_is_not_run_again_by_the_next_runner(tmp_path):
              "command": ["python", "-c", "import os, sys; open('/mnt/out/' + os.environ['JOB'], 'a').write('run\\n'); "
                                          "sys.exit(int(os.environ['CODE']))"]}
     for name, code in (("done", 0), ("failed", 3)):
-        job = _workload("Job", name, [{**count, "env": [{"name": "JOB", "value": name}, {"name": "CODE", "value": str(code)}]}],
+        job = workload("Job", name, [{**count, "env": [{"name": "JOB", "value": name}, {"name": "CODE", "value": str(code)}]}],
                         backoffLimit=0, pod={"restartPolicy": "Never", "volumes": [{"name": "out", "hostPath": {"path": "/runs"}}]})
         await store.apply(job)
 
@@ -413,9 +376,9 @@ async def test_a_finished_job_is_not_run_again_by_the_next_runner(tmp_path):
 
     try:
         for _ in range(2):  # the first runner runs them; the second (a restarted plane) must not
-            runner = LocalRunner(store, tmp_path / "home", is_runtime_image=_is_runtime, resync_s=0.2)
+            runner = LocalRunner(store, tmp_path / "home", is_runtime_image=is_runtime, resync_s=0.2)
             task = asyncio.create_task(runner.run())
-            await _until("both Jobs finished", both_finished)
+            await until("both Jobs finished", both_finished)
             for _ in range(3):  # a few passes of the runner
                 await runner.sync()
             task.cancel()
@@ -429,87 +392,3 @@ async def test_a_finished_job_is_not_run_again_by_the_next_runner(tmp_path):
     finally:
         await store.close()
     assert processes.find_strays(tmp_path / "home") == {}
-
-
-TELL = ("import json, os, sys\n"
-        "open(os.environ['KAITO_TERMINATION_LOG'], 'w').write(json.dumps("
-        "{'reason': 'InvalidRuntimeParameters', 'message': 'vllm.max-num-seq: no such option', "
-        "'field': 'vllm.max-num-seq'}))\n"
-        "sys.exit(3)\n")
-
-
-async def _last_terminated(cluster, name: str):
-    pods = (await cluster.list(protocol.POD, "default", labels={"kaito.sh/workspace": name})).items
-    for pod in pods:
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            if status.get("lastState"):
-                return status["lastState"]["terminated"]
-    return None
-
-
-async def test_a_termination_message_reaches_the_pods_last_state(env):
-    cluster, _, _ = env
-    container = {"name": "srv", "image": IMAGE, "command": ["python", "-c", TELL],
-                 "terminationMessagePath": "/dev/termination-log"}
-    await cluster.apply(_workload("StatefulSet", "tell", [container], replicas=1))
-    terminated = await _until("the crash in lastState", lambda: _last_terminated(cluster, "tell"))
-    assert terminated["exitCode"] == 3
-    assert json.loads(terminated["message"]) == {"reason": "InvalidRuntimeParameters", "field": "vllm.max-num-seq",
-                                                 "message": "vllm.max-num-seq: no such option"}
-    await cluster.delete(protocol.STATEFULSET, "tell", "default")
-
-
-async def test_without_a_message_fallback_to_logs_takes_the_logs_tail(env):
-    cluster, _, _ = env
-    script = "import sys\nfor i in range(200): print('line', i)\nprint('the real reason')\nsys.exit(1)\n"
-    quiet = {"name": "quiet", "image": IMAGE, "command": ["python", "-c", script]}
-    loud = {**quiet, "name": "loud", "terminationMessagePolicy": "FallbackToLogsOnError"}
-    await cluster.apply(_workload("StatefulSet", "quiet", [quiet], replicas=1))
-    await cluster.apply(_workload("StatefulSet", "loud", [loud], replicas=1))
-    told = await _until("loud's crash", lambda: _last_terminated(cluster, "loud"))
-    plain = await _until("quiet's crash", lambda: _last_terminated(cluster, "quiet"))
-    assert told["message"].endswith("the real reason") and "line 100" not in told["message"]
-    assert len(told["message"].encode()) <= 2048
-    assert plain["message"].startswith("exited with code 1")  # File policy: the runner's own words
-    for name in ("quiet", "loud"):
-        await cluster.delete(protocol.STATEFULSET, name, "default")
-
-
-async def test_vllm_model_servers_run_in_the_vllm_interpreter(tmp_path):
-    """The runner starts a vLLM container with the interpreter it was given, the shared model cache as
-    its download dir and a local KV-events port; a recording stand-in for the interpreter shows it."""
-    record = tmp_path / "argv.json"
-    fake = tmp_path / "vllm-python"
-    fake.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
-                    f"json.dump({{'argv': sys.argv, 'log': os.environ.get('KAITO_TERMINATION_LOG')}}, "
-                    f"open({str(record)!r}, 'w'))\n")
-    fake.chmod(0o755)
-    cluster = LocalCluster(tmp_path / "store.db", poll_interval=0.02)
-    prov = LocalProvisioner(cluster, MachineFacts("host", 2, 2**30))
-    runner = LocalRunner(cluster, tmp_path / "home", is_runtime_image=_is_runtime, resync_s=0.3,
-                         vllm_python=str(fake))
-    await cluster.apply({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
-                         "metadata": {"name": "c-0", "labels": {"apps": "t"}}, "spec": {"requirements": []}})
-    await prov.sync()
-    task = asyncio.create_task(runner.run())
-    try:
-        container = {"name": "vllm", "image": IMAGE, "command": ["python", "-m", "kaito.runtime.inference"],
-                     "args": ["--engine=vllm", "--port=5000", "--download-dir=/workspace/weights",
-                              '--kv-events-config={"enable_kv_cache_events":true}'],
-                     "ports": [{"containerPort": 5000}, {"containerPort": 5557}]}
-        await cluster.apply(_workload("Job", "vllm", [container], pod={"restartPolicy": "Never"}))
-        await _until("the stand-in to run", lambda: _async(record.exists() and record.stat().st_size > 0))
-        seen = json.loads(record.read_text())
-        argv = seen["argv"]
-        assert argv[1:3] == ["-m", "kaito.runtime.inference"] and "--engine=vllm" in argv
-        cache = os.environ.get("HF_HUB_CACHE") or str(Path(os.environ.get("HF_HOME") or tmp_path / "home" / "huggingface")
-                                                     / "hub")
-        assert f"--download-dir={cache}" in argv
-        kv = json.loads(next(a for a in argv if a.startswith("--kv-events-config=")).split("=", 1)[1])
-        assert kv["endpoint"].startswith("tcp://127.0.0.1:") and not kv["endpoint"].endswith(":5557")
-        assert seen["log"] and seen["log"].startswith(str(tmp_path / "home"))
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await cluster.close()
